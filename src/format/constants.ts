@@ -1,0 +1,46 @@
+/** On-disk format version 1 (SPEC §2). The only place these numbers live. */
+
+/** "SEGWAL\0\0": the first eight bytes of every segment. */
+export const SEGMENT_MAGIC: Buffer = Buffer.from('SEGWAL\0\0', 'latin1');
+export const FORMAT_VERSION = 1;
+export const HEADER_BYTES = 32;
+/** Header flag bit 0: the segment is sealed and will never be appended to again. */
+export const FLAG_SEALED = 1;
+
+/** length(4) + kind(1) + lsn(8) + tx_begin_lsn(8) + crc(4). */
+export const FRAME_OVERHEAD = 25;
+export const MAX_FRAME_BYTES = 256 * 1024 * 1024;
+/** A MutationBatch payload: u32 count, then count × (u32 length, bytes). */
+export const BATCH_COUNT_BYTES = 4;
+export const BATCH_ENTRY_OVERHEAD = 4;
+/** The largest event a Mutation record can hold. */
+export const MAX_EVENT_BYTES = MAX_FRAME_BYTES - FRAME_OVERHEAD;
+/** The largest event a MutationBatch can hold (it also carries the count and a length). */
+export const MAX_BATCHED_EVENT_BYTES = MAX_EVENT_BYTES - BATCH_COUNT_BYTES - BATCH_ENTRY_OVERHEAD;
+
+export enum RecordKind {
+  Mutation = 1,
+  TxBegin = 2,
+  TxCommit = 3,
+  TxAbort = 4,
+  Checkpoint = 5,
+  MutationBatch = 6,
+}
+
+export const RECORD_KIND_NAMES: Readonly<Record<RecordKind, string>> = {
+  [RecordKind.Mutation]: 'Mutation',
+  [RecordKind.TxBegin]: 'TxBegin',
+  [RecordKind.TxCommit]: 'TxCommit',
+  [RecordKind.TxAbort]: 'TxAbort',
+  [RecordKind.Checkpoint]: 'Checkpoint',
+  [RecordKind.MutationBatch]: 'MutationBatch',
+};
+
+export function isRecordKind(value: number): value is RecordKind {
+  return value >= RecordKind.Mutation && value <= RecordKind.MutationBatch;
+}
+
+/** LSNs are JavaScript numbers: 1 ≤ lsn ≤ 2^53 − 1; 0 means "none". */
+export const MAX_LSN = Number.MAX_SAFE_INTEGER;
+
+export const LOCK_FILE_NAME = '.segwal.lock';

@@ -1,0 +1,200 @@
+import type { WalErrorCode } from '../errors.js';
+import type { Crc32 } from './crc.js';
+import {
+  BATCH_COUNT_BYTES,
+  BATCH_ENTRY_OVERHEAD,
+  FRAME_OVERHEAD,
+  MAX_FRAME_BYTES,
+  RecordKind,
+  isRecordKind,
+} from './constants.js';
+import { readU64, writeU64 } from './u64.js';
+
+/*
+ * Record frame (SPEC §2), little-endian:
+ *   0..4 length | 4 kind | 5..13 lsn | 13..21 tx_begin_lsn | 21..length-4 payload | crc
+ * The CRC covers bytes 0..length-4.
+ */
+const KIND_AT = 4;
+const LSN_AT = 5;
+const TX_BEGIN_AT = 13;
+export const PAYLOAD_AT = 21;
+const CRC_BYTES = 4;
+
+export function batchPayloadBytes(events: readonly Uint8Array[]): number {
+  let bytes = BATCH_COUNT_BYTES;
+  for (const event of events) bytes += BATCH_ENTRY_OVERHEAD + event.length;
+  return bytes;
+}
+
+/**
+ * Writes one frame at `offset` of `target` (which must have room for
+ * FRAME_OVERHEAD + payload bytes) and returns the offset just after it.
+ */
+export function writeFrame(
+  target: Buffer,
+  offset: number,
+  kind: RecordKind,
+  lsn: number,
+  txBeginLsn: number,
+  payload: Uint8Array | null,
+  crc32: Crc32,
+): number {
+  const payloadBytes = payload === null ? 0 : payload.length;
+  const length = FRAME_OVERHEAD + payloadBytes;
+  writeFrameFields(target, offset, length, kind, lsn, txBeginLsn);
+  if (payload !== null) target.set(payload, offset + PAYLOAD_AT);
+  return sealFrame(target, offset, length, crc32);
+}
+
+/** Writes a MutationBatch frame holding `events`; `payloadBytes` is `batchPayloadBytes(events)`. */
+export function writeBatchFrame(
+  target: Buffer,
+  offset: number,
+  lsn: number,
+  txBeginLsn: number,
+  events: readonly Uint8Array[],
+  payloadBytes: number,
+  crc32: Crc32,
+): number {
+  const length = FRAME_OVERHEAD + payloadBytes;
+  writeFrameFields(target, offset, length, RecordKind.MutationBatch, lsn, txBeginLsn);
+  let at = offset + PAYLOAD_AT;
+  target.writeUInt32LE(events.length, at);
+  at += BATCH_COUNT_BYTES;
+  for (const event of events) {
+    target.writeUInt32LE(event.length, at);
+    target.set(event, at + BATCH_ENTRY_OVERHEAD);
+    at += BATCH_ENTRY_OVERHEAD + event.length;
+  }
+  return sealFrame(target, offset, length, crc32);
+}
+
+function writeFrameFields(
+  target: Buffer,
+  offset: number,
+  length: number,
+  kind: RecordKind,
+  lsn: number,
+  txBeginLsn: number,
+): void {
+  target.writeUInt32LE(length, offset);
+  target[offset + KIND_AT] = kind;
+  writeU64(target, lsn, offset + LSN_AT);
+  writeU64(target, txBeginLsn, offset + TX_BEGIN_AT);
+}
+
+function sealFrame(target: Buffer, offset: number, length: number, crc32: Crc32): number {
+  const crcAt = offset + length - CRC_BYTES;
+  target.writeUInt32LE(crc32(target.subarray(offset, crcAt)), crcAt);
+  return offset + length;
+}
+
+export interface DecodedFrame {
+  kind: RecordKind;
+  lsn: number;
+  txBeginLsn: number;
+  /** A view into the source buffer (not a copy). */
+  payload: Buffer;
+  /** Whole frame length in bytes. */
+  length: number;
+}
+
+export type FrameReadResult =
+  | { status: 'record'; frame: DecodedFrame }
+  /** A zero length or the end of the bytes, at a frame boundary: the end of the log. */
+  | { status: 'end' }
+  /** The bytes at this offset are not a frame. `declaredLength` is the length field when it was in range. */
+  | { status: 'damage'; code: WalErrorCode; reason: string; declaredLength: number | null };
+
+/** Reads the frame at `offset`, looking no further than `end`. */
+export function readFrame(source: Buffer, offset: number, end: number, crc32: Crc32): FrameReadResult {
+  const available = end - offset;
+  if (available <= 0) return { status: 'end' };
+  if (available < 4) {
+    return isZero(source, offset, end)
+      ? { status: 'end' }
+      : damage('WAL_TRUNCATED', `only ${available} bytes left where a frame length belongs`, null);
+  }
+  const length = source.readUInt32LE(offset);
+  if (length === 0) return { status: 'end' };
+  if (length < FRAME_OVERHEAD || length > MAX_FRAME_BYTES) {
+    return damage('WAL_MALFORMED', `frame length ${length} is outside ${FRAME_OVERHEAD}..${MAX_FRAME_BYTES}`, null);
+  }
+  if (length > available) {
+    return damage('WAL_TRUNCATED', `frame of ${length} bytes but only ${available} bytes left`, length);
+  }
+  const crcAt = offset + length - CRC_BYTES;
+  const storedCrc = source.readUInt32LE(crcAt);
+  if (crc32(source.subarray(offset, crcAt)) !== storedCrc) {
+    return damage('WAL_CRC_MISMATCH', 'frame CRC does not match its bytes', length);
+  }
+  const kind = source[offset + KIND_AT] as number;
+  if (!isRecordKind(kind)) return damage('WAL_UNKNOWN_KIND', `unknown record kind ${kind}`, length);
+  const lsn = readU64(source, offset + LSN_AT);
+  const txBeginLsn = readU64(source, offset + TX_BEGIN_AT);
+  const payload = source.subarray(offset + PAYLOAD_AT, crcAt);
+  const payloadProblem = describePayloadProblem(kind, payload);
+  if (payloadProblem !== null) return damage('WAL_MALFORMED', payloadProblem, length);
+  return { status: 'record', frame: { kind, lsn, txBeginLsn, payload, length } };
+}
+
+function damage(code: WalErrorCode, reason: string, declaredLength: number | null): FrameReadResult {
+  return { status: 'damage', code, reason, declaredLength };
+}
+
+function describePayloadProblem(kind: RecordKind, payload: Buffer): string | null {
+  switch (kind) {
+    case RecordKind.Mutation:
+      return null;
+    case RecordKind.MutationBatch:
+      return describeBatchProblem(payload);
+    default:
+      return payload.length === 0 ? null : `a ${RecordKind[kind]} record carries ${payload.length} payload bytes`;
+  }
+}
+
+function describeBatchProblem(payload: Buffer): string | null {
+  if (payload.length < BATCH_COUNT_BYTES) return 'MutationBatch payload has no count';
+  const count = payload.readUInt32LE(0);
+  if (count === 0) return 'MutationBatch count is 0';
+  let at = BATCH_COUNT_BYTES;
+  for (let i = 0; i < count; i++) {
+    if (at + BATCH_ENTRY_OVERHEAD > payload.length) return `MutationBatch entry ${i} of ${count} is missing`;
+    at += BATCH_ENTRY_OVERHEAD + payload.readUInt32LE(at);
+    if (at > payload.length) return `MutationBatch entry ${i} runs past the payload`;
+  }
+  return at === payload.length ? null : `MutationBatch has ${payload.length - at} bytes after its ${count} entries`;
+}
+
+/** The events of a MutationBatch payload already checked by `readFrame`, as views. */
+export function batchEvents(payload: Buffer): Buffer[] {
+  const count = payload.readUInt32LE(0);
+  const events = new Array<Buffer>(count);
+  let at = BATCH_COUNT_BYTES;
+  for (let i = 0; i < count; i++) {
+    const length = payload.readUInt32LE(at);
+    at += BATCH_ENTRY_OVERHEAD;
+    events[i] = payload.subarray(at, at + length);
+    at += length;
+  }
+  return events;
+}
+
+export function isZero(source: Buffer, start: number, end: number): boolean {
+  return lastNonZeroByte(source, start, end) < start;
+}
+
+/** Index of the last non-zero byte in [start, end), or start - 1 when all are zero. */
+export function lastNonZeroByte(source: Buffer, start: number, end: number): number {
+  let at = end;
+  const CHUNK = 4096;
+  while (at - start >= CHUNK) {
+    if (!source.subarray(at - CHUNK, at).equals(ZERO_PAGE)) break;
+    at -= CHUNK;
+  }
+  while (at > start && source[at - 1] === 0) at--;
+  return at - 1;
+}
+
+const ZERO_PAGE = Buffer.alloc(4096);

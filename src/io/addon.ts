@@ -1,0 +1,59 @@
+import { createRequire } from 'node:module';
+import { WalError } from '../errors.js';
+
+/**
+ * The C++ addon's surface (native/addon.cc). Blocking calls run on the calling
+ * thread; `*Async` calls run on libuv's thread pool and settle a promise.
+ * Failures throw/reject an Error with `errno` (positive) and `syscall`.
+ */
+export interface NativeAddon {
+  crc32(data: Uint8Array, initial: number): number;
+  /** flock(LOCK_EX|LOCK_NB) on `path` (created if missing); returns the held fd. */
+  tryLock(path: string): number;
+  /** Releases the flock and closes the fd. */
+  unlock(fd: number): void;
+  openSegment(path: string, create: boolean): number;
+  openSegmentAsync(path: string, create: boolean): Promise<number>;
+  write(fd: number, data: Uint8Array, position: number): number;
+  writeAsync(fd: number, data: Uint8Array, position: number): Promise<number>;
+  datasync(fd: number): void;
+  datasyncAsync(fd: number): Promise<void>;
+  allocate(fd: number, size: number): void;
+  allocateAsync(fd: number, size: number): Promise<void>;
+  truncate(fd: number, size: number): void;
+  truncateAsync(fd: number, size: number): Promise<void>;
+  close(fd: number): void;
+  closeAsync(fd: number): Promise<void>;
+  syncDir(path: string): void;
+  syncDirAsync(path: string): Promise<void>;
+}
+
+let loaded: { addon: NativeAddon } | { error: unknown } | undefined;
+
+/** The addon, or null when it was not built or cannot load on this machine. */
+export function tryLoadAddon(): NativeAddon | null {
+  if (loaded === undefined) {
+    try {
+      const require = createRequire(import.meta.url);
+      const bindings = require('bindings') as (name: string) => NativeAddon;
+      loaded = { addon: bindings('segwal_native') };
+    } catch (error) {
+      loaded = { error };
+    }
+  }
+  return 'addon' in loaded ? loaded.addon : null;
+}
+
+/** The addon, or a WalError that tells the user how to run without it. */
+export function loadAddon(): NativeAddon {
+  const addon = tryLoadAddon();
+  if (addon !== null) return addon;
+  const cause = loaded !== undefined && 'error' in loaded ? loaded.error : undefined;
+  throw new WalError(
+    'WAL_IO',
+    "segwal's native addon could not be loaded (was `npm install` able to build it with node-gyp?). " +
+      "Rebuild it with `npm rebuild segwal`, or open the log with `io: 'js'` to use the pure node:fs backend, " +
+      'which writes the same files.',
+    { cause },
+  );
+}

@@ -1,0 +1,21 @@
+import { promises as fsp } from 'node:fs';
+import fs from 'node:fs';
+import type { AsyncIoOps, IoOps } from './types.js';
+
+/**
+ * Directory and whole-file operations that are not on the append path; both
+ * backends use node:fs for them.
+ */
+export const fileOpsSync: Pick<IoOps, 'makeDir' | 'listDir' | 'readFile' | 'unlink'> = {
+  makeDir: (dir) => void fs.mkdirSync(dir, { recursive: true }),
+  listDir: (dir) => fs.readdirSync(dir),
+  readFile: (path) => fs.readFileSync(path),
+  unlink: (path) => fs.unlinkSync(path),
+};
+
+export const fileOpsAsync: Pick<AsyncIoOps, 'makeDir' | 'listDir' | 'readFile' | 'unlink'> = {
+  makeDir: async (dir) => void (await fsp.mkdir(dir, { recursive: true })),
+  listDir: (dir) => fsp.readdir(dir),
+  readFile: (path) => fsp.readFile(path),
+  unlink: (path) => fsp.unlink(path),
+};

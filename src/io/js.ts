@@ -1,0 +1,125 @@
+import fs, { promises as fsp } from 'node:fs';
+import { promisify } from 'node:util';
+import { referenceCrc32 } from '../format/crc.js';
+import { lockDir, lockDirSync, unlockDir } from './dir-lock.js';
+import { fileOpsAsync, fileOpsSync } from './fs-common.js';
+import type { AsyncIoOps, Fd, IoOps, WalIo } from './types.js';
+
+/*
+ * The pure node:fs backend. Async calls go through libuv's thread pool (the
+ * callback forms of fs), so they never block the event loop on the disk.
+ * node:fs has no fallocate, so `allocate` writes zeros: the same bytes the
+ * native backend's fallocate leaves, hence byte-identical files.
+ */
+
+const writeAt = promisify(fs.write) as (
+  fd: number,
+  data: Uint8Array,
+  offset: number,
+  length: number,
+  position: number,
+) => Promise<number>;
+const fdatasync = promisify(fs.fdatasync);
+const ftruncate = promisify(fs.ftruncate);
+const fstat = promisify(fs.fstat);
+const close = promisify(fs.close);
+const open = promisify(fs.open);
+
+const ZERO_CHUNK_BYTES = 1024 * 1024;
+let zeroChunk: Buffer | undefined;
+function zeros(): Buffer {
+  zeroChunk ??= Buffer.alloc(ZERO_CHUNK_BYTES);
+  return zeroChunk;
+}
+
+function writeAllSync(fd: Fd, data: Uint8Array, position: number): number {
+  let done = 0;
+  while (done < data.length) {
+    const wrote = fs.writeSync(fd, data, done, data.length - done, position + done);
+    if (wrote === 0) break;
+    done += wrote;
+  }
+  return done;
+}
+
+async function writeAll(fd: Fd, data: Uint8Array, position: number): Promise<number> {
+  let done = 0;
+  while (done < data.length) {
+    const wrote = await writeAt(fd, data, done, data.length - done, position + done);
+    if (wrote === 0) break;
+    done += wrote;
+  }
+  return done;
+}
+
+function allocateSync(fd: Fd, size: number): void {
+  for (let at = fs.fstatSync(fd).size; at < size; ) {
+    const wrote = writeAllSync(fd, zeros().subarray(0, Math.min(ZERO_CHUNK_BYTES, size - at)), at);
+    if (wrote === 0) throw shortAllocation();
+    at += wrote;
+  }
+}
+
+async function allocate(fd: Fd, size: number): Promise<void> {
+  for (let at = (await fstat(fd)).size; at < size; ) {
+    const wrote = await writeAll(fd, zeros().subarray(0, Math.min(ZERO_CHUNK_BYTES, size - at)), at);
+    if (wrote === 0) throw shortAllocation();
+    at += wrote;
+  }
+}
+
+function shortAllocation(): NodeJS.ErrnoException {
+  const error: NodeJS.ErrnoException = new Error('ENOSPC: the device accepted no more bytes while preallocating');
+  error.code = 'ENOSPC';
+  error.syscall = 'write';
+  return error;
+}
+
+function syncDirSync(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await fsp.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** 'wx+' is O_RDWR|O_CREAT|O_EXCL; 'r+' is O_RDWR on an existing file. */
+const openFlags = (create: boolean) => (create ? 'wx+' : 'r+');
+
+const sync: IoOps = {
+  lock: lockDirSync,
+  unlock: unlockDir,
+  openSegment: (path, create) => fs.openSync(path, openFlags(create)),
+  write: writeAllSync,
+  datasync: (fd) => fs.fdatasyncSync(fd),
+  allocate: allocateSync,
+  truncate: (fd, size) => fs.ftruncateSync(fd, size),
+  close: (fd) => fs.closeSync(fd),
+  syncDir: syncDirSync,
+  ...fileOpsSync,
+};
+
+const async: AsyncIoOps = {
+  lock: lockDir,
+  unlock: async (token) => unlockDir(token),
+  openSegment: (path, create) => open(path, openFlags(create)),
+  write: writeAll,
+  datasync: (fd) => fdatasync(fd),
+  allocate,
+  truncate: (fd, size) => ftruncate(fd, size),
+  close: (fd) => close(fd),
+  syncDir,
+  ...fileOpsAsync,
+};
+
+export const jsIo: WalIo = { name: 'js', sync, async, crc32: referenceCrc32 };

@@ -1,0 +1,65 @@
+/**
+ * The io interface: the one seam between the log and the operating system.
+ *
+ * Everything the Wal does to the disk goes through a `WalIo`: the two shipped
+ * backends (`native`, `js`) implement it, and so do the test helpers that
+ * inject faults, count fsyncs or simulate power loss. Nothing above this seam
+ * knows which one it talks to.
+ *
+ * Every operation has a blocking form (`sync`, used by the `*Sync` API) and a
+ * promise form (`async`, which must never block the event loop on the disk).
+ * Both forms of one backend must have the same effect on disk.
+ *
+ * Errors: an operation that fails throws (or rejects with) an error carrying
+ * `errno` (number) and `syscall` (string) like Node's own fs errors; the Wal
+ * wraps it as `WAL_IO`.
+ */
+export type Fd = number;
+
+/** A held directory lock; released by `unlock`. */
+export type LockToken = number;
+
+export interface IoOps {
+  /** Takes the exclusive directory lock on `lockPath`, retrying for about `waitMs`.
+   *  Throws an error with `code: 'EWOULDBLOCK'` (errno EAGAIN) when still held elsewhere. */
+  lock(lockPath: string, waitMs: number): LockToken;
+  unlock(token: LockToken): void;
+
+  /** Opens a segment file read-write. `create` makes it exclusively (O_CREAT|O_EXCL). */
+  openSegment(path: string, create: boolean): Fd;
+  /** Writes all of `data` at `position`, looping on short writes and EINTR.
+   *  Returns the number of bytes written; less than `data.length` only if the
+   *  device stopped accepting bytes without an error. */
+  write(fd: Fd, data: Uint8Array, position: number): number;
+  /** fdatasync: the file's data, and the metadata needed to read it back, are durable. */
+  datasync(fd: Fd): void;
+  /** Makes the file at least `size` bytes long, the new bytes reading as zeros
+   *  (fallocate where available), so later writes do not grow the file. */
+  allocate(fd: Fd, size: number): void;
+  /** Sets the file length to `size` (ftruncate). */
+  truncate(fd: Fd, size: number): void;
+  close(fd: Fd): void;
+
+  /** fsync of a directory, making created and deleted entries durable. */
+  syncDir(dir: string): void;
+  /** mkdir -p. */
+  makeDir(dir: string): void;
+  /** Names of the entries in `dir` (not paths). */
+  listDir(dir: string): string[];
+  /** The whole content of a file. */
+  readFile(path: string): Buffer;
+  unlink(path: string): void;
+}
+
+export type AsyncIoOps = {
+  [K in keyof IoOps]: (...args: Parameters<IoOps[K]>) => Promise<ReturnType<IoOps[K]>>;
+};
+
+export interface WalIo {
+  /** 'native', 'js', or a test helper's own name. */
+  readonly name: string;
+  readonly sync: IoOps;
+  readonly async: AsyncIoOps;
+  /** CRC-32 (IEEE 802.3, as zlib computes it) of `data`, continuing from `initial`. */
+  crc32(data: Uint8Array, initial?: number): number;
+}

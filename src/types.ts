@@ -1,0 +1,104 @@
+import type { RecordKind } from './format/constants.js';
+import type { WalIo } from './io/types.js';
+
+/** How events become bytes and back. `decode` gets the record's LSN for error messages. */
+export interface Codec<In, Out = In> {
+  readonly name: string;
+  encode(event: In): Uint8Array;
+  decode(bytes: Buffer, lsn: number): Out;
+}
+
+export type SyncMode = 'per-commit' | 'group' | 'none';
+
+export type SyncOption = SyncMode | { mode: 'group'; intervalMs?: number };
+
+/** The LSNs of one committed transaction. */
+export interface TxLsns {
+  beginLsn: number;
+  commitLsn: number;
+}
+
+export type ReplayHandler<Out> = (events: Out[], tx: TxLsns) => void | Promise<void>;
+
+export interface WalOptions<In = Uint8Array, Out = Buffer> {
+  /** The log directory; created if missing. */
+  dir: string;
+  /** Durability mode (docs/DURABILITY.md). Default: group, every 50 ms. */
+  sync?: SyncOption;
+  /** A segment is sealed and a new one started once it holds this many bytes. Default 8 MiB. */
+  segmentBytes?: number;
+  /** Replay fence: transactions committed at or below it are skipped. Default 0. */
+  checkpointLsn?: number;
+  /** 'native' (the C++ addon, default), 'js' (node:fs only), or your own `WalIo`. */
+  io?: 'native' | 'js' | WalIo;
+  /** How events become bytes. Default: raw bytes. */
+  codec?: Codec<In, Out> | 'bytes' | 'utf8' | 'json';
+  /** Preallocate each segment to `segmentBytes` so appends never grow the file. Default true. */
+  preallocate?: boolean;
+  /** Called once per committed transaction during recovery instead of collecting `events`. */
+  onReplay?: ReplayHandler<Out>;
+}
+
+export interface TornTail {
+  segmentId: number;
+  /** Where the log was cut: the end of the last good frame. */
+  offset: number;
+  /** Non-zero bytes that were cut off. */
+  discardedBytes: number;
+  /** Why the bytes at `offset` were not a frame. */
+  cause: string;
+}
+
+export interface Recovery {
+  /** Highest LSN in the log (0 when empty). */
+  maxLsn: number;
+  tornTail: TornTail | null;
+  /** The highest snapshot LSN named by a Checkpoint record, 0 when none. */
+  checkpointLsnObserved: number;
+  /** Committed transactions replayed (above the fence). */
+  transactions: number;
+  /** Events replayed (above the fence). */
+  events: number;
+  /** Transactions dropped because they were aborted. */
+  abortedTransactions: number;
+  /** Transactions dropped because the log ends before their commit. */
+  incompleteTransactions: number;
+  /** Segment files read. */
+  segments: number;
+  /** What open repaired besides a torn tail (a crash window of SPEC §6.6), in words. */
+  repairs: string[];
+}
+
+export interface OpenResult<W, Out> {
+  wal: W;
+  /** Events of committed transactions in commit order; empty when `onReplay` was given. */
+  events: Out[];
+  recovery: Recovery;
+}
+
+export interface CommitOptions {
+  /** In group mode, resolve only after an fsync covers this commit. */
+  durable?: boolean;
+}
+
+/** A raw record, as `readWal` yields it. */
+export interface WalRecord {
+  kind: RecordKind;
+  lsn: number;
+  txBeginLsn: number;
+  payload: Buffer;
+  segmentId: number;
+  offset: number;
+}
+
+export interface WalStatus {
+  dir: string;
+  syncMode: SyncMode;
+  durableLsn: number;
+  nextLsn: number;
+  activeSegmentId: number;
+  oldestSegmentId: number;
+  bgFailure: string | null;
+  closed: boolean;
+  openTransactions: number;
+}
