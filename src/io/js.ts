@@ -12,13 +12,11 @@ import type { AsyncIoOps, Fd, IoOps, WalIo } from './types.js';
  * native backend's fallocate leaves, hence byte-identical files.
  */
 
-const writeAt = promisify(fs.write) as (
-  fd: number,
-  data: Uint8Array,
-  offset: number,
-  length: number,
-  position: number,
-) => Promise<number>;
+function writeAt(fd: Fd, data: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.write(fd, data, offset, length, position, (error, written) => (error ? reject(error) : resolve(written)));
+  });
+}
 const fdatasync = promisify(fs.fdatasync);
 const ftruncate = promisify(fs.ftruncate);
 const fstat = promisify(fs.fstat);

@@ -1,0 +1,83 @@
+import { WalError } from './errors.js';
+import type { Codec } from './types.js';
+
+/** Anything with zod's `safeParse`: a zod schema, or a look-alike. */
+export interface EventSchema<T> {
+  safeParse(value: unknown): { success: true; data: T } | { success: false; error: { message: string } };
+}
+
+function invalidEvent(message: string, cause?: unknown): WalError {
+  return new WalError('WAL_INVALID_EVENT', message, { cause });
+}
+
+function undecodable(lsn: number, message: string, cause?: unknown): WalError {
+  return new WalError('WAL_DECODE', `event at LSN ${lsn} does not decode: ${message}`, { lsn, cause });
+}
+
+/** Raw bytes: any Uint8Array in, a Buffer out (a view into the replay buffer; copy it to keep it past the callback). */
+const bytes: Codec<Uint8Array, Buffer> = {
+  name: 'bytes',
+  encode(event) {
+    if (!(event instanceof Uint8Array)) {
+      throw invalidEvent(`the bytes codec takes a Uint8Array or Buffer, got ${describe(event)}`);
+    }
+    return event;
+  },
+  decode: (data) => data,
+};
+
+const utf8: Codec<string> = {
+  name: 'utf8',
+  encode(event) {
+    if (typeof event !== 'string') throw invalidEvent(`the utf8 codec takes a string, got ${describe(event)}`);
+    return Buffer.from(event, 'utf8');
+  },
+  decode: (data) => data.toString('utf8'),
+};
+
+/** JSON text; with a schema, every event is checked on write and on replay. */
+function json<T = unknown>(schema?: EventSchema<T>): Codec<T> {
+  return {
+    name: schema === undefined ? 'json' : 'json+schema',
+    encode(event) {
+      if (schema !== undefined) {
+        const checked = schema.safeParse(event);
+        if (!checked.success) throw invalidEvent(`event fails the schema: ${checked.error.message}`, checked.error);
+      }
+      let text: string | undefined;
+      try {
+        text = JSON.stringify(event);
+      } catch (error) {
+        throw invalidEvent(`event is not JSON-serializable: ${(error as Error).message}`, error);
+      }
+      if (text === undefined) throw invalidEvent(`event is not JSON-serializable: ${describe(event)}`);
+      return Buffer.from(text, 'utf8');
+    },
+    decode(data, lsn) {
+      let value: unknown;
+      try {
+        value = JSON.parse(data.toString('utf8'));
+      } catch (error) {
+        throw undecodable(lsn, `not JSON (${(error as Error).message})`, error);
+      }
+      if (schema === undefined) return value as T;
+      const checked = schema.safeParse(value);
+      if (!checked.success) throw undecodable(lsn, `fails the schema: ${checked.error.message}`, checked.error);
+      return checked.data;
+    },
+  };
+}
+
+export const codecs = { bytes, utf8, json } as const;
+
+export type CodecName = 'bytes' | 'utf8' | 'json';
+
+export function codecByName(name: CodecName): Codec<unknown, unknown> {
+  return name === 'json' ? json() : (codecs[name] as Codec<unknown, unknown>);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? `an object (${value.constructor?.name ?? 'Object'})` : `a ${typeof value}`;
+}

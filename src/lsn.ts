@@ -1,0 +1,34 @@
+import { WalError } from './errors.js';
+import { MAX_LSN } from './format/constants.js';
+
+/** Hands out LSNs in call order; every record takes the next one (SPEC §3). */
+export class LsnAllocator {
+  constructor(private next: number) {}
+
+  get nextLsn(): number {
+    return this.next;
+  }
+
+  /** The last LSN handed out (0 when none). */
+  get lastLsn(): number {
+    return this.next - 1;
+  }
+
+  /** Throws `WAL_LSN_EXHAUSTED` unless `count` more LSNs fit below 2^53. */
+  ensureAvailable(count: number): void {
+    if (this.next + count - 1 > MAX_LSN) {
+      throw new WalError(
+        'WAL_LSN_EXHAUSTED',
+        `the log needs ${count} more LSNs but only ${Math.max(0, MAX_LSN - this.next + 1)} remain below 2^53`,
+        { lsn: this.next },
+      );
+    }
+  }
+
+  /** Takes `count` consecutive LSNs and returns the first; call `ensureAvailable` first. */
+  take(count: number): number {
+    const first = this.next;
+    this.next += count;
+    return first;
+  }
+}

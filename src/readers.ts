@@ -1,0 +1,74 @@
+import path from 'node:path';
+import { codecByName } from './codec.js';
+import { referenceCrc32 } from './format/crc.js';
+import { jsIo } from './io/js.js';
+import { call, runAsync } from './io/program.js';
+import { checkLsnArgument } from './options.js';
+import { recoveryReport, replayLog } from './recover.js';
+import { LogScanner, listSegments } from './replay.js';
+import { attempt } from './segment-files.js';
+import { TxSpans } from './tx-spans.js';
+import type { Codec, Recovery, ReplayHandler, WalRecord } from './types.js';
+
+/*
+ * Read-only access for tools and followers: no lock is taken and no file is
+ * changed, so both work on a log a live Wal is writing. A torn tail is
+ * reported (replayDir) or simply not yielded (readWal), never cut.
+ */
+
+export interface ReplayDirOptions<Out> {
+  /** Transactions committed at or below it are skipped. Default 0. */
+  checkpointLsn?: number;
+  codec?: Codec<unknown, Out> | 'bytes' | 'utf8' | 'json';
+  onReplay?: ReplayHandler<Out>;
+}
+
+/** Replays a log directory without opening it for writing. */
+export async function replayDir<Out = Buffer>(
+  dir: string,
+  options: ReplayDirOptions<Out> = {},
+): Promise<{ events: Out[]; recovery: Recovery }> {
+  const checkpointLsn = checkLsnArgument(options.checkpointLsn ?? 0, 'checkpointLsn');
+  const codec = (typeof options.codec === 'string' ? codecByName(options.codec) : (options.codec ?? codecByName('bytes'))) as Codec<
+    unknown,
+    Out
+  >;
+  const log = await runAsync(
+    jsIo,
+    replayLog(path.resolve(dir), { checkpointLsn, crc32: referenceCrc32, spans: new TxSpans() }, codec, options.onReplay ?? null),
+  );
+  const repairs: string[] = [];
+  if (log.refs.length > 0 && log.last === null) repairs.push('open would replace the last segment (unfinished header)');
+  else if (log.last?.sealed === true) repairs.push('open would create a new active segment (the last one is sealed)');
+  return { events: log.events, recovery: recoveryReport(log, repairs) };
+}
+
+export interface ReadWalOptions {
+  /** Yield records with an LSN at or above this. Default 1. */
+  fromLsn?: number;
+}
+
+/**
+ * Every record of the log in order, as stored, after the same checks open
+ * makes; a record that fails them ends the iteration with a WalError.
+ */
+export async function* readWal(dir: string, options: ReadWalOptions = {}): AsyncGenerator<WalRecord> {
+  const fromLsn = checkLsnArgument(options.fromLsn ?? 1, 'fromLsn');
+  const root = path.resolve(dir);
+  const refs = await runAsync(jsIo, attempt('list directory', root, listSegments(root)));
+  const pending: WalRecord[] = [];
+  const scanner = new LogScanner({
+    checkpointLsn: 0,
+    crc32: referenceCrc32,
+    spans: new TxSpans(),
+    onRecord: (record) => {
+      if (record.lsn >= fromLsn) pending.push(record);
+    },
+  });
+  for (const [index, ref] of refs.entries()) {
+    const bytes = await runAsync(jsIo, attempt('read segment', ref.path, call('readFile', ref.path)));
+    scanner.scan(ref, bytes, index === refs.length - 1);
+    scanner.takeCommitted();
+    yield* pending.splice(0, pending.length);
+  }
+}

@@ -1,0 +1,28 @@
+import { call, type IoProgram } from './io/program.js';
+import { attempt, segmentPath } from './segment-files.js';
+import type { TxSpans } from './tx-spans.js';
+import type { Segment } from './writer.js';
+
+/**
+ * Deletes the oldest sealed segments whose records are all at or below
+ * `fence`, never the active segment or the one before it, and never a segment
+ * whose open transactions end above the fence (docs/DESIGN.md). Oldest first,
+ * so every state a crash can leave is a valid log. Returns how many were deleted.
+ */
+export function* truncateProgram(dir: string, segments: Segment[], spans: TxSpans, fence: number): IoProgram<number> {
+  let deletable = 0;
+  for (let i = 0; i < segments.length - 2; i++) {
+    const segment = segments[i] as Segment;
+    if (!segment.sealed || segment.lastLsn > fence) break;
+    if (spans.carriedEndedBy(segment.id, fence)) deletable = i + 1;
+  }
+  for (let deleted = 0; deleted < deletable; deleted++) {
+    const oldest = segments[0] as Segment;
+    const file = segmentPath(dir, oldest.id);
+    yield* attempt('delete segment', file, call('unlink', file));
+    segments.shift();
+    spans.segmentDeleted(oldest.id);
+  }
+  if (deletable > 0) yield* attempt('fsync directory', dir, call('syncDir', dir));
+  return deletable;
+}

@@ -1,0 +1,338 @@
+import type { CommitQueue } from './commit-queue.js';
+import { WalError } from './errors.js';
+import {
+  BATCH_COUNT_BYTES,
+  BATCH_ENTRY_OVERHEAD,
+  FRAME_OVERHEAD,
+  HEADER_BYTES,
+  MAX_FRAME_BYTES,
+  RecordKind,
+} from './format/constants.js';
+import { batchPayloadBytes, writeBatchFrame, writeFrame } from './format/frame.js';
+import { encodeSegmentHeader } from './format/header.js';
+import { MAX_SEGMENT_ID, segmentFileName } from './format/segment-name.js';
+import { call, type IoProgram } from './io/program.js';
+import type { Fd, WalIo } from './io/types.js';
+import type { LsnAllocator } from './lsn.js';
+import { attempt, createSegmentFile, segmentPath, writeFully, type SegmentFileConfig } from './segment-files.js';
+import { Staging } from './staging.js';
+import type { TxSpans } from './tx-spans.js';
+import type { TxLsns } from './types.js';
+
+/** One segment file as the writer knows it. */
+export interface Segment {
+  id: number;
+  baseLsn: number;
+  /** LSN of its last record (staged or written); baseLsn − 1 while empty. */
+  lastLsn: number;
+  /** Sealed on disk. */
+  sealed: boolean;
+  /** Rotation decided; seal it once its staged bytes are written. */
+  sealRequested: boolean;
+  /** Open file, or null (sealed, or not created yet). */
+  fd: Fd | null;
+  /** The file exists with its header. */
+  created: boolean;
+  /** File offset up to which bytes are written. */
+  writtenEnd: number;
+  /** File offset up to which bytes are written or staged. */
+  stagedEnd: number;
+  staging: Staging | null;
+}
+
+export interface WriterConfig {
+  dir: string;
+  segmentBytes: number;
+  preallocate: boolean;
+}
+
+/**
+ * Encodes records into the active segment's staging buffer, rotates between
+ * transactions, and turns staged bytes into writes, seals and fsyncs as io
+ * programs. It decides nothing about *when* to drain: the Wal does.
+ */
+export class LogWriter {
+  /** True while a drain's write phase (writes, creates, seals) is in flight. */
+  busy = false;
+  private fsyncFd: Fd | null = null;
+  private readonly closeAfterFsync = new Set<Fd>();
+
+  constructor(
+    private readonly io: WalIo,
+    private readonly config: WriterConfig,
+    private readonly lsns: LsnAllocator,
+    private readonly queue: CommitQueue,
+    private readonly spans: TxSpans,
+    /** Every segment on disk or about to be, oldest first; the last is the active one. */
+    readonly segments: Segment[],
+  ) {}
+
+  get active(): Segment {
+    return this.segments[this.segments.length - 1] as Segment;
+  }
+
+  // ---- staging ---------------------------------------------------------
+
+  /** TxBegin + MutationBatch(es) + TxCommit for `payloads` (at least one). */
+  stageCommit(payloads: readonly Uint8Array[]): TxLsns {
+    this.rotateIfFull();
+    const batches = splitIntoBatches(payloads);
+    const count = batches.length + 2;
+    this.lsns.ensureAvailable(count);
+    let bytes = 2 * FRAME_OVERHEAD;
+    for (const batch of batches) bytes += FRAME_OVERHEAD + batch.payloadBytes;
+    const beginLsn = this.lsns.take(count);
+    const { target, offset } = this.reserve(bytes);
+    let at = writeFrame(target, offset, RecordKind.TxBegin, beginLsn, 0, null, this.io.crc32);
+    let lsn = beginLsn;
+    for (const batch of batches) {
+      at = writeBatchFrame(target, at, ++lsn, beginLsn, batch.events, batch.payloadBytes, this.io.crc32);
+    }
+    writeFrame(target, at, RecordKind.TxCommit, ++lsn, beginLsn, null, this.io.crc32);
+    this.recordsEndAt(lsn);
+    return { beginLsn, commitLsn: lsn };
+  }
+
+  stageTxBegin(): number {
+    this.rotateIfFull();
+    const lsn = this.stageMarker(RecordKind.TxBegin, 0);
+    this.spans.begin(lsn);
+    return lsn;
+  }
+
+  stageMutation(beginLsn: number, payload: Uint8Array): number {
+    this.lsns.ensureAvailable(1);
+    const lsn = this.lsns.take(1);
+    const { target, offset } = this.reserve(FRAME_OVERHEAD + payload.length);
+    writeFrame(target, offset, RecordKind.Mutation, lsn, beginLsn, payload, this.io.crc32);
+    this.recordsEndAt(lsn);
+    return lsn;
+  }
+
+  /** One or more MutationBatch records; returns the last one's LSN. */
+  stageBatch(beginLsn: number, payloads: readonly Uint8Array[]): number {
+    const batches = splitIntoBatches(payloads);
+    this.lsns.ensureAvailable(batches.length);
+    let bytes = 0;
+    for (const batch of batches) bytes += FRAME_OVERHEAD + batch.payloadBytes;
+    let lsn = this.lsns.take(batches.length) - 1;
+    let { target, offset: at } = this.reserve(bytes);
+    for (const batch of batches) {
+      at = writeBatchFrame(target, at, ++lsn, beginLsn, batch.events, batch.payloadBytes, this.io.crc32);
+    }
+    this.recordsEndAt(lsn);
+    return lsn;
+  }
+
+  /** TxCommit or TxAbort of a `begin()` transaction. */
+  stageTxEnd(beginLsn: number, kind: RecordKind.TxCommit | RecordKind.TxAbort): number {
+    const lsn = this.stageMarker(kind, beginLsn);
+    this.spans.end(beginLsn, lsn);
+    return lsn;
+  }
+
+  stageCheckpoint(snapshotLsn: number): number {
+    return this.stageMarker(RecordKind.Checkpoint, snapshotLsn);
+  }
+
+  /** The LSN of the last record staged or written. */
+  get lastLsn(): number {
+    return this.lsns.lastLsn;
+  }
+
+  private stageMarker(kind: RecordKind, txBeginLsn: number): number {
+    this.lsns.ensureAvailable(1);
+    const lsn = this.lsns.take(1);
+    const { target, offset } = this.reserve(FRAME_OVERHEAD);
+    writeFrame(target, offset, kind, lsn, txBeginLsn, null, this.io.crc32);
+    this.recordsEndAt(lsn);
+    return lsn;
+  }
+
+  private reserve(bytes: number): { target: Buffer; offset: number } {
+    const segment = this.active;
+    segment.staging ??= new Staging();
+    segment.stagedEnd += bytes;
+    return segment.staging.reserve(bytes);
+  }
+
+  private recordsEndAt(lsn: number): void {
+    const segment = this.active;
+    segment.lastLsn = lsn;
+    segment.staging?.recordsEndAt(lsn);
+  }
+
+  /** Rotation (SPEC §6): only between transactions, once the active segment is full. */
+  private rotateIfFull(): void {
+    const full = this.active;
+    if (full.stagedEnd < this.config.segmentBytes) return;
+    if (full.id >= MAX_SEGMENT_ID) {
+      throw new WalError('WAL_LSN_EXHAUSTED', `segment ids are exhausted at ${segmentFileName(full.id)}`);
+    }
+    full.sealRequested = true;
+    this.spans.segmentEnded(full.id);
+    this.segments.push(newSegment(full.id + 1, this.lsns.nextLsn));
+  }
+
+  // ---- draining --------------------------------------------------------
+
+  /** True when a drain round has something to do; `fsyncWanted` asks for an fsync of written bytes. */
+  hasWork(fsyncWanted: boolean): boolean {
+    for (let i = this.firstUnsealed(); i < this.segments.length; i++) {
+      const segment = this.segments[i] as Segment;
+      if (!segment.created || segment.sealRequested || (segment.staging?.stagedBytes ?? 0) > 0) return true;
+    }
+    const written = this.queue.writtenLsn;
+    return this.queue.syncedLsn < written && (fsyncWanted || this.queue.awaitsFsyncUpTo(written));
+  }
+
+  /**
+   * Writes everything staged (creating and sealing segments on the way), then
+   * fsyncs the active segment if `forceFsync` or a durable waiter needs it.
+   * Any error escapes: the caller poisons the Wal.
+   */
+  *drainRound(forceFsync: boolean): IoProgram<void> {
+    this.busy = true;
+    try {
+      // Segment by segment, in order: a later segment is never written before
+      // the earlier one is whole and sealed, or a crash could leave a gap.
+      // (No index is held across a yield: truncation may shift the array meanwhile.)
+      for (;;) {
+        const segment = this.segments[this.firstUnsealed()] as Segment;
+        if (!segment.created) yield* this.createSegment(segment);
+        yield* this.writeStaged(segment);
+        if (!segment.sealRequested) break;
+        if ((segment.staging?.stagedBytes ?? 0) > 0) continue; // staged while we wrote
+        yield* this.sealSegment(segment);
+      }
+    } finally {
+      this.busy = false;
+    }
+    const written = this.queue.writtenLsn;
+    if (this.queue.syncedLsn < written && (forceFsync || this.queue.awaitsFsyncUpTo(written))) {
+      yield* this.fsyncActive();
+    }
+  }
+
+  private firstUnsealed(): number {
+    let i = this.segments.length - 1;
+    while (i > 0 && !(this.segments[i - 1] as Segment).sealed) i--;
+    return i;
+  }
+
+  private *writeStaged(segment: Segment): IoProgram<void> {
+    const chunk = segment.staging?.take() ?? null;
+    if (chunk === null) return;
+    yield* writeFully(segment.fd as Fd, chunk.bytes, segment.writtenEnd, 'write', this.pathOf(segment));
+    segment.writtenEnd += chunk.bytes.length;
+    segment.staging?.recycle(chunk);
+    this.queue.written(chunk.lastLsn);
+  }
+
+  private *createSegment(segment: Segment): IoProgram<void> {
+    segment.fd = yield* createSegmentFile(this.fileConfig, segment.id, segment.baseLsn);
+    segment.created = true;
+  }
+
+  /** SPEC §6: written, fsync'd, header rewritten sealed, fsync'd, trimmed to its data. */
+  private *sealSegment(segment: Segment): IoProgram<void> {
+    const file = this.pathOf(segment);
+    const fd = segment.fd as Fd;
+    yield* attempt('fsync before sealing', file, call('datasync', fd));
+    this.markSynced(segment.lastLsn);
+    const sealedHeader = encodeSegmentHeader({ baseLsn: segment.baseLsn, sealed: true }, this.io.crc32);
+    yield* writeFully(fd, sealedHeader, 0, 'seal segment', file);
+    yield* attempt('fsync sealed header', file, call('datasync', fd));
+    yield* attempt('trim sealed segment', file, call('truncate', fd, segment.writtenEnd));
+    segment.sealed = true;
+    segment.fd = null;
+    segment.staging = null;
+    yield* this.closeFd(fd, file);
+  }
+
+  private *fsyncActive(): IoProgram<void> {
+    const segment = this.active;
+    const fd = segment.fd as Fd;
+    const covered = this.queue.writtenLsn;
+    this.fsyncFd = fd;
+    try {
+      yield* attempt('fsync', this.pathOf(segment), call('datasync', fd));
+    } finally {
+      this.fsyncFd = null;
+      if (this.closeAfterFsync.delete(fd)) yield* call('close', fd);
+    }
+    this.markSynced(covered);
+  }
+
+  private markSynced(lsn: number): void {
+    this.queue.durable(lsn);
+    this.spans.settle(this.queue.syncedLsn);
+  }
+
+  /** Closes every open segment file (an fd an async fsync still uses is closed when it returns). */
+  *closeFiles(): IoProgram<void> {
+    for (const segment of this.segments) {
+      if (segment.fd === null) continue;
+      const fd = segment.fd;
+      segment.fd = null;
+      yield* this.closeFd(fd, this.pathOf(segment));
+    }
+  }
+
+  private *closeFd(fd: Fd, file: string): IoProgram<void> {
+    if (fd === this.fsyncFd) {
+      this.closeAfterFsync.add(fd);
+      return;
+    }
+    yield* attempt('close', file, call('close', fd));
+  }
+
+  pathOf(segment: Segment): string {
+    return segmentPath(this.config.dir, segment.id);
+  }
+
+  private get fileConfig(): SegmentFileConfig {
+    return { ...this.config, crc32: this.io.crc32 };
+  }
+}
+
+export function newSegment(id: number, baseLsn: number): Segment {
+  return {
+    id,
+    baseLsn,
+    lastLsn: baseLsn - 1,
+    sealed: false,
+    sealRequested: false,
+    fd: null,
+    created: false,
+    writtenEnd: HEADER_BYTES,
+    stagedEnd: HEADER_BYTES,
+    staging: null,
+  };
+}
+
+interface Batch {
+  events: readonly Uint8Array[];
+  payloadBytes: number;
+}
+
+/** Splits events into MutationBatch payloads that each fit one frame (docs/DESIGN.md). */
+function splitIntoBatches(events: readonly Uint8Array[]): Batch[] {
+  const limit = MAX_FRAME_BYTES - FRAME_OVERHEAD;
+  const whole = batchPayloadBytes(events);
+  if (whole <= limit) return [{ events, payloadBytes: whole }];
+  const batches: Batch[] = [];
+  let start = 0;
+  let bytes = BATCH_COUNT_BYTES;
+  for (let i = 0; i < events.length; i++) {
+    const entry = BATCH_ENTRY_OVERHEAD + (events[i] as Uint8Array).length;
+    if (bytes + entry > limit && i > start) {
+      batches.push({ events: events.slice(start, i), payloadBytes: bytes });
+      start = i;
+      bytes = BATCH_COUNT_BYTES;
+    }
+    bytes += entry;
+  }
+  batches.push({ events: events.slice(start), payloadBytes: bytes });
+  return batches;
+}
