@@ -4,6 +4,7 @@
       "target_name": "segwal_native",
       "sources": [
         "native/addon.cc",
+        "native/errors.cc",
         "native/crc32.cc",
         "native/dir_lock.cc",
         "native/segment_file.cc"

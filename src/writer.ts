@@ -75,10 +75,10 @@ export class LogWriter {
 
   /** TxBegin + MutationBatch(es) + TxCommit for `payloads` (at least one). */
   stageCommit(payloads: readonly Uint8Array[]): TxLsns {
-    this.rotateIfFull();
     const batches = splitIntoBatches(payloads);
     const count = batches.length + 2;
     this.lsns.ensureAvailable(count);
+    this.rotateIfFull();
     let bytes = 2 * FRAME_OVERHEAD;
     for (const batch of batches) bytes += FRAME_OVERHEAD + batch.payloadBytes;
     const beginLsn = this.lsns.take(count);
@@ -94,6 +94,7 @@ export class LogWriter {
   }
 
   stageTxBegin(): number {
+    this.lsns.ensureAvailable(1);
     this.rotateIfFull();
     const lsn = this.stageMarker(RecordKind.TxBegin, 0);
     this.spans.begin(lsn);

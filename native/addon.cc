@@ -1,0 +1,184 @@
+// The JS surface of the addon: argument unpacking, and running each blocking syscall either on the
+// calling thread (the `*Sync` API) or on libuv's thread pool behind a promise. No policy lives here.
+#include <napi.h>
+
+#include <functional>
+#include <string>
+
+#include "crc32.h"
+#include "dir_lock.h"
+#include "errors.h"
+#include "segment_file.h"
+
+namespace segwal {
+namespace {
+
+// A syscall to run: returns its numeric result and reports failure through the SysError.
+using Syscall = std::function<int64_t(SysError*)>;
+
+// Runs a Syscall on the thread pool and settles a promise with its result (a number, or undefined
+// for calls that return nothing). `keepAlive` pins a JS buffer the syscall reads while it runs.
+class SyscallWorker : public Napi::AsyncWorker {
+ public:
+  SyscallWorker(Napi::Env env, Syscall call, bool returnsNumber, Napi::Value keepAlive)
+      : Napi::AsyncWorker(env, "segwal:syscall"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        call_(std::move(call)),
+        returnsNumber_(returnsNumber) {
+    if (!keepAlive.IsUndefined()) keepAlive_ = Napi::Persistent(keepAlive.As<Napi::Object>());
+  }
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+  void Execute() override { result_ = call_(&error_); }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (error_.failed()) {
+      deferred_.Reject(MakeSysError(env, error_).Value());
+    } else {
+      deferred_.Resolve(returnsNumber_ ? Napi::Number::New(env, static_cast<double>(result_)) : env.Undefined());
+    }
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Syscall call_;
+  bool returnsNumber_;
+  Napi::ObjectReference keepAlive_;
+  SysError error_;
+  int64_t result_ = 0;
+};
+
+Napi::Value RunNow(Napi::Env env, const Syscall& call, bool returnsNumber) {
+  SysError error;
+  int64_t result = call(&error);
+  if (error.failed()) throw MakeSysError(env, error);
+  return returnsNumber ? Napi::Number::New(env, static_cast<double>(result)) : env.Undefined();
+}
+
+Napi::Value RunLater(Napi::Env env, Syscall call, bool returnsNumber, Napi::Value keepAlive = Napi::Value()) {
+  auto* worker = new SyscallWorker(env, std::move(call), returnsNumber, keepAlive);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+int IntArg(const Napi::CallbackInfo& info, size_t index) {
+  if (!info[index].IsNumber()) throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(index) + " must be a number");
+  return info[index].As<Napi::Number>().Int32Value();
+}
+
+int64_t SizeArg(const Napi::CallbackInfo& info, size_t index) {
+  if (!info[index].IsNumber()) throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(index) + " must be a number");
+  return info[index].As<Napi::Number>().Int64Value();
+}
+
+std::string StringArg(const Napi::CallbackInfo& info, size_t index) {
+  if (!info[index].IsString()) throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(index) + " must be a string");
+  return info[index].As<Napi::String>().Utf8Value();
+}
+
+Napi::Uint8Array BytesArg(const Napi::CallbackInfo& info, size_t index) {
+  if (!info[index].IsTypedArray() || info[index].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(index) + " must be a Uint8Array");
+  }
+  return info[index].As<Napi::Uint8Array>();
+}
+
+// Each operation is built once from the arguments, then run now or later.
+Syscall OpenSegmentCall(const Napi::CallbackInfo& info) {
+  std::string path = StringArg(info, 0);
+  bool create = info[1].ToBoolean().Value();
+  return [path, create](SysError* error) { return static_cast<int64_t>(OpenSegment(path, create, error)); };
+}
+
+Syscall WriteCall(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0);
+  Napi::Uint8Array data = BytesArg(info, 1);
+  int64_t position = SizeArg(info, 2);
+  const uint8_t* bytes = data.Data();
+  size_t size = data.ByteLength();
+  return [fd, bytes, size, position](SysError* error) { return WriteAll(fd, bytes, size, position, error); };
+}
+
+Syscall DataSyncCall(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0);
+  return [fd](SysError* error) { return DataSync(fd, error), int64_t{0}; };
+}
+
+Syscall AllocateCall(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0);
+  int64_t size = SizeArg(info, 1);
+  return [fd, size](SysError* error) { return Allocate(fd, size, error), int64_t{0}; };
+}
+
+Syscall TruncateCall(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0);
+  int64_t size = SizeArg(info, 1);
+  return [fd, size](SysError* error) { return Truncate(fd, size, error), int64_t{0}; };
+}
+
+Syscall CloseCall(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0);
+  return [fd](SysError* error) { return Close(fd, error), int64_t{0}; };
+}
+
+Syscall SyncDirCall(const Napi::CallbackInfo& info) {
+  std::string path = StringArg(info, 0);
+  return [path](SysError* error) { return SyncDir(path, error), int64_t{0}; };
+}
+
+Napi::Value Crc32Js(const Napi::CallbackInfo& info) {
+  Napi::Uint8Array data = BytesArg(info, 0);
+  uint32_t initial = info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
+  return Napi::Number::New(info.Env(), Crc32(initial, data.Data(), data.ByteLength()));
+}
+
+Napi::Value TryLockJs(const Napi::CallbackInfo& info) {
+  std::string path = StringArg(info, 0);
+  SysError error;
+  int fd = TryLock(path.c_str(), &error);
+  if (error.failed()) throw MakeSysError(info.Env(), error);
+  return Napi::Number::New(info.Env(), fd);
+}
+
+Napi::Value UnlockJs(const Napi::CallbackInfo& info) {
+  SysError error;
+  Unlock(IntArg(info, 0), &error);
+  if (error.failed()) throw MakeSysError(info.Env(), error);
+  return info.Env().Undefined();
+}
+
+// Registers `name` (blocking) and `nameAsync` (promise) for one Syscall builder.
+void ExportPair(Napi::Env env, Napi::Object exports, const char* name, Syscall (*build)(const Napi::CallbackInfo&),
+                bool returnsNumber, int keepAliveArg = -1) {
+  exports.Set(name, Napi::Function::New(env, [build, returnsNumber](const Napi::CallbackInfo& info) {
+                return RunNow(info.Env(), build(info), returnsNumber);
+              }));
+  exports.Set(std::string(name) + "Async", Napi::Function::New(env, [build, returnsNumber, keepAliveArg](const Napi::CallbackInfo& info) {
+                Napi::Value keepAlive = keepAliveArg >= 0 ? info[keepAliveArg] : info.Env().Undefined();
+                return RunLater(info.Env(), build(info), returnsNumber, keepAlive);
+              }));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("crc32", Napi::Function::New(env, Crc32Js));
+  exports.Set("tryLock", Napi::Function::New(env, TryLockJs));
+  exports.Set("unlock", Napi::Function::New(env, UnlockJs));
+  ExportPair(env, exports, "openSegment", OpenSegmentCall, true);
+  ExportPair(env, exports, "write", WriteCall, true, 1);
+  ExportPair(env, exports, "datasync", DataSyncCall, false);
+  ExportPair(env, exports, "allocate", AllocateCall, false);
+  ExportPair(env, exports, "truncate", TruncateCall, false);
+  ExportPair(env, exports, "close", CloseCall, false);
+  ExportPair(env, exports, "syncDir", SyncDirCall, false);
+  return exports;
+}
+
+}  // namespace
+}  // namespace segwal
+
+static Napi::Object InitSegwal(Napi::Env env, Napi::Object exports) { return segwal::Init(env, exports); }
+
+NODE_API_MODULE(segwal_native, InitSegwal)

@@ -1,0 +1,17 @@
+// Turning errno into JS errors that carry `errno`, `code` and `syscall`, like Node's own fs errors.
+#pragma once
+#include <napi.h>
+#include <string>
+
+namespace segwal {
+
+// A failed system call, captured on whichever thread ran it.
+struct SysError {
+  int errnum = 0;
+  const char* syscall = "";
+  bool failed() const { return errnum != 0; }
+};
+
+Napi::Error MakeSysError(Napi::Env env, const SysError& error);
+
+}  // namespace segwal

@@ -1,0 +1,25 @@
+// The syscalls of the append path. Each returns its failure in `error`; none decides anything.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "errors.h"
+
+namespace segwal {
+
+// open(O_RDWR), with O_CREAT|O_EXCL when `create`.
+int OpenSegment(const std::string& path, bool create, SysError* error);
+// pwrite until all `size` bytes are written (retrying EINTR and short writes); returns the count,
+// which is short only if pwrite wrote nothing without an error.
+int64_t WriteAll(int fd, const uint8_t* data, size_t size, int64_t position, SysError* error);
+void DataSync(int fd, SysError* error);
+// Grows the file to at least `size` bytes of zeros: fallocate reserves the space, then zeros are
+// written over it so later overwrites need no metadata update at fdatasync time.
+void Allocate(int fd, int64_t size, SysError* error);
+void Truncate(int fd, int64_t size, SysError* error);
+void Close(int fd, SysError* error);
+// fsync of a directory, making created or removed names durable.
+void SyncDir(const std::string& path, SysError* error);
+
+}  // namespace segwal
