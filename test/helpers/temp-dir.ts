@@ -1,0 +1,29 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach } from 'vitest';
+
+const made: string[] = [];
+
+/** A fresh empty directory under the OS temp dir, removed after the test. */
+export function tempDir(label = 'segwal'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${label}-`));
+  made.push(dir);
+  return dir;
+}
+
+afterEach(() => {
+  for (const dir of made.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** Every file of `dir` (lock file included) with its bytes, to prove nothing changed. */
+export function snapshotFiles(dir: string): Map<string, Buffer> {
+  const files = new Map<string, Buffer>();
+  if (!fs.existsSync(dir)) return files;
+  for (const name of fs.readdirSync(dir).sort()) files.set(name, fs.readFileSync(path.join(dir, name)));
+  return files;
+}
+
+export function segmentNames(dir: string): string[] {
+  return fs.readdirSync(dir).filter((name) => /^\d{10}\.wal$/.test(name)).sort();
+}
