@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import { Wal } from '../src/index.js';
+import { BACKENDS } from './helpers/backends.js';
+import { events } from './helpers/bytes.js';
+import { FaultIo } from './helpers/fault-io.js';
+import { tempDir } from './helpers/temp-dir.js';
+
+describe.each(BACKENDS)('durability on the $name backend', ({ io }) => {
+  it('group mode: a commit resolves once written; the timer fsync then advances durableLsn', async () => {
+    const counted = new FaultIo(io());
+    const { wal } = await Wal.open({ dir: tempDir(), io: counted, sync: { mode: 'group', intervalMs: 20 } });
+    const fsyncsAtOpen = counted.count('datasync');
+    const { commitLsn } = (await wal.commit(events('a')))!;
+    expect(counted.count('datasync')).toBe(fsyncsAtOpen);
+    expect(wal.durableLsn).toBeLessThan(commitLsn);
+    await expect.poll(() => wal.durableLsn, { timeout: 2000, interval: 5 }).toBe(commitLsn);
+    expect(counted.count('datasync')).toBeGreaterThan(fsyncsAtOpen);
+    await wal.close();
+  });
+
+  it('group mode: sync() forces the fsync without waiting for the timer', async () => {
+    const counted = new FaultIo(io());
+    const { wal } = await Wal.open({ dir: tempDir(), io: counted, sync: { mode: 'group', intervalMs: 60_000 } });
+    const { commitLsn } = (await wal.commit(events('a')))!;
+    expect(wal.durableLsn).toBeLessThan(commitLsn);
+    const before = counted.count('datasync');
+    await wal.sync();
+    expect(wal.durableLsn).toBe(commitLsn);
+    expect(counted.count('datasync')).toBe(before + 1);
+    await wal.close();
+  });
+
+  it('group mode: commit({ durable: true }) resolves only after an fsync that covers it', async () => {
+    const counted = new FaultIo(io()).delay('datasync', 50);
+    const { wal } = await Wal.open({ dir: tempDir(), io: counted, sync: { mode: 'group', intervalMs: 60_000 } });
+    const before = counted.count('datasync');
+    const plain = wal.commit(events('not waiting'));
+    const durable = wal.commit(events('waiting'), { durable: true });
+    const plainLsns = (await plain)!;
+    expect(wal.durableLsn).toBeLessThan(plainLsns.commitLsn);
+    const { commitLsn } = (await durable)!;
+    expect(counted.count('datasync')).toBeGreaterThan(before);
+    expect(wal.durableLsn).toBeGreaterThanOrEqual(commitLsn);
+    await wal.close();
+  });
+
+  it('none mode: durableLsn follows every write, and no fsync runs for commits', async () => {
+    const counted = new FaultIo(io());
+    const { wal } = await Wal.open({ dir: tempDir(), io: counted, sync: 'none' });
+    const before = counted.count('datasync');
+    const { commitLsn } = (await wal.commit(events('a')))!;
+    expect(wal.durableLsn).toBe(commitLsn);
+    expect(wal.commitSync(events('b'))!.commitLsn).toBe(wal.durableLsn);
+    expect(counted.count('datasync')).toBe(before);
+    await wal.close();
+  });
+
+  it('per-commit mode: commit and commitSync return only after their fsync', async () => {
+    const counted = new FaultIo(io());
+    const { wal } = await Wal.open({ dir: tempDir(), io: counted, sync: 'per-commit' });
+    const before = counted.count('datasync');
+    const { commitLsn } = (await wal.commit(events('a')))!;
+    expect(counted.count('datasync')).toBe(before + 1);
+    expect(wal.durableLsn).toBe(commitLsn);
+    const sync = wal.commitSync(events('b'))!;
+    expect(counted.count('datasync')).toBe(before + 2);
+    expect(wal.durableLsn).toBe(sync.commitLsn);
+    await wal.close();
+  });
+
+  it('per-commit mode group-commits: 64 concurrent commits share far fewer than 64 fsyncs, and all resolve', async () => {
+    const counted = new FaultIo(io()).delay('datasync', 5);
+    const { wal } = await Wal.open({ dir: tempDir(), io: counted, sync: 'per-commit' });
+    const before = counted.count('datasync');
+    const results = await Promise.all(Array.from({ length: 64 }, (_, i) => wal.commit([Buffer.from(`event ${i}`)])));
+    const fsyncs = counted.count('datasync') - before;
+    expect(results.every((lsns) => lsns !== null && lsns.commitLsn <= wal.durableLsn)).toBe(true);
+    expect(new Set(results.map((lsns) => lsns!.commitLsn)).size).toBe(64);
+    expect(fsyncs).toBeGreaterThan(0);
+    expect(fsyncs).toBeLessThanOrEqual(8);
+    await wal.close();
+  });
+
+  it('fsync runs off the event loop: with a 200 ms fsync in flight, a 5 ms interval timer keeps firing', async () => {
+    // The fault io's sync form blocks the thread for the delay, its async form does not:
+    // if the async API ever used a blocking fsync, the timer would stall.
+    const slow = new FaultIo(io()).delay('datasync', 200);
+    const { wal } = await Wal.open({ dir: tempDir(), io: slow, sync: 'per-commit' });
+    const ticks: number[] = [];
+    const timer = setInterval(() => ticks.push(performance.now()), 5);
+    const started = performance.now();
+    await wal.commit(events('slow'));
+    const elapsed = performance.now() - started;
+    clearInterval(timer);
+    expect(elapsed).toBeGreaterThanOrEqual(190);
+    expect(ticks.length).toBeGreaterThanOrEqual(10);
+    const longestGap = Math.max(...ticks.slice(1).map((tick, i) => tick - ticks[i]!));
+    expect(longestGap).toBeLessThan(150);
+    await wal.close();
+  });
+
+  it('close() writes and fsyncs what group mode still buffers', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: io(), sync: { mode: 'group', intervalMs: 60_000 } });
+    const tx = wal.begin();
+    tx.append(Buffer.from('buffered'));
+    tx.commit();
+    await wal.close();
+    const { wal: reopened, events: replayed } = await Wal.open({ dir, io: io() });
+    expect(replayed).toEqual([Buffer.from('buffered')]);
+    await reopened.close();
+  });
+});

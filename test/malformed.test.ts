@@ -1,0 +1,155 @@
+import { describe, expect, it } from 'vitest';
+import { Wal, WalError } from '../src/index.js';
+import { RecordKind } from '../src/format/constants.js';
+import { BACKENDS } from './helpers/backends.js';
+import { committedTx, craftSegment, writeSegment, type CraftedRecord } from './helpers/craft.js';
+import { snapshotFiles, tempDir } from './helpers/temp-dir.js';
+
+const { TxBegin, Mutation, TxCommit, Checkpoint } = RecordKind;
+
+interface MalformedCase {
+  name: string;
+  /** Segments as [baseLsn, records, sealed]; the last one is the active segment. */
+  segments: Array<[number, CraftedRecord[], boolean]>;
+  /** The file the error must name (1-based segment id). */
+  segmentId: number;
+  message: RegExp;
+}
+
+const twoTx = [...committedTx(1, 'one'), ...committedTx(4, 'two')];
+
+function damagedCopy(records: CraftedRecord[]): Buffer {
+  return craftSegment(1, records, true);
+}
+
+const CASES: MalformedCase[] = [
+  {
+    name: 'a segment base LSN not above the previous segment base',
+    segments: [[1, twoTx, true], [1, [], false]],
+    segmentId: 2,
+    message: /base LSN 1 is not above the last record/,
+  },
+  {
+    name: 'a segment base LSN not above the last record before it',
+    segments: [[1, twoTx, true], [5, [], false]],
+    segmentId: 2,
+    message: /base LSN 5 is not above the last record before it \(LSN 6\)/,
+  },
+  {
+    name: 'a segment base LSN that leaves a gap (records missing)',
+    segments: [[1, twoTx, true], [9, committedTx(9, 'later'), false]],
+    segmentId: 2,
+    message: /leaves a gap after LSN 6/,
+  },
+  {
+    name: 'a record LSN below its segment base',
+    segments: [[1, twoTx, true], [7, [{ kind: TxBegin, lsn: 6 }], false]],
+    segmentId: 2,
+    message: /record LSN 6 is not above/,
+  },
+  {
+    name: 'a record LSN not above the previous record',
+    segments: [[1, [{ kind: TxBegin, lsn: 1 }, { kind: Mutation, lsn: 1, txBeginLsn: 1 }], false]],
+    segmentId: 1,
+    message: /record LSN 1 is not above the previous LSN 1/,
+  },
+  {
+    name: 'a record naming a TxBegin that never came',
+    segments: [[1, [{ kind: TxBegin, lsn: 1 }, { kind: Mutation, lsn: 2, txBeginLsn: 99 }], false]],
+    segmentId: 1,
+    message: /names TxBegin LSN 99, which never came/,
+  },
+  {
+    name: 'a record naming a transaction that already ended',
+    segments: [[1, [...committedTx(1, 'one'), { kind: Mutation, lsn: 4, txBeginLsn: 1 }], false]],
+    segmentId: 1,
+    message: /names TxBegin LSN 1, which never came or already ended/,
+  },
+  {
+    name: 'a duplicate (nested) TxBegin',
+    segments: [[1, [{ kind: TxBegin, lsn: 1 }, { kind: TxBegin, lsn: 2, txBeginLsn: 1 }], false]],
+    segmentId: 1,
+    message: /duplicate or nested TxBegin/,
+  },
+  {
+    name: 'a Checkpoint pointing past itself',
+    segments: [[1, [...committedTx(1, 'one'), { kind: Checkpoint, lsn: 4, txBeginLsn: 10 }], false]],
+    segmentId: 1,
+    message: /snapshot LSN 10, past itself/,
+  },
+  {
+    name: 'a Checkpoint below an earlier Checkpoint',
+    segments: [
+      [1, [...committedTx(1, 'one'), { kind: Checkpoint, lsn: 4, txBeginLsn: 3 }, { kind: Checkpoint, lsn: 5, txBeginLsn: 2 }], false],
+    ],
+    segmentId: 1,
+    message: /below the earlier Checkpoint's 3/,
+  },
+  {
+    name: 'a record LSN above 2^53-1',
+    segments: [[2 ** 53 - 1, [{ kind: TxBegin, lsn: 2 ** 53 }], false]],
+    segmentId: 1,
+    message: /above 2\^53-1/,
+  },
+];
+
+describe.each(BACKENDS)('open refuses a malformed log on the $name backend', ({ io }) => {
+  it.each(CASES)('$name', async ({ segments, segmentId, message }) => {
+    const dir = tempDir();
+    segments.forEach(([base, records, sealed], index) => writeSegment(dir, index + 1, craftSegment(base, records, sealed)));
+    const before = snapshotFiles(dir);
+    const error = await Wal.open({ dir, io: io() }).then(
+      () => null,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(WalError);
+    const walError = error as WalError;
+    expect(walError.code).toBe('WAL_MALFORMED');
+    expect(walError.message).toMatch(message);
+    expect(walError.file).toMatch(new RegExp(`${String(segmentId).padStart(10, '0')}\\.wal$`));
+    expect(walError.offset).toEqual(expect.any(Number));
+    expect(walError.message).toContain(`offset ${walError.offset}`);
+    if (walError.lsn !== undefined) expect(walError.message).toContain(`LSN ${walError.lsn}`);
+    expectUnchanged(dir, before);
+    // The lock was released: the refusal can be repeated, it is not WAL_ALREADY_OPEN.
+    await expect(Wal.open({ dir, io: io() })).rejects.toMatchObject({ code: 'WAL_MALFORMED' });
+  });
+
+  it.each([
+    ['a flipped payload byte (CRC mismatch)', (bytes: Buffer) => void (bytes[32 + 25 + 21] ^= 0x40)],
+    ['a flipped kind byte', (bytes: Buffer) => void (bytes[32 + 25 + 4] = 0x7f)],
+    ['a length field cut short', (bytes: Buffer) => bytes.writeUInt32LE(7, 32 + 25)],
+    ['a zeroed frame in the middle (a hole)', (bytes: Buffer) => bytes.fill(0, 32 + 25, 32 + 25 + 30)],
+  ])('damage in a segment that is not the last: %s, naming file, offset and LSN', async (_label, damage) => {
+    const dir = tempDir();
+    const first = damagedCopy(twoTx);
+    damage(first);
+    writeSegment(dir, 1, first);
+    writeSegment(dir, 2, craftSegment(7, committedTx(7, 'three')));
+    const before = snapshotFiles(dir);
+    const error = (await Wal.open({ dir, io: io() }).catch((caught: unknown) => caught)) as WalError;
+    expect(error).toBeInstanceOf(WalError);
+    expect(error.code).toBe('WAL_MALFORMED');
+    expect(error.file).toMatch(/0000000001\.wal$/);
+    expect(error.offset).toBe(32 + 25);
+    expect(error.lsn).toBe(2);
+    expect(error.message).toMatch(/not the last.*file .*0000000001\.wal, offset 57, LSN 2/);
+    expectUnchanged(dir, before);
+  });
+
+  it('a bad header on a segment that is not the last is refused', async () => {
+    const dir = tempDir();
+    const first = craftSegment(1, twoTx, true);
+    first[3] = 0;
+    writeSegment(dir, 1, first);
+    writeSegment(dir, 2, craftSegment(7, committedTx(7, 'three')));
+    await expect(Wal.open({ dir, io: io() })).rejects.toMatchObject({ code: 'WAL_MALFORMED', offset: 0 });
+  });
+});
+
+function expectUnchanged(dir: string, before: Map<string, Buffer>): void {
+  const after = snapshotFiles(dir);
+  after.delete('.segwal.lock');
+  before.delete('.segwal.lock');
+  expect(after).toEqual(before);
+}
