@@ -16,10 +16,12 @@ export class LsnAllocator {
 
   /** Throws `WAL_LSN_EXHAUSTED` unless `count` more LSNs fit below 2^53. */
   ensureAvailable(count: number): void {
-    if (this.next + count - 1 > MAX_LSN) {
+    // Computed as a difference: near 2^53, `next + count` is no longer exact.
+    const remaining = MAX_LSN - this.next + 1;
+    if (count > remaining) {
       throw new WalError(
         'WAL_LSN_EXHAUSTED',
-        `the log needs ${count} more LSNs but only ${Math.max(0, MAX_LSN - this.next + 1)} remain below 2^53`,
+        `the log needs ${count} more LSNs but only ${Math.max(0, remaining)} remain below 2^53`,
         { lsn: this.next },
       );
     }

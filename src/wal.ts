@@ -281,8 +281,8 @@ export class Wal<In = Uint8Array, Out = Buffer> {
 
   closeSync(): void {
     if (this.lifecycle !== 'open') return;
-    this.assertIdle('closeSync');
-    if (this.truncating) throw busy('closeSync');
+    // A poisoned log must still close (SPEC §7); only async work in flight blocks it.
+    if (this.writer.busy || this.truncating) throw busy('closeSync');
     this.lifecycle = 'closing';
     this.stopTimer();
     let failure: unknown = null;

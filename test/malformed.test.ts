@@ -116,7 +116,7 @@ describe.each(BACKENDS)('open refuses a malformed log on the $name backend', ({ 
   });
 
   it.each([
-    ['a flipped payload byte (CRC mismatch)', (bytes: Buffer) => void (bytes[32 + 25 + 21] ^= 0x40)],
+    ['a flipped payload byte (CRC mismatch)', (bytes: Buffer) => void (bytes[32 + 25 + 21] = bytes[32 + 25 + 21]! ^ 0x40)],
     ['a flipped kind byte', (bytes: Buffer) => void (bytes[32 + 25 + 4] = 0x7f)],
     ['a length field cut short', (bytes: Buffer) => bytes.writeUInt32LE(7, 32 + 25)],
     ['a zeroed frame in the middle (a hole)', (bytes: Buffer) => bytes.fill(0, 32 + 25, 32 + 25 + 30)],
@@ -147,7 +147,7 @@ describe.each(BACKENDS)('open refuses a malformed log on the $name backend', ({ 
   });
 });
 
-function expectUnchanged(dir: string, before: Map<string, Buffer>): void {
+function expectUnchanged(dir: string, before: Map<string, string>): void {
   const after = snapshotFiles(dir);
   after.delete('.segwal.lock');
   before.delete('.segwal.lock');

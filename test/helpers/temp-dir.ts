@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,11 +17,13 @@ afterEach(() => {
   for (const dir of made.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** Every file of `dir` (lock file included) with its bytes, to prove nothing changed. */
-export function snapshotFiles(dir: string): Map<string, Buffer> {
-  const files = new Map<string, Buffer>();
+/** Every file of `dir` (lock file included) with the SHA-256 of its bytes, to prove nothing changed. */
+export function snapshotFiles(dir: string): Map<string, string> {
+  const files = new Map<string, string>();
   if (!fs.existsSync(dir)) return files;
-  for (const name of fs.readdirSync(dir).sort()) files.set(name, fs.readFileSync(path.join(dir, name)));
+  for (const name of fs.readdirSync(dir).sort()) {
+    files.set(name, createHash('sha256').update(fs.readFileSync(path.join(dir, name))).digest('hex'));
+  }
   return files;
 }
 

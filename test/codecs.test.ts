@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { Wal, codecs } from '../src/index.js';
+import { snapshotFiles, tempDir } from './helpers/temp-dir.js';
+
+describe('codecs', () => {
+  it('bytes is the default: Uint8Array in, Buffer out, byte for byte', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: 'js' });
+    await wal.commit([new Uint8Array([1, 2, 3]), Buffer.from([0, 0, 255])]);
+    await expect(wal.commit(['a string' as unknown as Uint8Array])).rejects.toMatchObject({ code: 'WAL_INVALID_EVENT' });
+    await wal.close();
+    const { wal: reopened, events } = await Wal.open({ dir, io: 'js' });
+    expect(events).toEqual([Buffer.from([1, 2, 3]), Buffer.from([0, 0, 255])]);
+    expect(Buffer.isBuffer(events[0])).toBe(true);
+    await reopened.close();
+  });
+
+  it('utf8 round-trips strings, including non-ASCII', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: 'js', codec: codecs.utf8 });
+    await wal.commit(['héllo', '日本語', '']);
+    await expect(wal.commit([42 as unknown as string])).rejects.toMatchObject({ code: 'WAL_INVALID_EVENT' });
+    await wal.close();
+    const { wal: reopened, events } = await Wal.open({ dir, io: 'js', codec: 'utf8' });
+    expect(events).toEqual(['héllo', '日本語', '']);
+    await reopened.close();
+  });
+
+  it('json round-trips values; a value JSON cannot hold throws WAL_INVALID_EVENT before anything is written', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: 'js', codec: codecs.json() });
+    await wal.commit([{ a: 1 }, [1, 'two'], null]);
+    await wal.sync();
+    const before = snapshotFiles(dir);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    await expect(wal.commit([{ ok: true }, cyclic])).rejects.toMatchObject({ code: 'WAL_INVALID_EVENT', message: /event 1/ });
+    await expect(wal.commit([undefined])).rejects.toMatchObject({ code: 'WAL_INVALID_EVENT' });
+    await wal.sync();
+    expect(snapshotFiles(dir)).toEqual(before);
+    await wal.close();
+    const { wal: reopened, events } = await Wal.open({ dir, io: 'js', codec: 'json' });
+    expect(events).toEqual([{ a: 1 }, [1, 'two'], null]);
+    await reopened.close();
+  });
+
+  it('json with a zod schema: an invalid event throws WAL_INVALID_EVENT on write; one failing on replay throws WAL_DECODE naming its LSN', async () => {
+    const dir = tempDir();
+    const loose = codecs.json(z.object({ id: z.number() }));
+    const { wal } = await Wal.open({ dir, io: 'js', codec: loose });
+    await wal.commit([{ id: 1 }]);
+    await wal.sync();
+    const before = snapshotFiles(dir);
+    await expect(wal.commit([{ id: 'one' } as unknown as { id: number }])).rejects.toMatchObject({
+      code: 'WAL_INVALID_EVENT',
+      message: /schema/,
+    });
+    await wal.sync();
+    expect(snapshotFiles(dir)).toEqual(before);
+    const { beginLsn } = (await wal.commit([{ id: 2 }, { id: -3 }]))!;
+    await wal.close();
+
+    const strict = codecs.json(z.object({ id: z.number().positive() }));
+    const error = await Wal.open({ dir, io: 'js', codec: strict }).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'WAL_DECODE', lsn: beginLsn + 1 });
+    expect((error as Error).message).toContain(`LSN ${beginLsn + 1}`);
+    // The refusal left the log as it was: the looser schema still reads it all.
+    const { wal: reopened, events } = await Wal.open({ dir, io: 'js', codec: loose });
+    expect(events).toEqual([{ id: 1 }, { id: 2 }, { id: -3 }]);
+    await reopened.close();
+  });
+});

@@ -1,0 +1,162 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { crc32 as zlibCrc32 } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { Wal } from '../src/index.js';
+import { jsIo } from '../src/io/js.js';
+import { createNativeIo } from '../src/io/native.js';
+import { lockDirSync, pidFileLockAttempt, unlockDir } from '../src/io/dir-lock.js';
+import { ROOT } from './helpers/child.js';
+import { snapshotFiles, tempDir } from './helpers/temp-dir.js';
+
+/** The same calls, through either API: a mix of commits, a multi-step tx, a checkpoint and rotations. */
+async function scriptedLog(dir: string, io: 'native' | 'js', api: 'async' | 'sync'): Promise<void> {
+  const options = { dir, io, segmentBytes: 2048, sync: 'per-commit' as const };
+  const { wal } = api === 'async' ? await Wal.open(options) : Wal.openSync(options);
+  for (let i = 0; i < 40; i++) {
+    const batch = [Buffer.from(`event ${i}`), Buffer.alloc(i * 3, i)];
+    if (api === 'async') await wal.commit(batch);
+    else wal.commitSync(batch);
+  }
+  const tx = wal.begin();
+  tx.append(Buffer.from('step 1'));
+  tx.appendBatch([Buffer.from('step 2'), Buffer.from('step 3')]);
+  tx.commit();
+  wal.checkpointMarker(10);
+  if (api === 'async') await wal.close();
+  else wal.closeSync();
+}
+
+describe('the two io backends', () => {
+  it('write byte-identical files for the same calls, through the async and the sync API', async () => {
+    const snapshots = [];
+    for (const io of ['native', 'js'] as const) {
+      for (const api of ['async', 'sync'] as const) {
+        const dir = tempDir();
+        await scriptedLog(dir, io, api);
+        snapshots.push(snapshotFiles(dir));
+      }
+    }
+    expect(snapshots[0]!.size).toBeGreaterThan(3);
+    for (const snapshot of snapshots.slice(1)) expect(snapshot).toEqual(snapshots[0]);
+  });
+
+  it('read each other’s files and append to them', async () => {
+    for (const [writer, reader] of [['native', 'js'], ['js', 'native']] as const) {
+      const dir = tempDir();
+      await scriptedLog(dir, writer, 'async');
+      const { wal, events, recovery } = await Wal.open({ dir, io: reader, segmentBytes: 2048 });
+      expect(recovery.tornTail).toBeNull();
+      expect(events.length).toBe(83);
+      await wal.commit([Buffer.from('appended by the other backend')]);
+      await wal.close();
+      const { wal: again, events: all } = await Wal.open({ dir, io: writer });
+      expect(all.at(-1)).toEqual(Buffer.from('appended by the other backend'));
+      await again.close();
+    }
+  });
+
+  it('compute the CRC-32 zlib computes, also when continued from a previous value', () => {
+    const native = createNativeIo();
+    const data = Buffer.from(Array.from({ length: 4099 }, (_, i) => (i * 31 + 7) & 0xff));
+    for (const size of [0, 1, 7, 8, 9, 63, 64, 65, 1000, 4099]) {
+      const slice = data.subarray(0, size);
+      expect(native.crc32(slice)).toBe(zlibCrc32(slice));
+      expect(jsIo.crc32(slice)).toBe(zlibCrc32(slice));
+    }
+    const continued = native.crc32(data.subarray(1000), native.crc32(data.subarray(0, 1000)));
+    expect(continued).toBe(zlibCrc32(data));
+    expect(native.crc32(Buffer.from('123456789'))).toBe(0xcbf43926);
+  });
+
+  it('native segment files are created exclusively: creating an existing one fails with EEXIST', () => {
+    const native = createNativeIo();
+    const file = path.join(tempDir(), 'x.wal');
+    native.sync.close(native.sync.openSegment(file, true));
+    expect(() => native.sync.openSegment(file, true)).toThrow(expect.objectContaining({ code: 'EEXIST', syscall: 'open' }));
+    expect(() => jsIo.sync.openSegment(file, true)).toThrow(expect.objectContaining({ code: 'EEXIST' }));
+  });
+
+  it('native allocate leaves zeros that read back like the js backend’s, and async forms match sync forms', async () => {
+    const native = createNativeIo();
+    const dir = tempDir();
+    const syncFile = path.join(dir, 'sync.wal');
+    const asyncFile = path.join(dir, 'async.wal');
+    const fd = native.sync.openSegment(syncFile, true);
+    native.sync.write(fd, Buffer.from('head'), 0);
+    native.sync.allocate(fd, 10_000);
+    native.sync.write(fd, Buffer.from('tail'), 5000);
+    native.sync.datasync(fd);
+    native.sync.close(fd);
+    const afd = await native.async.openSegment(asyncFile, true);
+    await native.async.write(afd, Buffer.from('head'), 0);
+    await native.async.allocate(afd, 10_000);
+    await native.async.write(afd, Buffer.from('tail'), 5000);
+    await native.async.datasync(afd);
+    await native.async.truncate(afd, 9000);
+    await native.async.close(afd);
+    const expected = Buffer.alloc(10_000);
+    expected.write('head', 0);
+    expected.write('tail', 5000);
+    expect(fs.readFileSync(syncFile).equals(expected)).toBe(true);
+    expect(fs.readFileSync(asyncFile).equals(expected.subarray(0, 9000))).toBe(true);
+    await native.async.syncDir(dir);
+    await expect(native.async.datasync(afd)).rejects.toMatchObject({ code: 'EBADF', syscall: 'fdatasync' });
+  });
+});
+
+describe('without the addon', () => {
+  /** A copy of the built package with no build/ directory, so the addon cannot load. */
+  function packageWithoutAddon(): string {
+    const root = tempDir('segwal-noaddon');
+    fs.cpSync(path.join(ROOT, 'dist'), path.join(root, 'dist'), { recursive: true });
+    fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(root, 'package.json'));
+    fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(root, 'node_modules'));
+    return root;
+  }
+
+  function run(entry: string, body: string, args: string[]): Promise<string> {
+    const source = `import * as segwal from ${JSON.stringify(entry)};\n${body}`;
+    return new Promise((resolve, reject) => {
+      execFile(process.execPath, ['--input-type=module', '-e', source, '--', ...args], (error, stdout, stderr) =>
+        error ? reject(new Error(stderr)) : resolve(stdout.trim()),
+      );
+    });
+  }
+
+  it('the default io fails with a WalError that says how to use io: "js"; io: "js" works and its pid-file lock excludes a second writer', async () => {
+    const entry = path.join(packageWithoutAddon(), 'dist/index.js');
+    const dir = tempDir();
+    const tryDefault = `
+      try { await segwal.Wal.open({ dir: process.argv[1] }); console.log('opened'); }
+      catch (error) { console.log(JSON.stringify({ code: error.code, message: error.message })); }`;
+    const failure = JSON.parse(await run(entry, tryDefault, [dir]));
+    expect(failure.code).toBe('WAL_IO');
+    expect(failure.message).toMatch(/native addon could not be loaded/);
+    expect(failure.message).toContain("io: 'js'");
+
+    const twoWriters = `
+      const { wal } = await segwal.Wal.open({ dir: process.argv[1], io: 'js' });
+      await wal.commit([Buffer.from('from the pid-locked writer')]);
+      let second = 'opened';
+      try { await segwal.Wal.open({ dir: process.argv[1], io: 'js' }); } catch (error) { second = error.code; }
+      await wal.close();
+      const again = await segwal.Wal.open({ dir: process.argv[1], io: 'js' });
+      console.log(JSON.stringify({ second, events: again.events.map(String) }));
+      await again.wal.close();`;
+    expect(JSON.parse(await run(entry, twoWriters, [dir]))).toEqual({ second: 'WAL_ALREADY_OPEN', events: ['from the pid-locked writer'] });
+  });
+
+  it('the pid-file lock is taken over when its owner died', () => {
+    const dir = tempDir();
+    const lockPath = path.join(dir, '.segwal.lock');
+    // A pid that cannot be alive: above the kernel's pid_max.
+    fs.writeFileSync(`${lockPath}.pid`, String(2 ** 22 + 1));
+    const token = lockDirSync(lockPath, 0, pidFileLockAttempt);
+    expect(fs.readFileSync(`${lockPath}.pid`, 'utf8')).toBe(String(process.pid));
+    expect(() => lockDirSync(lockPath, 0, pidFileLockAttempt)).toThrow(expect.objectContaining({ code: 'EWOULDBLOCK' }));
+    unlockDir(token);
+    expect(fs.existsSync(`${lockPath}.pid`)).toBe(false);
+  });
+});

@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import { Wal, WalError } from '../src/index.js';
+import { BACKENDS } from './helpers/backends.js';
+import { events } from './helpers/bytes.js';
+import { FaultIo, type Fault, type IoOp } from './helpers/fault-io.js';
+import { tempDir } from './helpers/temp-dir.js';
+import type { SyncMode } from '../src/types.js';
+
+interface WorkloadOutcome {
+  /** Event ids whose commit resolved, in resolution order. */
+  acknowledged: number[];
+  /** Every rejection the workload saw. */
+  rejections: unknown[];
+  /** Event ids whose commit was attempted. */
+  attempted: number[];
+}
+
+/** Pairs of concurrent commits with rotation, until 40 events or two rounds after the first failure. */
+async function runWorkload(wal: Wal, mode: SyncMode): Promise<WorkloadOutcome> {
+  const outcome: WorkloadOutcome = { acknowledged: [], rejections: [], attempted: [] };
+  let roundsAfterFailure = 0;
+  for (let id = 0; id < 40 && roundsAfterFailure < 2; id += 2) {
+    const pair = [id, id + 1].map((eventId) => {
+      outcome.attempted.push(eventId);
+      return wal.commit([Buffer.from(`event-${eventId}-${'p'.repeat(80)}`)], { durable: mode !== 'none' }).then(
+        () => void outcome.acknowledged.push(eventId),
+        (error: unknown) => void outcome.rejections.push(error),
+      );
+    });
+    await Promise.all(pair);
+    if (outcome.rejections.length > 0) roundsAfterFailure++;
+  }
+  return outcome;
+}
+
+function eventIds(replayed: Buffer[]): number[] {
+  return replayed.map((event) => Number(/^event-(\d+)-/.exec(event.toString())![1]));
+}
+
+const FAULTS: Array<[IoOp, Fault]> = [
+  ['datasync', { errno: 'EIO' }],
+  ['write', { errno: 'EIO' }],
+  ['write', { errno: 'ENOSPC' }],
+  ['write', 'short'],
+  ['allocate', { errno: 'ENOSPC' }],
+  ['truncate', { errno: 'EIO' }],
+  ['openSegment', { errno: 'EMFILE' }],
+];
+
+describe.each(BACKENDS)('poisoning on the $name backend', ({ io }) => {
+  describe.each(FAULTS)('a failed %s (%o), injected at every call of the workload', (op, fault) => {
+    it('poisons the Wal, rejects every pending and later commit with the first cause, and a reopen recovers what reached the disk', async () => {
+      // How many calls of `op` the workload makes without faults: inject at each of them.
+      const probe = new FaultIo(io());
+      const probeWal = (await Wal.open({ dir: tempDir(), io: probe, sync: 'per-commit', segmentBytes: 1024 })).wal;
+      const callsAtOpen = probe.count(op);
+      await runWorkload(probeWal, 'per-commit');
+      await probeWal.close();
+      const calls = probe.count(op) - callsAtOpen;
+      expect(calls).toBeGreaterThan(0);
+
+      for (let nth = 1; nth <= Math.min(calls, 24); nth++) {
+        const dir = tempDir();
+        const faulty = new FaultIo(io());
+        const { wal } = await Wal.open({ dir, io: faulty, sync: 'per-commit', segmentBytes: 1024 });
+        faulty.failNth(op, nth, fault);
+        const outcome = await runWorkload(wal, 'per-commit');
+        const context = `fault at call ${nth} of ${op}`;
+
+        expect(outcome.rejections.length, context).toBeGreaterThan(0);
+        for (const rejection of outcome.rejections) {
+          expect(rejection, context).toBeInstanceOf(WalError);
+          expect((rejection as WalError).code, context).toBe('WAL_POISONED');
+          expect((rejection as WalError).cause, context).toBeInstanceOf(WalError);
+          expect((rejection as WalError).message, context).toContain(((rejection as WalError).cause as WalError).message);
+        }
+        // After the first rejection nothing resolves: acknowledgements are a prefix of the attempts.
+        expect(outcome.acknowledged, context).toEqual(outcome.attempted.slice(0, outcome.acknowledged.length));
+        expect(wal.bgFailure, context).toEqual(expect.any(String));
+        await expect(wal.commit(events('later')), context).rejects.toMatchObject({ code: 'WAL_POISONED' });
+        expect(() => wal.commitSync(events('later')), context).toThrow(expect.objectContaining({ code: 'WAL_POISONED' }));
+        await expect(wal.sync(), context).rejects.toMatchObject({ code: 'WAL_POISONED' });
+        expect(() => wal.begin(), context).toThrow(expect.objectContaining({ code: 'WAL_POISONED' }));
+        await wal.close().catch(() => undefined);
+
+        // close released the lock; the new open sees every acknowledged commit, in order, and nothing unattempted.
+        const { wal: reopened, events: replayed } = await Wal.open({ dir, io: io() });
+        const recovered = eventIds(replayed);
+        expect(recovered.slice(0, outcome.acknowledged.length), context).toEqual(outcome.acknowledged);
+        expect(recovered, context).toEqual(outcome.attempted.slice(0, recovered.length));
+        await reopened.close();
+      }
+    });
+  });
+
+  it('a failed fsync of the group timer poisons the Wal and shows in bgFailure', async () => {
+    const faulty = new FaultIo(io());
+    const { wal } = await Wal.open({ dir: tempDir(), io: faulty, sync: { mode: 'group', intervalMs: 10 } });
+    faulty.failNth('datasync', 1, { errno: 'EIO' });
+    await wal.commit(events('written, not yet durable'));
+    await expect.poll(() => wal.bgFailure, { timeout: 2000, interval: 5 }).toMatch(/EIO/);
+    await expect(wal.commit(events('later'))).rejects.toMatchObject({ code: 'WAL_POISONED', cause: expect.objectContaining({ code: 'WAL_IO' }) });
+    expect(wal.status().bgFailure).toBe(wal.bgFailure);
+    await wal.close().catch(() => undefined);
+  });
+
+  it('a failed fsync in commitSync poisons the Wal; close still releases the lock', async () => {
+    const dir = tempDir();
+    const faulty = new FaultIo(io());
+    const { wal } = Wal.openSync({ dir, io: faulty, sync: 'per-commit' });
+    wal.commitSync(events('acknowledged'));
+    faulty.failNth('datasync', 1, { errno: 'EIO' });
+    expect(() => wal.commitSync(events('failed'))).toThrow(expect.objectContaining({ code: 'WAL_POISONED' }));
+    expect(() => wal.flushSync()).toThrow(expect.objectContaining({ code: 'WAL_POISONED' }));
+    wal.closeSync();
+    const { wal: reopened, events: replayed } = Wal.openSync({ dir, io: io() });
+    expect(replayed[0]).toEqual(Buffer.from('acknowledged'));
+    reopened.closeSync();
+  });
+
+  it('a failed final fsync in close() is reported, and the lock is released anyway', async () => {
+    const dir = tempDir();
+    const faulty = new FaultIo(io());
+    const { wal } = await Wal.open({ dir, io: faulty, sync: { mode: 'group', intervalMs: 60_000 } });
+    await wal.commit(events('written'));
+    faulty.failNth('datasync', 1, { errno: 'EIO' });
+    await expect(wal.close()).rejects.toMatchObject({ code: 'WAL_IO', errno: expect.any(Number) });
+    const { wal: reopened, events: replayed } = await Wal.open({ dir, io: io() });
+    expect(replayed).toEqual([Buffer.from('written')]);
+    await reopened.close();
+  });
+});
