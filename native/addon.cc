@@ -102,6 +102,17 @@ Syscall WriteCall(const Napi::CallbackInfo& info) {
   return [fd, bytes, size, position](SysError* error) { return WriteAll(fd, bytes, size, position, error); };
 }
 
+// The buffer is both read and written (CRC trailers) by the call; JS does not touch it meanwhile.
+Syscall AppendFramesCall(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0);
+  Napi::Uint8Array data = BytesArg(info, 1);
+  int64_t position = SizeArg(info, 2);
+  bool sync = info[3].ToBoolean().Value();
+  uint8_t* bytes = data.Data();
+  size_t size = data.ByteLength();
+  return [fd, bytes, size, position, sync](SysError* error) { return AppendFrames(fd, bytes, size, position, sync, error); };
+}
+
 Syscall DataSyncCall(const Napi::CallbackInfo& info) {
   int fd = IntArg(info, 0);
   return [fd](SysError* error) { return DataSync(fd, error), int64_t{0}; };
@@ -168,6 +179,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("unlock", Napi::Function::New(env, UnlockJs));
   ExportPair(env, exports, "openSegment", OpenSegmentCall, true);
   ExportPair(env, exports, "write", WriteCall, true, 1);
+  ExportPair(env, exports, "appendFrames", AppendFramesCall, true, 1);
   ExportPair(env, exports, "datasync", DataSyncCall, false);
   ExportPair(env, exports, "allocate", AllocateCall, false);
   ExportPair(env, exports, "truncate", TruncateCall, false);

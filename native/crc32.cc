@@ -1,44 +1,39 @@
 #include "crc32.h"
 
-#include <cstring>
+#include <zlib.h>
 
 namespace segwal {
+
+// zlib's crc32 as linked into Node itself (its headers ship with Node): the same function
+// node:zlib.crc32 calls, with SIMD folding where the CPU has it.
+uint32_t Crc32(uint32_t crc, const uint8_t* data, size_t size) {
+  return static_cast<uint32_t>(crc32_z(crc, data, size));
+}
+
 namespace {
+constexpr size_t kCrcBytes = 4;
+constexpr size_t kMinFrameBytes = 25;
 
-// Slicing-by-8 tables: eight bytes per step instead of one.
-struct Tables {
-  uint32_t t[8][256];
-  Tables() {
-    for (uint32_t i = 0; i < 256; i++) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0xEDB88320u : c >> 1;
-      t[0][i] = c;
-    }
-    for (uint32_t i = 0; i < 256; i++) {
-      for (int s = 1; s < 8; s++) t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xFF];
-    }
-  }
-};
+uint32_t ReadU32(const uint8_t* at) {
+  return static_cast<uint32_t>(at[0]) | static_cast<uint32_t>(at[1]) << 8 | static_cast<uint32_t>(at[2]) << 16 |
+         static_cast<uint32_t>(at[3]) << 24;
+}
 
-const Tables kTables;
-
+void WriteU32(uint8_t* at, uint32_t value) {
+  for (int i = 0; i < 4; i++) at[i] = static_cast<uint8_t>(value >> (8 * i));
+}
 }  // namespace
 
-uint32_t Crc32(uint32_t crc, const uint8_t* data, size_t size) {
-  const auto& t = kTables.t;
-  uint32_t c = ~crc;
-  while (size >= 8) {
-    uint32_t low, high;
-    std::memcpy(&low, data, 4);  // little-endian machines only, as the format
-    std::memcpy(&high, data + 4, 4);
-    low ^= c;
-    c = t[7][low & 0xFF] ^ t[6][(low >> 8) & 0xFF] ^ t[5][(low >> 16) & 0xFF] ^ t[4][low >> 24] ^
-        t[3][high & 0xFF] ^ t[2][(high >> 8) & 0xFF] ^ t[1][(high >> 16) & 0xFF] ^ t[0][high >> 24];
-    data += 8;
-    size -= 8;
+size_t SealFrames(uint8_t* data, size_t size) {
+  size_t at = 0;
+  while (size - at >= kMinFrameBytes) {
+    size_t length = ReadU32(data + at);
+    if (length < kMinFrameBytes || length > size - at) break;
+    size_t crcAt = at + length - kCrcBytes;
+    WriteU32(data + crcAt, Crc32(0, data + at, length - kCrcBytes));
+    at += length;
   }
-  while (size-- > 0) c = t[0][(c ^ *data++) & 0xFF] ^ (c >> 8);
-  return ~c;
+  return at;
 }
 
 }  // namespace segwal

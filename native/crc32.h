@@ -1,11 +1,16 @@
-// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320): the value zlib's crc32() computes.
+// CRC-32 (IEEE 802.3) and the sealing of record frames with it.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 
 namespace segwal {
 
-// Continues a CRC from `crc` (0 to start), like zlib's crc32(crc, data, size).
+// Continues a CRC from `crc` (0 to start), exactly as zlib's crc32(crc, data, size).
 uint32_t Crc32(uint32_t crc, const uint8_t* data, size_t size);
+
+// Fills in the CRC trailer of every whole frame in `data` (frames back to back, each starting with
+// its u32 little-endian length and ending with a u32 CRC of the bytes before it). Stops at a frame
+// whose length is out of range or runs past `size`; returns the bytes covered by sealed frames.
+size_t SealFrames(uint8_t* data, size_t size);
 
 }  // namespace segwal

@@ -1,5 +1,7 @@
 #include "segment_file.h"
 
+#include "crc32.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -39,6 +41,13 @@ void DataSync(int fd, SysError* error) {
   do result = fdatasync(fd);
   while (result != 0 && errno == EINTR);
   if (result != 0) *error = {errno, "fdatasync"};
+}
+
+int64_t AppendFrames(int fd, uint8_t* data, size_t size, int64_t position, bool sync, SysError* error) {
+  SealFrames(data, size);
+  int64_t wrote = WriteAll(fd, data, size, position, error);
+  if (sync && !error->failed() && static_cast<size_t>(wrote) == size) DataSync(fd, error);
+  return wrote;
 }
 
 void Allocate(int fd, int64_t size, SysError* error) {

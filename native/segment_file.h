@@ -14,6 +14,9 @@ int OpenSegment(const std::string& path, bool create, SysError* error);
 // which is short only if pwrite wrote nothing without an error.
 int64_t WriteAll(int fd, const uint8_t* data, size_t size, int64_t position, SysError* error);
 void DataSync(int fd, SysError* error);
+// The append path in one call: seals the frames in `data` (SealFrames), writes all of it at
+// `position` (WriteAll), then fdatasyncs when `sync` and the write was whole. Returns the count.
+int64_t AppendFrames(int fd, uint8_t* data, size_t size, int64_t position, bool sync, SysError* error);
 // Grows the file to at least `size` bytes of zeros: fallocate reserves the space, then zeros are
 // written over it so later overwrites need no metadata update at fdatasync time.
 void Allocate(int fd, int64_t size, SysError* error);

@@ -134,8 +134,10 @@ export class LogScanner {
         result.status === 'end'
           ? 'non-zero bytes after the end-of-log marker'
           : `${result.code}: ${result.reason}${this.validFrameFollows(bytes, offset, result.declaredLength) ? '; valid frames follow the damage' : ''}`;
-      if (!isLast) {
-        throw malformed(`damage in a segment that is not the last: ${cause}`, {
+      // A sealed segment was whole and fsync'd before its flag was set: damage
+      // there is corruption, not a torn write, even in the last segment.
+      if (!isLast || sealed) {
+        throw malformed(`damage in a ${isLast ? 'sealed segment' : 'segment that is not the last'}: ${cause}`, {
           file: ref.path,
           offset,
           lsn: this.expectedLsn,

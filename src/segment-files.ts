@@ -30,13 +30,16 @@ export function* attempt<T>(action: string, file: string, program: IoProgram<T>)
 /** Writes all of `bytes` at `position`; a short write is a failure (the Wal poisons, never retries). */
 export function* writeFully(fd: Fd, bytes: Uint8Array, position: number, action: string, file: string): IoProgram<void> {
   const wrote = yield* attempt(action, file, call('write', fd, bytes, position));
-  if (wrote !== bytes.length) {
-    throw new WalError(
-      'WAL_IO',
-      `${action} failed: short write, ${wrote} of ${bytes.length} bytes at offset ${position} of ${file}`,
-      { file, offset: position + wrote, syscall: 'write' },
-    );
-  }
+  if (wrote !== bytes.length) throw shortWrite(wrote, bytes.length, position, file, action);
+}
+
+/** The device took only part of a write without an error: the Wal poisons, it never retries. */
+export function shortWrite(wrote: number, wanted: number, position: number, file: string, action = 'write'): WalError {
+  return new WalError('WAL_IO', `${action} failed: short write, ${wrote} of ${wanted} bytes at offset ${position} of ${file}`, {
+    file,
+    offset: position + wrote,
+    syscall: 'write',
+  });
 }
 
 /** Preallocates (if configured) to the segment size and fsyncs. */

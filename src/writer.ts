@@ -14,7 +14,7 @@ import { MAX_SEGMENT_ID, segmentFileName } from './format/segment-name.js';
 import { call, type IoProgram } from './io/program.js';
 import type { Fd, WalIo } from './io/types.js';
 import type { LsnAllocator } from './lsn.js';
-import { attempt, createSegmentFile, segmentPath, writeFully, type SegmentFileConfig } from './segment-files.js';
+import { attempt, createSegmentFile, segmentPath, shortWrite, writeFully, type SegmentFileConfig } from './segment-files.js';
 import { Staging } from './staging.js';
 import type { TxSpans } from './tx-spans.js';
 import type { TxLsns } from './types.js';
@@ -83,12 +83,12 @@ export class LogWriter {
     for (const batch of batches) bytes += FRAME_OVERHEAD + batch.payloadBytes;
     const beginLsn = this.lsns.take(count);
     const { target, offset } = this.reserve(bytes);
-    let at = writeFrame(target, offset, RecordKind.TxBegin, beginLsn, 0, null, this.io.crc32);
+    let at = writeFrame(target, offset, RecordKind.TxBegin, beginLsn, 0, null);
     let lsn = beginLsn;
     for (const batch of batches) {
-      at = writeBatchFrame(target, at, ++lsn, beginLsn, batch.events, batch.payloadBytes, this.io.crc32);
+      at = writeBatchFrame(target, at, ++lsn, beginLsn, batch.events, batch.payloadBytes);
     }
-    writeFrame(target, at, RecordKind.TxCommit, ++lsn, beginLsn, null, this.io.crc32);
+    writeFrame(target, at, RecordKind.TxCommit, ++lsn, beginLsn, null);
     this.recordsEndAt(lsn);
     return { beginLsn, commitLsn: lsn };
   }
@@ -105,7 +105,7 @@ export class LogWriter {
     this.lsns.ensureAvailable(1);
     const lsn = this.lsns.take(1);
     const { target, offset } = this.reserve(FRAME_OVERHEAD + payload.length);
-    writeFrame(target, offset, RecordKind.Mutation, lsn, beginLsn, payload, this.io.crc32);
+    writeFrame(target, offset, RecordKind.Mutation, lsn, beginLsn, payload);
     this.recordsEndAt(lsn);
     return lsn;
   }
@@ -119,7 +119,7 @@ export class LogWriter {
     let lsn = this.lsns.take(batches.length) - 1;
     let { target, offset: at } = this.reserve(bytes);
     for (const batch of batches) {
-      at = writeBatchFrame(target, at, ++lsn, beginLsn, batch.events, batch.payloadBytes, this.io.crc32);
+      at = writeBatchFrame(target, at, ++lsn, beginLsn, batch.events, batch.payloadBytes);
     }
     this.recordsEndAt(lsn);
     return lsn;
@@ -145,7 +145,7 @@ export class LogWriter {
     this.lsns.ensureAvailable(1);
     const lsn = this.lsns.take(1);
     const { target, offset } = this.reserve(FRAME_OVERHEAD);
-    writeFrame(target, offset, kind, lsn, txBeginLsn, null, this.io.crc32);
+    writeFrame(target, offset, kind, lsn, txBeginLsn, null);
     this.recordsEndAt(lsn);
     return lsn;
   }
@@ -201,7 +201,7 @@ export class LogWriter {
       for (;;) {
         const segment = this.segments[this.firstUnsealed()] as Segment;
         if (!segment.created) yield* this.createSegment(segment);
-        yield* this.writeStaged(segment);
+        yield* this.writeStaged(segment, forceFsync);
         if (!segment.sealRequested) break;
         if ((segment.staging?.stagedBytes ?? 0) > 0) continue; // staged while we wrote
         yield* this.sealSegment(segment);
@@ -221,13 +221,22 @@ export class LogWriter {
     return i;
   }
 
-  private *writeStaged(segment: Segment): IoProgram<void> {
+  /**
+   * Seals and writes the staged frames in one io call, fsyncing in the same
+   * call when this is the active segment and the fsync is wanted anyway: one
+   * hop off the event loop per batch in per-commit mode.
+   */
+  private *writeStaged(segment: Segment, forceFsync: boolean): IoProgram<void> {
     const chunk = segment.staging?.take() ?? null;
     if (chunk === null) return;
-    yield* writeFully(segment.fd as Fd, chunk.bytes, segment.writtenEnd, 'write', this.pathOf(segment));
+    const sync = !segment.sealRequested && (forceFsync || this.queue.awaitsFsyncUpTo(chunk.lastLsn));
+    const file = this.pathOf(segment);
+    const wrote = yield* attempt('write', file, call('appendFrames', segment.fd as Fd, chunk.bytes, segment.writtenEnd, sync));
+    if (wrote !== chunk.bytes.length) throw shortWrite(wrote, chunk.bytes.length, segment.writtenEnd, file);
     segment.writtenEnd += chunk.bytes.length;
     segment.staging?.recycle(chunk);
     this.queue.written(chunk.lastLsn);
+    if (sync) this.markSynced(chunk.lastLsn);
   }
 
   private *createSegment(segment: Segment): IoProgram<void> {

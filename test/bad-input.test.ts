@@ -108,7 +108,7 @@ describe.each(BACKENDS)('bad calls on the $name backend', ({ io }) => {
 
   it('a blocking call while an async write is in flight throws WAL_BUSY and writes nothing of its own', async () => {
     const dir = tempDir();
-    const slow = new FaultIo(io()).delay('write', 100);
+    const slow = new FaultIo(io()).delay('appendFrames', 100);
     const { wal } = await Wal.open({ dir, io: slow, sync: 'per-commit' });
     const inFlight = wal.commit(events('in flight'));
     await new Promise((resolve) => setTimeout(resolve, 20));

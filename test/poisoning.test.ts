@@ -37,10 +37,13 @@ function eventIds(replayed: Buffer[]): number[] {
   return replayed.map((event) => Number(/^event-(\d+)-/.exec(event.toString())![1]));
 }
 
-const FAULTS: Array<[IoOp, Fault]> = [
+const FAULTS: Array<[IoOp | 'fsync', Fault]> = [
+  ['fsync', { errno: 'EIO' }],
   ['datasync', { errno: 'EIO' }],
+  ['appendFrames', { errno: 'EIO' }],
+  ['appendFrames', { errno: 'ENOSPC' }],
+  ['appendFrames', 'short'],
   ['write', { errno: 'EIO' }],
-  ['write', { errno: 'ENOSPC' }],
   ['write', 'short'],
   ['allocate', { errno: 'ENOSPC' }],
   ['truncate', { errno: 'EIO' }],
@@ -53,17 +56,19 @@ describe.each(BACKENDS)('poisoning on the $name backend', ({ io }) => {
       // How many calls of `op` the workload makes without faults: inject at each of them.
       const probe = new FaultIo(io());
       const probeWal = (await Wal.open({ dir: tempDir(), io: probe, sync: 'per-commit', segmentBytes: 1024 })).wal;
-      const callsAtOpen = probe.count(op);
+      const countOf = (io: FaultIo) => (op === 'fsync' ? io.fsyncs : io.count(op));
+      const callsAtOpen = countOf(probe);
       await runWorkload(probeWal, 'per-commit');
       await probeWal.close();
-      const calls = probe.count(op) - callsAtOpen;
+      const calls = countOf(probe) - callsAtOpen;
       expect(calls).toBeGreaterThan(0);
 
       for (let nth = 1; nth <= Math.min(calls, 24); nth++) {
         const dir = tempDir();
         const faulty = new FaultIo(io());
         const { wal } = await Wal.open({ dir, io: faulty, sync: 'per-commit', segmentBytes: 1024 });
-        faulty.failNth(op, nth, fault);
+        if (op === 'fsync') faulty.failNthFsync(nth, (fault as { errno: 'EIO' }).errno);
+        else faulty.failNth(op, nth, fault);
         const outcome = await runWorkload(wal, 'per-commit');
         const context = `fault at call ${nth} of ${op}`;
 
@@ -96,7 +101,7 @@ describe.each(BACKENDS)('poisoning on the $name backend', ({ io }) => {
   it('a failed fsync of the group timer poisons the Wal and shows in bgFailure', async () => {
     const faulty = new FaultIo(io());
     const { wal } = await Wal.open({ dir: tempDir(), io: faulty, sync: { mode: 'group', intervalMs: 10 } });
-    faulty.failNth('datasync', 1, { errno: 'EIO' });
+    faulty.failNthFsync(1, 'EIO');
     await wal.commit(events('written, not yet durable'));
     await expect.poll(() => wal.bgFailure, { timeout: 2000, interval: 5 }).toMatch(/EIO/);
     await expect(wal.commit(events('later'))).rejects.toMatchObject({ code: 'WAL_POISONED', cause: expect.objectContaining({ code: 'WAL_IO' }) });
@@ -109,7 +114,7 @@ describe.each(BACKENDS)('poisoning on the $name backend', ({ io }) => {
     const faulty = new FaultIo(io());
     const { wal } = Wal.openSync({ dir, io: faulty, sync: 'per-commit' });
     wal.commitSync(events('acknowledged'));
-    faulty.failNth('datasync', 1, { errno: 'EIO' });
+    faulty.failNthFsync(1, 'EIO');
     expect(() => wal.commitSync(events('failed'))).toThrow(expect.objectContaining({ code: 'WAL_POISONED' }));
     expect(() => wal.flushSync()).toThrow(expect.objectContaining({ code: 'WAL_POISONED' }));
     wal.closeSync();
@@ -123,7 +128,7 @@ describe.each(BACKENDS)('poisoning on the $name backend', ({ io }) => {
     const faulty = new FaultIo(io());
     const { wal } = await Wal.open({ dir, io: faulty, sync: { mode: 'group', intervalMs: 60_000 } });
     await wal.commit(events('written'));
-    faulty.failNth('datasync', 1, { errno: 'EIO' });
+    faulty.failNthFsync(1, 'EIO');
     await expect(wal.close()).rejects.toMatchObject({ code: 'WAL_IO', errno: expect.any(Number) });
     const { wal: reopened, events: replayed } = await Wal.open({ dir, io: io() });
     expect(replayed).toEqual([Buffer.from('written')]);

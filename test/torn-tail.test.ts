@@ -66,3 +66,20 @@ function flipByte(file: string, at: number): void {
   bytes[at] = bytes[at]! ^ 0xff;
   fs.writeFileSync(file, bytes);
 }
+
+describe.each(BACKENDS)('a damaged sealed last segment on the $name backend', ({ io }) => {
+  it('is refused as corruption (it was whole and fsync’d before sealing), not cut as a torn tail', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: io(), segmentBytes: 1024 });
+    for (let i = 0; i < 12; i++) await wal.commit([Buffer.alloc(100, i)]);
+    await wal.close();
+    // Leave only the sealed segment 1, as a crash right after sealing would, then damage it.
+    const names = fs.readdirSync(dir).filter((name) => name.endsWith('.wal')).sort();
+    for (const name of names.slice(1)) fs.rmSync(`${dir}/${name}`);
+    const sealed = `${dir}/${names[0]}`;
+    expect(fs.readFileSync(sealed).readUInt32LE(20) & 1).toBe(1);
+    flipByte(sealed, frameOffsets(fs.readFileSync(sealed)).at(-1)! + 6);
+    await expect(Wal.open({ dir, io: io() })).rejects.toMatchObject({ code: 'WAL_MALFORMED', message: /damage in a sealed segment/ });
+    expect(fs.readdirSync(dir).filter((name) => name.endsWith('.wal'))).toEqual([names[0]]);
+  });
+});

@@ -27,8 +27,16 @@ export function batchPayloadBytes(events: readonly Uint8Array[]): number {
   return bytes;
 }
 
+/*
+ * Encoding is in two steps: `writeFrame`/`writeBatchFrame` lay frames down
+ * with their CRC trailer left open, and `sealFrames` fills in the trailers of
+ * a whole run of frames at once, right before it is written. That lets the
+ * native backend seal a batch in the same call, off the event loop, that
+ * writes it (io `appendFrames`).
+ */
+
 /**
- * Writes one frame at `offset` of `target` (which must have room for
+ * Writes one unsealed frame at `offset` of `target` (which must have room for
  * FRAME_OVERHEAD + payload bytes) and returns the offset just after it.
  */
 export function writeFrame(
@@ -38,16 +46,15 @@ export function writeFrame(
   lsn: number,
   txBeginLsn: number,
   payload: Uint8Array | null,
-  crc32: Crc32,
 ): number {
   const payloadBytes = payload === null ? 0 : payload.length;
   const length = FRAME_OVERHEAD + payloadBytes;
   writeFrameFields(target, offset, length, kind, lsn, txBeginLsn);
   if (payload !== null) target.set(payload, offset + PAYLOAD_AT);
-  return sealFrame(target, offset, length, crc32);
+  return offset + length;
 }
 
-/** Writes a MutationBatch frame holding `events`; `payloadBytes` is `batchPayloadBytes(events)`. */
+/** Writes an unsealed MutationBatch frame holding `events`; `payloadBytes` is `batchPayloadBytes(events)`. */
 export function writeBatchFrame(
   target: Buffer,
   offset: number,
@@ -55,7 +62,6 @@ export function writeBatchFrame(
   txBeginLsn: number,
   events: readonly Uint8Array[],
   payloadBytes: number,
-  crc32: Crc32,
 ): number {
   const length = FRAME_OVERHEAD + payloadBytes;
   writeFrameFields(target, offset, length, RecordKind.MutationBatch, lsn, txBeginLsn);
@@ -67,7 +73,7 @@ export function writeBatchFrame(
     target.set(event, at + BATCH_ENTRY_OVERHEAD);
     at += BATCH_ENTRY_OVERHEAD + event.length;
   }
-  return sealFrame(target, offset, length, crc32);
+  return offset + length;
 }
 
 function writeFrameFields(
@@ -84,10 +90,22 @@ function writeFrameFields(
   writeU64(target, txBeginLsn, offset + TX_BEGIN_AT);
 }
 
-function sealFrame(target: Buffer, offset: number, length: number, crc32: Crc32): number {
-  const crcAt = offset + length - CRC_BYTES;
-  target.writeUInt32LE(crc32(target.subarray(offset, crcAt)), crcAt);
-  return offset + length;
+/**
+ * Fills in the CRC trailer of every whole frame in `frames` (back to back from
+ * its start). Stops at a length out of range or past the end, as the native
+ * SealFrames does; returns the bytes covered by sealed frames.
+ */
+export function sealFrames(frames: Uint8Array, crc32: Crc32): number {
+  const view = Buffer.from(frames.buffer, frames.byteOffset, frames.byteLength);
+  let at = 0;
+  while (view.length - at >= FRAME_OVERHEAD) {
+    const length = view.readUInt32LE(at);
+    if (length < FRAME_OVERHEAD || length > view.length - at) break;
+    const crcAt = at + length - CRC_BYTES;
+    view.writeUInt32LE(crc32(view.subarray(at, crcAt)), crcAt);
+    at += length;
+  }
+  return at;
 }
 
 export interface DecodedFrame {

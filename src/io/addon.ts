@@ -16,6 +16,8 @@ export interface NativeAddon {
   openSegmentAsync(path: string, create: boolean): Promise<number>;
   write(fd: number, data: Uint8Array, position: number): number;
   writeAsync(fd: number, data: Uint8Array, position: number): Promise<number>;
+  appendFrames(fd: number, frames: Uint8Array, position: number, sync: boolean): number;
+  appendFramesAsync(fd: number, frames: Uint8Array, position: number, sync: boolean): Promise<number>;
   datasync(fd: number): void;
   datasyncAsync(fd: number): Promise<void>;
   allocate(fd: number, size: number): void;

@@ -1,6 +1,7 @@
 import fs, { promises as fsp } from 'node:fs';
 import { promisify } from 'node:util';
 import { referenceCrc32 } from '../format/crc.js';
+import { sealFrames } from '../format/frame.js';
 import { lockDir, lockDirSync, unlockDir } from './dir-lock.js';
 import { fileOpsAsync, fileOpsSync } from './fs-common.js';
 import type { AsyncIoOps, Fd, IoOps, WalIo } from './types.js';
@@ -48,6 +49,20 @@ async function writeAll(fd: Fd, data: Uint8Array, position: number): Promise<num
     done += wrote;
   }
   return done;
+}
+
+function appendFramesSync(fd: Fd, frames: Uint8Array, position: number, sync: boolean): number {
+  sealFrames(frames, referenceCrc32);
+  const wrote = writeAllSync(fd, frames, position);
+  if (sync && wrote === frames.length) fs.fdatasyncSync(fd);
+  return wrote;
+}
+
+async function appendFrames(fd: Fd, frames: Uint8Array, position: number, sync: boolean): Promise<number> {
+  sealFrames(frames, referenceCrc32);
+  const wrote = await writeAll(fd, frames, position);
+  if (sync && wrote === frames.length) await fdatasync(fd);
+  return wrote;
 }
 
 function allocateSync(fd: Fd, size: number): void {
@@ -99,6 +114,7 @@ const sync: IoOps = {
   unlock: unlockDir,
   openSegment: (path, create) => fs.openSync(path, openFlags(create)),
   write: writeAllSync,
+  appendFrames: appendFramesSync,
   datasync: (fd) => fs.fdatasyncSync(fd),
   allocate: allocateSync,
   truncate: (fd, size) => fs.ftruncateSync(fd, size),
@@ -112,6 +128,7 @@ const async: AsyncIoOps = {
   unlock: async (token) => unlockDir(token),
   openSegment: (path, create) => open(path, openFlags(create)),
   write: writeAll,
+  appendFrames,
   datasync: (fd) => fdatasync(fd),
   allocate,
   truncate: (fd, size) => ftruncate(fd, size),

@@ -31,6 +31,11 @@ export interface IoOps {
    *  Returns the number of bytes written; less than `data.length` only if the
    *  device stopped accepting bytes without an error. */
   write(fd: Fd, data: Uint8Array, position: number): number;
+  /** The append path in one call: fills in the CRC trailer of every frame in
+   *  `frames` (format/frame.ts `sealFrames`), writes all of it at `position` as
+   *  `write` does, then fdatasyncs if `sync` and the write was whole. Returns
+   *  the bytes written. The native backend does all of it in one hop. */
+  appendFrames(fd: Fd, frames: Uint8Array, position: number, sync: boolean): number;
   /** fdatasync: the file's data, and the metadata needed to read it back, are durable. */
   datasync(fd: Fd): void;
   /** Makes the file at least `size` bytes long, the new bytes reading as zeros

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FRAME_OVERHEAD, RecordKind } from '../../src/format/constants.js';
 import { referenceCrc32 } from '../../src/format/crc.js';
-import { writeFrame } from '../../src/format/frame.js';
+import { sealFrames, writeFrame } from '../../src/format/frame.js';
 import { encodeSegmentHeader } from '../../src/format/header.js';
 import { segmentFileName } from '../../src/format/segment-name.js';
 
@@ -19,7 +19,8 @@ export function craftSegment(baseLsn: number, records: readonly CraftedRecord[],
   const header = encodeSegmentHeader({ baseLsn, sealed }, referenceCrc32);
   const frames = records.map((record) => {
     const frame = Buffer.alloc(FRAME_OVERHEAD + (record.payload?.length ?? 0));
-    writeFrame(frame, 0, record.kind, record.lsn, record.txBeginLsn ?? 0, record.payload ?? null, referenceCrc32);
+    writeFrame(frame, 0, record.kind, record.lsn, record.txBeginLsn ?? 0, record.payload ?? null);
+    sealFrames(frame, referenceCrc32);
     return frame;
   });
   return Buffer.concat([header, ...frames]);

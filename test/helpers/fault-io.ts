@@ -6,6 +6,9 @@ import type { AsyncIoOps, IoOps, WalIo } from '../../src/io/types.js';
  * an operation with an errno, make a write short, or slow an operation down.
  * It implements the same interface as the shipped backends: the Wal does not
  * know it is being tested.
+ *
+ * An fsync is either a `datasync` call or an `appendFrames` call asked to
+ * sync; `fsyncs`, `delayFsync` and `failNthFsync` see both.
  */
 
 export type IoOp = keyof IoOps;
@@ -29,6 +32,9 @@ export class FaultIo implements WalIo {
   readonly counts = new Map<IoOp, number>();
   private readonly planned: PlannedFault[] = [];
   private readonly delays = new Map<IoOp, number>();
+  private fsyncCount = 0;
+  private fsyncDelayMs = 0;
+  private readonly plannedFsyncFailures: Array<{ skip: number; errno: keyof typeof osConstants.errno }> = [];
 
   constructor(readonly inner: WalIo) {
     this.crc32 = inner.crc32;
@@ -39,6 +45,23 @@ export class FaultIo implements WalIo {
 
   count(op: IoOp): number {
     return this.counts.get(op) ?? 0;
+  }
+
+  /** fsyncs so far, whichever call carried them. */
+  get fsyncs(): number {
+    return this.fsyncCount;
+  }
+
+  /** Makes every later fsync take at least `ms` (blocking in the sync form). */
+  delayFsync(ms: number): this {
+    this.fsyncDelayMs = ms;
+    return this;
+  }
+
+  /** Fails the `nth` fsync from now on; an `appendFrames` carrying it still writes its bytes first. */
+  failNthFsync(nth: number, errno: keyof typeof osConstants.errno): this {
+    this.plannedFsyncFailures.push({ skip: nth - 1, errno });
+    return this;
   }
 
   /** Fails the `nth` call of `op` from now on (1 = the next one). */
@@ -55,20 +78,47 @@ export class FaultIo implements WalIo {
 
   private callSync(op: IoOp, args: unknown[]): unknown {
     const fault = this.next(op);
-    const ms = this.delays.get(op);
-    if (ms !== undefined) Atomics.wait(sleepCell, 0, 0, ms);
-    if (fault === 'short') return this.shortWriteSync(args);
+    const fsyncFailure = this.nextFsync(op, args);
+    const ms = this.delayOf(op, args);
+    if (ms > 0) Atomics.wait(sleepCell, 0, 0, ms);
+    if (fault === 'short') return this.shortWriteSync(op, args);
     if (fault !== null) throw syscallError(op, fault.errno);
+    if (fsyncFailure !== null) {
+      if (op === 'appendFrames') this.inner.sync.appendFrames(...(withoutSync(args) as Parameters<IoOps['appendFrames']>));
+      throw syscallError('fdatasync', fsyncFailure);
+    }
     return (this.inner.sync[op] as (...a: unknown[]) => unknown)(...args);
   }
 
   private async callAsync(op: IoOp, args: unknown[]): Promise<unknown> {
     const fault = this.next(op);
-    const ms = this.delays.get(op);
-    if (ms !== undefined) await new Promise((resolve) => setTimeout(resolve, ms));
-    if (fault === 'short') return this.shortWriteAsync(args);
+    const fsyncFailure = this.nextFsync(op, args);
+    const ms = this.delayOf(op, args);
+    if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
+    if (fault === 'short') return this.shortWriteAsync(op, args);
     if (fault !== null) throw syscallError(op, fault.errno);
+    if (fsyncFailure !== null) {
+      if (op === 'appendFrames') await this.inner.async.appendFrames(...(withoutSync(args) as Parameters<IoOps['appendFrames']>));
+      throw syscallError('fdatasync', fsyncFailure);
+    }
     return (this.inner.async[op] as (...a: unknown[]) => Promise<unknown>)(...args);
+  }
+
+  private delayOf(op: IoOp, args: unknown[]): number {
+    return (this.delays.get(op) ?? 0) + (isFsync(op, args) ? this.fsyncDelayMs : 0);
+  }
+
+  private nextFsync(op: IoOp, args: unknown[]): keyof typeof osConstants.errno | null {
+    if (!isFsync(op, args)) return null;
+    this.fsyncCount++;
+    const planned = this.plannedFsyncFailures[0];
+    if (planned === undefined) return null;
+    if (planned.skip > 0) {
+      planned.skip--;
+      return null;
+    }
+    this.plannedFsyncFailures.shift();
+    return planned.errno;
   }
 
   private next(op: IoOp): Fault | null {
@@ -81,22 +131,35 @@ export class FaultIo implements WalIo {
       return null;
     }
     this.planned.splice(index, 1);
-    if (planned.fault === 'short' && op !== 'write') throw new Error(`a short fault only applies to write, not ${op}`);
+    if (planned.fault === 'short' && op !== 'write' && op !== 'appendFrames') {
+      throw new Error(`a short fault only applies to write and appendFrames, not ${op}`);
+    }
     return planned.fault;
   }
 
-  private shortWriteSync(args: unknown[]): number {
+  /** Writes the first half of the data (sealing what frames fit, never syncing) and reports that. */
+  private shortWriteSync(op: IoOp, args: unknown[]): number {
     const [fd, data, position] = args as [number, Uint8Array, number];
-    return this.inner.sync.write(fd, data.subarray(0, data.length >> 1), position);
+    const half = data.subarray(0, data.length >> 1);
+    return op === 'write' ? this.inner.sync.write(fd, half, position) : this.inner.sync.appendFrames(fd, half, position, false);
   }
 
-  private shortWriteAsync(args: unknown[]): Promise<number> {
+  private shortWriteAsync(op: IoOp, args: unknown[]): Promise<number> {
     const [fd, data, position] = args as [number, Uint8Array, number];
-    return this.inner.async.write(fd, data.subarray(0, data.length >> 1), position);
+    const half = data.subarray(0, data.length >> 1);
+    return op === 'write' ? this.inner.async.write(fd, half, position) : this.inner.async.appendFrames(fd, half, position, false);
   }
 }
 
-function syscallError(op: IoOp, code: keyof typeof osConstants.errno): NodeJS.ErrnoException {
+function isFsync(op: IoOp, args: unknown[]): boolean {
+  return op === 'datasync' || (op === 'appendFrames' && args[3] === true);
+}
+
+function withoutSync(args: unknown[]): unknown[] {
+  return [args[0], args[1], args[2], false];
+}
+
+function syscallError(op: string, code: keyof typeof osConstants.errno): NodeJS.ErrnoException {
   const error: NodeJS.ErrnoException = new Error(`${code}: injected failure of ${op}`);
   error.code = code;
   error.errno = osConstants.errno[code];

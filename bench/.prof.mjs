@@ -1,0 +1,10 @@
+import { Wal } from 'segwal';
+import fs from 'node:fs';
+const dir = fs.mkdtempSync('/tmp/w3-');
+const mode = process.argv[2] ?? 'group';
+const { wal } = await Wal.open({ dir, io: process.argv[3] ?? 'native', sync: mode });
+const ev = Buffer.alloc(128, 1);
+const deadline = performance.now() + 3000; let ops = 0;
+await Promise.all(Array.from({ length: 64 }, async () => { while (performance.now() < deadline) { await wal.commit([ev]); ops++; } }));
+console.log(mode, ops / 3, 'ops/s');
+await wal.close(); fs.rmSync(dir, { recursive: true });

@@ -1,0 +1,173 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Wal, replayDir } from 'segwal';
+import { Latencies, watchEventLoop, watchRss } from './measure.mjs';
+
+/*
+ * Each workload opens one driver in a fresh directory, runs for a while and
+ * returns its figures. Drivers are listed per workload: the first is segwal's
+ * headline driver, the others are what it is compared with.
+ */
+
+const SMALL_EVENT = Buffer.alloc(128, 0x5a);
+const LARGE_EVENT = Buffer.alloc(1 << 20, 0x5a);
+const WRITERS = 64;
+
+async function sequential(handle, event, durationMs) {
+  const latencies = new Latencies();
+  const loop = watchEventLoop();
+  const deadline = performance.now() + durationMs;
+  let ops = 0;
+  const started = performance.now();
+  while (performance.now() < deadline) {
+    const at = performance.now();
+    await handle.append(event);
+    latencies.record(at);
+    ops++;
+  }
+  return summarize(ops, event.length, performance.now() - started, latencies, loop.stop());
+}
+
+async function concurrent(handle, event, durationMs) {
+  const latencies = new Latencies();
+  const loop = watchEventLoop();
+  const deadline = performance.now() + durationMs;
+  let ops = 0;
+  const started = performance.now();
+  const writer = async () => {
+    while (performance.now() < deadline) {
+      const at = performance.now();
+      await handle.append(event);
+      latencies.record(at);
+      ops++;
+    }
+  };
+  await Promise.all(Array.from({ length: WRITERS }, writer));
+  return summarize(ops, event.length, performance.now() - started, latencies, loop.stop());
+}
+
+function syncLoop(handle, event, durationMs) {
+  const deadline = performance.now() + durationMs;
+  let ops = 0;
+  const started = performance.now();
+  while ((ops & 255) !== 0 || performance.now() < deadline) {
+    handle.appendSync(event);
+    ops++;
+  }
+  return summarize(ops, event.length, performance.now() - started, null, null);
+}
+
+function summarize(ops, eventBytes, elapsedMs, latencies, loop) {
+  const seconds = elapsedMs / 1000;
+  return {
+    ops,
+    opsPerSec: ops / seconds,
+    mbPerSec: (ops * eventBytes) / seconds / 1e6,
+    p50Us: latencies?.percentile(50) ?? null,
+    p99Us: latencies?.percentile(99) ?? null,
+    loopDelayP99Ms: loop?.p99Ms ?? null,
+  };
+}
+
+/** W6: writes a log of `totalBytes` in `eventBytes` events (untimed), then times a replay with onReplay. */
+async function replay(dir, eventBytes, totalBytes) {
+  const event = Buffer.alloc(eventBytes, 0x5a);
+  const perCommit = Math.max(1, Math.floor((256 * 1024) / eventBytes));
+  const { wal } = await Wal.open({ dir, sync: 'none' });
+  const batch = Array.from({ length: perCommit }, () => event);
+  for (let written = 0; written < totalBytes; written += perCommit * eventBytes) wal.commitSync(batch);
+  await wal.close();
+
+  const rss = watchRss();
+  let events = 0;
+  let bytes = 0;
+  const started = performance.now();
+  await replayDir(dir, {
+    onReplay: (replayed) => {
+      events += replayed.length;
+      for (const one of replayed) bytes += one.length;
+      rss.sample();
+    },
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const memory = rss.stop();
+  return { ops: events, opsPerSec: events / seconds, mbPerSec: bytes / seconds / 1e6, rssGrowthMb: memory.growthMb };
+}
+
+/** W7: a W3 flood for `durationMs`; the figure is peak RSS. */
+async function flood(handle, durationMs) {
+  const rss = watchRss();
+  const result = await concurrent(handle, SMALL_EVENT, durationMs);
+  return { ...result, peakRssMb: rss.stop().peakMb };
+}
+
+export const WORKLOADS = [
+  {
+    id: 'W1',
+    title: 'sequential durable commits, one awaited at a time',
+    drivers: ['segwal-native-per-commit', 'segwal-js-per-commit', 'naive-fs-fdatasync', 'raw-probe', 'sqlite-full', 'level-sync', 'lmdb'],
+    run: (handle, ms) => sequential(handle, SMALL_EVENT, ms),
+  },
+  {
+    id: 'W2',
+    title: `${WRITERS} concurrent writers, durable commits`,
+    drivers: ['segwal-native-per-commit', 'segwal-js-per-commit', 'naive-fs-fdatasync', 'sqlite-full', 'level-sync', 'lmdb'],
+    run: (handle, ms) => concurrent(handle, SMALL_EVENT, ms),
+  },
+  {
+    id: 'W3',
+    title: `${WRITERS} concurrent writers, acknowledged when written`,
+    drivers: ['segwal-native-group', 'segwal-js-group', 'naive-fs-nosync', 'sqlite-off', 'level-nosync', 'lmdb-nosync'],
+    run: (handle, ms) => concurrent(handle, SMALL_EVENT, ms),
+  },
+  {
+    id: 'W4',
+    title: 'blocking commit loop, no fsync',
+    drivers: ['segwal-native-none', 'segwal-js-none', 'naive-fs-nosync', 'sqlite-off', 'lmdb-nosync'],
+    run: (handle, ms) => syncLoop(handle, SMALL_EVENT, ms),
+  },
+  {
+    id: 'W5',
+    title: '1 MiB events, durable, one at a time',
+    drivers: ['segwal-native-per-commit', 'segwal-js-per-commit', 'raw-probe', 'naive-fs-fdatasync'],
+    run: (handle, ms) => sequential(handle, LARGE_EVENT, ms),
+  },
+  {
+    id: 'W6-4k',
+    title: 'replay with onReplay, 4 KiB events',
+    drivers: ['segwal-native-per-commit'],
+    replay: { eventBytes: 4096, fullBytes: 1 << 30, quickBytes: 32 << 20 },
+  },
+  {
+    id: 'W6-128',
+    title: 'replay with onReplay, 128-byte events',
+    drivers: ['segwal-native-per-commit'],
+    replay: { eventBytes: 128, fullBytes: 256 << 20, quickBytes: 8 << 20 },
+  },
+  {
+    id: 'W7',
+    title: `${WRITERS}-writer flood in group mode: peak RSS`,
+    drivers: ['segwal-native-group'],
+    flood: { fullMs: 10_000, quickMs: 1_000 },
+  },
+];
+
+/** Runs one workload with one driver in a fresh directory under `root`. */
+export async function runOne(workload, driver, { quick, root }) {
+  const dir = fs.mkdtempSync(path.join(root, `${workload.id}-${driver.id}-`));
+  try {
+    if (workload.replay !== undefined) {
+      const { eventBytes, fullBytes, quickBytes } = workload.replay;
+      return await replay(dir, eventBytes, quick ? quickBytes : fullBytes);
+    }
+    const handle = await driver.open(dir);
+    try {
+      if (workload.flood !== undefined) return await flood(handle, quick ? workload.flood.quickMs : workload.flood.fullMs);
+      return await workload.run(handle, quick ? 300 : 3000);
+    } finally {
+      await handle.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
