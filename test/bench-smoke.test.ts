@@ -1,0 +1,42 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './helpers/child.js';
+import { tempDir } from './helpers/temp-dir.js';
+
+// A smoke test of `npm run bench -- --quick`: every workload completes with every
+// driver and the report is well-formed. No timing is asserted: the machines are noisy.
+describe('npm run bench -- --quick', () => {
+  it('runs every workload with every driver and writes a well-formed report', async () => {
+    const out = path.join(tempDir(), 'latest.json');
+    const { stdout } = await promisify(execFile)(process.execPath, [path.join(ROOT, 'bench/run.mjs'), '--quick', '--out', out], {
+      cwd: ROOT,
+      maxBuffer: 16 << 20,
+    });
+    const { WORKLOADS } = (await import(path.join(ROOT, 'bench/workloads.mjs'))) as {
+      WORKLOADS: Array<{ id: string; drivers: string[] }>;
+    };
+    const report = JSON.parse(fs.readFileSync(out, 'utf8')) as {
+      mode: string;
+      machine: Record<string, unknown>;
+      results: Array<{ workload: string; driver: string; ops: number; opsPerSec: number }>;
+      goals: Array<{ label: string; value: number; met: boolean }>;
+    };
+    expect(report.mode).toBe('quick');
+    expect(report.machine).toMatchObject({ node: process.version });
+    for (const workload of WORKLOADS) {
+      for (const driver of workload.drivers) {
+        const result = report.results.find((row) => row.workload === workload.id && row.driver === driver);
+        expect(result, `${workload.id} ${driver}`).toBeDefined();
+        expect(result!.ops, `${workload.id} ${driver}`).toBeGreaterThan(0);
+        expect(Number.isFinite(result!.opsPerSec), `${workload.id} ${driver}`).toBe(true);
+      }
+      expect(stdout).toContain(`${workload.id} — `);
+    }
+    expect(report.goals.length).toBe(13);
+    for (const goal of report.goals) expect(typeof goal.met, goal.label).toBe('boolean');
+    expect(stdout).toMatch(/Goals \(quick run\):/);
+  }, 180_000);
+});
