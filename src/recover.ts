@@ -14,7 +14,7 @@ import {
   type ScannedSegment,
   type SegmentRef,
 } from './replay.js';
-import { attempt, createSegmentFile, prepareSegmentFile, type SegmentFileConfig } from './segment-files.js';
+import { SPARE_FILE_NAME, attempt, createSegmentFile, prepareSegmentFile, type SegmentFileConfig } from './segment-files.js';
 import { TxSpans } from './tx-spans.js';
 import type { Codec, Recovery, ReplayHandler } from './types.js';
 import { newSegment, type Segment } from './writer.js';
@@ -37,11 +37,20 @@ export function* recoverProgram<In, Out>(io: WalIo, options: NormalizedOptions<I
   yield* attempt('create directory', dir, call('makeDir', dir));
   const lock = yield* takeLock(dir);
   try {
+    yield* removeStaleSpare(dir);
     return yield* replayAndRepair(io, options, lock);
   } catch (error) {
     yield* call('unlock', lock);
     throw error;
   }
+}
+
+/** A spare segment left by an earlier run holds no record; the writer prepares a fresh one. */
+function* removeStaleSpare(dir: string): IoProgram<void> {
+  const names = yield* attempt('list directory', dir, call('listDir', dir));
+  if (!names.includes(SPARE_FILE_NAME)) return;
+  const file = path.join(dir, SPARE_FILE_NAME);
+  yield* attempt('remove stale spare segment', file, call('unlink', file));
 }
 
 function* takeLock(dir: string): IoProgram<LockToken> {

@@ -18,6 +18,17 @@ export function segmentPath(dir: string, id: number): string {
   return path.join(dir, segmentFileName(id));
 }
 
+/**
+ * The next segment, prepared ahead of rotation: preallocated and fsync'd, but
+ * with no header and under a name that is not a segment's, so a crash leaves
+ * nothing replay would read. Ours alone; open removes a stale one.
+ */
+export const SPARE_FILE_NAME = '.segwal.next';
+
+export function sparePath(dir: string): string {
+  return path.join(dir, SPARE_FILE_NAME);
+}
+
 /** Runs `program`, reporting any failure as WAL_IO naming `action` and `file`. */
 export function* attempt<T>(action: string, file: string, program: IoProgram<T>): IoProgram<T> {
   try {
@@ -46,6 +57,34 @@ export function shortWrite(wrote: number, wanted: number, position: number, file
 export function* prepareSegmentFile(config: SegmentFileConfig, fd: Fd, file: string): IoProgram<void> {
   if (config.preallocate) yield* attempt('preallocate segment', file, call('allocate', fd, config.segmentBytes));
   yield* attempt('fsync segment', file, call('datasync', fd));
+}
+
+/** Creates the spare file exclusively, preallocated (zeros) and fsync'd. */
+export function* prepareSpareFile(config: SegmentFileConfig): IoProgram<Fd> {
+  const file = sparePath(config.dir);
+  const fd = yield* attempt('create spare segment', file, call('openSegment', file, true));
+  try {
+    yield* prepareSegmentFile(config, fd, file);
+  } catch (error) {
+    yield* call('close', fd);
+    throw error;
+  }
+  return fd;
+}
+
+/**
+ * Turns the spare into segment `id`: header written and fsync'd first, then
+ * the rename (atomic) and a directory fsync. Ends byte for byte like a file
+ * from `createSegmentFile`.
+ */
+export function* adoptSpareFile(config: SegmentFileConfig, fd: Fd, id: number, baseLsn: number): IoProgram<Fd> {
+  const file = segmentPath(config.dir, id);
+  const header = encodeSegmentHeader({ baseLsn, sealed: false }, config.crc32);
+  yield* writeFully(fd, header, 0, 'write segment header', file);
+  yield* attempt('fsync segment', file, call('datasync', fd));
+  yield* attempt('rename spare segment', file, call('rename', sparePath(config.dir), file));
+  yield* attempt('fsync directory', config.dir, call('syncDir', config.dir));
+  return fd;
 }
 
 /**

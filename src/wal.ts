@@ -41,6 +41,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
   private fsyncRequested = false;
   /** Truncations run one at a time. */
   private truncation: Promise<unknown> = Promise.resolve();
+  private spareWork: Promise<void> = Promise.resolve();
   private truncating = false;
   private closed: Promise<void> | null = null;
   private readonly txHost: TxHost<In>;
@@ -49,7 +50,9 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     const normalized = normalizeOptions(options);
     const io = resolveIo(normalized.io);
     const recovered = await runAsync(io, recoverProgram(io, normalized));
-    return { wal: new Wal(io, normalized, recovered), events: recovered.events, recovery: recovered.recovery };
+    const wal = new Wal(io, normalized, recovered);
+    wal.prepareSpareInBackground();
+    return { wal, events: recovered.events, recovery: recovered.recovery };
   }
 
   static openSync<In = Uint8Array, Out = Buffer>(options: WalOptions<In, Out>): OpenResult<Wal<In, Out>, Out> {
@@ -282,7 +285,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
   closeSync(): void {
     if (this.lifecycle !== 'open') return;
     // A poisoned log must still close (SPEC §7); only async work in flight blocks it.
-    if (this.writer.busy || this.truncating) throw busy('closeSync');
+    if (this.writer.busy || this.writer.preparingSpare || this.truncating) throw busy('closeSync');
     this.lifecycle = 'closing';
     this.stopTimer();
     let failure: unknown = null;
@@ -320,6 +323,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     if (!poisonedBefore) this.kick(true);
     await this.draining;
     await this.truncation;
+    await this.spareWork;
     let failure: unknown = poisonedBefore ? null : this.queue.failure;
     try {
       await runAsync(this.io, this.writer.closeFiles());
@@ -411,6 +415,16 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     } finally {
       this.draining = null;
     }
+    this.prepareSpareInBackground();
+  }
+
+  /** Keeps the next segment file ready, so a rotation never waits for creating and preallocating one. */
+  private prepareSpareInBackground(): void {
+    if (this.lifecycle !== 'open' || this.queue.failure !== null || !this.writer.wantsSpare) return;
+    this.spareWork = runAsync(this.io, this.writer.prepareSpare()).catch((error: unknown) => {
+      // The disk failed under the log's own files: stop as any failed write does (SPEC §7).
+      this.poison(error);
+    });
   }
 
   private drainSync(fsync: boolean): void {

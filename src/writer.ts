@@ -14,7 +14,17 @@ import { MAX_SEGMENT_ID, segmentFileName } from './format/segment-name.js';
 import { call, type IoProgram } from './io/program.js';
 import type { Fd, WalIo } from './io/types.js';
 import type { LsnAllocator } from './lsn.js';
-import { attempt, createSegmentFile, segmentPath, shortWrite, writeFully, type SegmentFileConfig } from './segment-files.js';
+import {
+  adoptSpareFile,
+  attempt,
+  createSegmentFile,
+  prepareSpareFile,
+  segmentPath,
+  shortWrite,
+  sparePath,
+  writeFully,
+  type SegmentFileConfig,
+} from './segment-files.js';
 import { Staging } from './staging.js';
 import type { TxSpans } from './tx-spans.js';
 import type { TxLsns } from './types.js';
@@ -54,6 +64,9 @@ export interface WriterConfig {
 export class LogWriter {
   /** True while a drain's write phase (writes, creates, seals) is in flight. */
   busy = false;
+  /** True while the spare (next) segment is being prepared in the background. */
+  preparingSpare = false;
+  private spareFd: Fd | null = null;
   private fsyncFd: Fd | null = null;
   private readonly closeAfterFsync = new Set<Fd>();
 
@@ -240,8 +253,32 @@ export class LogWriter {
   }
 
   private *createSegment(segment: Segment): IoProgram<void> {
-    segment.fd = yield* createSegmentFile(this.fileConfig, segment.id, segment.baseLsn);
+    const spare = this.spareFd;
+    this.spareFd = null;
+    segment.fd =
+      spare === null
+        ? yield* createSegmentFile(this.fileConfig, segment.id, segment.baseLsn)
+        : yield* adoptSpareFile(this.fileConfig, spare, segment.id, segment.baseLsn);
     segment.created = true;
+  }
+
+  /** Whether a spare segment should be prepared now (none ready, none in the works). */
+  get wantsSpare(): boolean {
+    return this.spareFd === null && !this.preparingSpare;
+  }
+
+  /**
+   * Prepares the next segment file ahead of rotation (run in the background
+   * by the async API), so a rotation only writes a header and renames.
+   */
+  *prepareSpare(): IoProgram<void> {
+    if (!this.wantsSpare) return;
+    this.preparingSpare = true;
+    try {
+      this.spareFd = yield* prepareSpareFile(this.fileConfig);
+    } finally {
+      this.preparingSpare = false;
+    }
   }
 
   /** SPEC §6: written, fsync'd, header rewritten sealed, fsync'd, trimmed to its data. */
@@ -279,8 +316,15 @@ export class LogWriter {
     this.spans.settle(this.queue.syncedLsn);
   }
 
-  /** Closes every open segment file (an fd an async fsync still uses is closed when it returns). */
+  /** Closes every open segment file (an fd an async fsync still uses is closed when it returns) and drops the spare. */
   *closeFiles(): IoProgram<void> {
+    if (this.spareFd !== null) {
+      const spare = this.spareFd;
+      this.spareFd = null;
+      const file = sparePath(this.config.dir);
+      yield* attempt('close spare segment', file, call('close', spare));
+      yield* attempt('remove spare segment', file, call('unlink', file));
+    }
     for (const segment of this.segments) {
       if (segment.fd === null) continue;
       const fd = segment.fd;

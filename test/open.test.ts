@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Wal, WalError } from '../src/index.js';
 import { RecordKind } from '../src/format/constants.js';
 import { BACKENDS } from './helpers/backends.js';
+import { FaultIo } from './helpers/fault-io.js';
 import { events, texts } from './helpers/bytes.js';
 import { runModule } from './helpers/child.js';
 import { committedTx, craftSegment, segmentPath, writeSegment } from './helpers/craft.js';
@@ -114,5 +115,38 @@ describe.each(BACKENDS)('open on the $name backend', ({ name, io }) => {
     ]);
     expect(wal.nextLsn).toBe(8);
     await wal.close();
+  });
+});
+
+describe.each(BACKENDS)('the spare segment on the $name backend', ({ io }) => {
+  it('is prepared ahead of rotation, adopted by it (rename, no creation), and removed at close', async () => {
+    const dir = tempDir();
+    const counted = new FaultIo(io());
+    const { wal } = await Wal.open({ dir, io: counted, segmentBytes: 4096 });
+    const spare = `${dir}/.segwal.next`;
+    await expect.poll(() => fs.existsSync(spare) && fs.statSync(spare).size === 4096, { timeout: 2000, interval: 5 }).toBe(true);
+    await expect.poll(() => counted.count('datasync') >= 2, { timeout: 2000, interval: 5 }).toBe(true);
+    for (let i = 0; i < 30; i++) await wal.commit([Buffer.alloc(200, i)]);
+    expect(segmentNames(dir).length).toBeGreaterThan(1);
+    expect(counted.count('rename')).toBeGreaterThan(0);
+    // Every segment after the first came from a spare: renamed, not created in place.
+    expect(counted.count('rename')).toBe(segmentNames(dir).length - 1);
+    // Opens: segment 1, then one spare per rotation plus at most one more in the works.
+    expect(counted.count('openSegment')).toBeLessThanOrEqual(counted.count('rename') + 2);
+    await wal.close();
+    expect(fs.existsSync(spare)).toBe(false);
+    const { wal: reopened, events: replayed } = await Wal.open({ dir, io: io() });
+    expect(replayed.length).toBe(30);
+    await reopened.close();
+  });
+
+  it('a stale spare left by a crash is removed at open and never replayed', async () => {
+    const dir = tempDir();
+    writeSegment(dir, 1, craftSegment(1, committedTx(1, 'one')));
+    fs.writeFileSync(`${dir}/.segwal.next`, craftSegment(4, committedTx(4, 'never a segment')));
+    const { wal, events: replayed } = Wal.openSync({ dir, io: io() });
+    expect(texts(replayed)).toEqual(['one']);
+    expect(fs.existsSync(`${dir}/.segwal.next`)).toBe(false);
+    wal.closeSync();
   });
 });

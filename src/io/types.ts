@@ -54,6 +54,8 @@ export interface IoOps {
   /** The whole content of a file. */
   readFile(path: string): Buffer;
   unlink(path: string): void;
+  /** rename(2): atomically replaces `to` with `from`. */
+  rename(from: string, to: string): void;
 }
 
 export type AsyncIoOps = {

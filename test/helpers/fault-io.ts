@@ -1,5 +1,6 @@
 import { constants as osConstants } from 'node:os';
 import type { AsyncIoOps, IoOps, WalIo } from '../../src/io/types.js';
+import { SPARE_FILE_NAME } from '../../src/segment-files.js';
 
 /*
  * A WalIo that wraps a real backend and can count calls, fail the Nth call of
@@ -33,6 +34,8 @@ export class FaultIo implements WalIo {
   private readonly planned: PlannedFault[] = [];
   private readonly delays = new Map<IoOp, number>();
   private fsyncCount = 0;
+  /** The current path of each open fd, following renames (the spare segment becomes a segment). */
+  private readonly paths = new Map<number, string>();
   private fsyncDelayMs = 0;
   private readonly plannedFsyncFailures: Array<{ skip: number; errno: keyof typeof osConstants.errno }> = [];
 
@@ -47,7 +50,7 @@ export class FaultIo implements WalIo {
     return this.counts.get(op) ?? 0;
   }
 
-  /** fsyncs so far, whichever call carried them. */
+  /** fsyncs of log segments so far, whichever call carried them (the spare's preparation is not counted). */
   get fsyncs(): number {
     return this.fsyncCount;
   }
@@ -87,7 +90,7 @@ export class FaultIo implements WalIo {
       if (op === 'appendFrames') this.inner.sync.appendFrames(...(withoutSync(args) as Parameters<IoOps['appendFrames']>));
       throw syscallError('fdatasync', fsyncFailure);
     }
-    return (this.inner.sync[op] as (...a: unknown[]) => unknown)(...args);
+    return this.track(op, args, (this.inner.sync[op] as (...a: unknown[]) => unknown)(...args));
   }
 
   private async callAsync(op: IoOp, args: unknown[]): Promise<unknown> {
@@ -101,7 +104,16 @@ export class FaultIo implements WalIo {
       if (op === 'appendFrames') await this.inner.async.appendFrames(...(withoutSync(args) as Parameters<IoOps['appendFrames']>));
       throw syscallError('fdatasync', fsyncFailure);
     }
-    return (this.inner.async[op] as (...a: unknown[]) => Promise<unknown>)(...args);
+    return this.track(op, args, await (this.inner.async[op] as (...a: unknown[]) => Promise<unknown>)(...args));
+  }
+
+  private track(op: IoOp, args: unknown[], result: unknown): unknown {
+    if (op === 'openSegment') this.paths.set(result as number, args[0] as string);
+    if (op === 'close') this.paths.delete(args[0] as number);
+    if (op === 'rename') {
+      for (const [fd, path] of this.paths) if (path === args[0]) this.paths.set(fd, args[1] as string);
+    }
+    return result;
   }
 
   private delayOf(op: IoOp, args: unknown[]): number {
@@ -110,7 +122,7 @@ export class FaultIo implements WalIo {
 
   private nextFsync(op: IoOp, args: unknown[]): keyof typeof osConstants.errno | null {
     if (!isFsync(op, args)) return null;
-    this.fsyncCount++;
+    if (!this.paths.get(args[0] as number)?.endsWith(SPARE_FILE_NAME)) this.fsyncCount++;
     const planned = this.plannedFsyncFailures[0];
     if (planned === undefined) return null;
     if (planned.skip > 0) {
