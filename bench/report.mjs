@@ -59,8 +59,8 @@ export function goalLines(goals) {
 /** A bar per goal: measured value ÷ target, so 1.0 is the line every bar must cross (or stay under, for "at most"). */
 export function goalsSvg(goals, caption) {
   const rowHeight = 26;
-  const left = 330;
-  const width = 820;
+  const left = 400;
+  const width = 900;
   const scaleMax = 3;
   const barWidth = width - left - 60;
   const height = 50 + goals.length * rowHeight + 30;
@@ -71,7 +71,7 @@ export function goalsSvg(goals, caption) {
     const y = 40 + i * rowHeight;
     const color = goal.met ? '#2e7d32' : '#c62828';
     return [
-      `<text x="${left - 8}" y="${y + 14}" text-anchor="end" font-size="11">${escapeXml(goal.label)}</text>`,
+      `<text x="${left - 8}" y="${y + 14}" text-anchor="end" font-size="10">${escapeXml(goal.label)}</text>`,
       `<rect x="${left}" y="${y + 3}" width="${Math.max(1, x(Number.isFinite(score) ? score : 0) - left)}" height="16" fill="${color}"/>`,
       `<text x="${x(Number.isFinite(score) ? score : 0) + 4}" y="${y + 15}" font-size="11">${fixed(goal.value, 2)}</text>`,
     ].join('');
