@@ -92,11 +92,16 @@ export function* replayLog<Out>(
   const events: Out[] = [];
   const scanned: ScannedSegment[] = [];
   let last: ScannedSegment | null = null;
+  // With onReplay, events live only until their callback settles, so every
+  // segment is read into one reused buffer (less memory, no page faults).
+  let scratch = null as Buffer | null;
   for (const [index, ref] of refs.entries()) {
-    const bytes = yield* attempt('read segment', ref.path, call('readFile', ref.path));
+    const bytes: Buffer = yield* attempt('read segment', ref.path, call('readFile', ref.path, scratch));
+    if (onReplay !== null && bytes.buffer !== scratch?.buffer) scratch = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
     const isLast = index === refs.length - 1;
     const segment = scanner.scan(ref, bytes, isLast);
     for (const tx of scanner.takeCommitted()) yield* deliver(tx, codec, onReplay, events);
+    if (scratch !== null) scanner.detachOpenEvents();
     if (segment === null) continue;
     scanned.push(segment);
     if (isLast) last = segment;

@@ -160,6 +160,14 @@ export class LogScanner {
     };
   }
 
+  /**
+   * Copies the events of transactions still open, so the buffer the last
+   * segment was read into can be reused for the next one.
+   */
+  detachOpenEvents(): void {
+    for (const tx of this.open.values()) tx.events = tx.events.map((event) => Buffer.from(event));
+  }
+
   /** Committed transactions found since the last call, in commit order. */
   takeCommitted(): CommittedTx[] {
     return this.committed.splice(0, this.committed.length);

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { Wal } from '../src/index.js';
+import { Wal, replayDir } from '../src/index.js';
 import { HEADER_BYTES } from '../src/format/constants.js';
 import { BACKENDS } from './helpers/backends.js';
 import { events, texts } from './helpers/bytes.js';
@@ -145,6 +145,33 @@ describe.each(BACKENDS)('round trip on the $name backend', ({ io }) => {
     const { wal: unfenced, events: all } = await Wal.open({ dir, io: io() });
     expect(texts(all)).toEqual(['before-1', 'before-2', 'after']);
     await unfenced.close();
+  });
+});
+
+describe.each(BACKENDS)('replay with onReplay on the $name backend', ({ io }) => {
+  it('hands over intact events of a transaction that spans segments, though segments are read into one reused buffer', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: io(), segmentBytes: 1024 });
+    const spanning = wal.begin();
+    spanning.append(Buffer.from('first part, written in segment 1'));
+    const others: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const event = `other ${i} ${'y'.repeat(60)}`;
+      others.push(event);
+      await wal.commit([Buffer.from(event)]);
+    }
+    spanning.append(Buffer.from('second part, written much later'));
+    spanning.commit();
+    await wal.close();
+    expect(segmentNames(dir).length).toBeGreaterThan(2);
+
+    const seen: string[][] = [];
+    const { wal: reopened } = await Wal.open({ dir, io: io(), onReplay: (batch) => void seen.push(texts(batch)) });
+    await reopened.close();
+    expect(seen.at(-1)).toEqual(['first part, written in segment 1', 'second part, written much later']);
+    expect(seen.slice(0, -1).flat()).toEqual(others);
+    const { events: collected } = await replayDir(dir);
+    expect(texts(collected)).toEqual([...others, 'first part, written in segment 1', 'second part, written much later']);
   });
 });
 

@@ -6,10 +6,49 @@ import type { AsyncIoOps, IoOps } from './types.js';
  * Directory and whole-file operations that are not on the append path; both
  * backends use node:fs for them.
  */
+
+/** `reuse` when the file fits in it, else a new unpooled buffer of the file's size. */
+function readTarget(size: number, reuse: Buffer | null | undefined): Buffer {
+  return reuse !== undefined && reuse !== null && reuse.length >= size ? reuse : Buffer.allocUnsafeSlow(size);
+}
+
+function readWholeSync(path: string, reuse?: Buffer | null): Buffer {
+  const fd = fs.openSync(path, 'r');
+  try {
+    const target = readTarget(fs.fstatSync(fd).size, reuse);
+    const size = Math.min(target.length, fs.fstatSync(fd).size);
+    let done = 0;
+    while (done < size) {
+      const read = fs.readSync(fd, target, done, size - done, done);
+      if (read === 0) break;
+      done += read;
+    }
+    return target.subarray(0, done);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+async function readWhole(path: string, reuse?: Buffer | null): Promise<Buffer> {
+  const handle = await fsp.open(path, 'r');
+  try {
+    const size = (await handle.stat()).size;
+    const target = readTarget(size, reuse);
+    let done = 0;
+    while (done < size) {
+      const { bytesRead } = await handle.read(target, done, size - done, done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return target.subarray(0, done);
+  } finally {
+    await handle.close();
+  }
+}
 export const fileOpsSync: Pick<IoOps, 'makeDir' | 'listDir' | 'readFile' | 'unlink' | 'rename'> = {
   makeDir: (dir) => void fs.mkdirSync(dir, { recursive: true }),
   listDir: (dir) => fs.readdirSync(dir),
-  readFile: (path) => fs.readFileSync(path),
+  readFile: readWholeSync,
   unlink: (path) => fs.unlinkSync(path),
   rename: (from, to) => fs.renameSync(from, to),
 };
@@ -17,7 +56,7 @@ export const fileOpsSync: Pick<IoOps, 'makeDir' | 'listDir' | 'readFile' | 'unli
 export const fileOpsAsync: Pick<AsyncIoOps, 'makeDir' | 'listDir' | 'readFile' | 'unlink' | 'rename'> = {
   makeDir: async (dir) => void (await fsp.mkdir(dir, { recursive: true })),
   listDir: (dir) => fsp.readdir(dir),
-  readFile: (path) => fsp.readFile(path),
+  readFile: readWhole,
   unlink: (path) => fsp.unlink(path),
   rename: (from, to) => fsp.rename(from, to),
 };

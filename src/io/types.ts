@@ -51,8 +51,10 @@ export interface IoOps {
   makeDir(dir: string): void;
   /** Names of the entries in `dir` (not paths). */
   listDir(dir: string): string[];
-  /** The whole content of a file. */
-  readFile(path: string): Buffer;
+  /** The whole content of a file. With `reuse` big enough, the bytes are read
+   *  into it and a view of it is returned (replay reads segment after segment
+   *  into one buffer instead of allocating one per segment). */
+  readFile(path: string, reuse?: Buffer | null): Buffer;
   unlink(path: string): void;
   /** rename(2): atomically replaces `to` with `from`. */
   rename(from: string, to: string): void;
