@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { codecByName } from './codec.js';
+import { MAX_LSN } from './format/constants.js';
 import { referenceCrc32 } from './format/crc.js';
 import { jsIo } from './io/js.js';
 import { call, runAsync } from './io/program.js';
@@ -58,7 +59,9 @@ export async function* readWal(dir: string, options: ReadWalOptions = {}): Async
   const refs = await runAsync(jsIo, attempt('list directory', root, listSegments(root)));
   const pending: WalRecord[] = [];
   const scanner = new LogScanner({
-    checkpointLsn: 0,
+    // Raw records only: no transaction is delivered, and a record whose
+    // TxBegin went with a truncated segment is yielded, not refused.
+    checkpointLsn: MAX_LSN,
     crc32: referenceCrc32,
     spans: new TxSpans(),
     onRecord: (record) => {
