@@ -13,22 +13,8 @@ const SMALL_EVENT = Buffer.alloc(128, 0x5a);
 const LARGE_EVENT = Buffer.alloc(1 << 20, 0x5a);
 const WRITERS = 64;
 
-async function sequential(handle, event, durationMs) {
-  const latencies = new Latencies();
-  const loop = watchEventLoop();
-  const deadline = performance.now() + durationMs;
-  let ops = 0;
-  const started = performance.now();
-  while (performance.now() < deadline) {
-    const at = performance.now();
-    await handle.append(event);
-    latencies.record(at);
-    ops++;
-  }
-  return summarize(ops, event.length, performance.now() - started, latencies, loop.stop());
-}
-
-async function concurrent(handle, event, durationMs) {
+/** `writers` loops, each awaiting one append at a time until the deadline. */
+async function closedLoop(handle, event, durationMs, writers) {
   const latencies = new Latencies();
   const loop = watchEventLoop();
   const deadline = performance.now() + durationMs;
@@ -42,9 +28,12 @@ async function concurrent(handle, event, durationMs) {
       ops++;
     }
   };
-  await Promise.all(Array.from({ length: WRITERS }, writer));
+  await Promise.all(Array.from({ length: writers }, writer));
   return summarize(ops, event.length, performance.now() - started, latencies, loop.stop());
 }
+
+const sequential = (handle, event, durationMs) => closedLoop(handle, event, durationMs, 1);
+const concurrent = (handle, event, durationMs) => closedLoop(handle, event, durationMs, WRITERS);
 
 function syncLoop(handle, event, durationMs) {
   const deadline = performance.now() + durationMs;

@@ -7,7 +7,7 @@ import { decodeSegmentHeader } from './format/header.js';
 import { parseSegmentId } from './format/segment-name.js';
 import { call, type IoProgram } from './io/program.js';
 import type { TxSpans } from './tx-spans.js';
-import type { TornTail, TxLsns, WalRecord } from './types.js';
+import type { Recovery, TornTail, TxLsns, WalRecord } from './types.js';
 
 /*
  * The one scanner. Recovery, replayDir and readWal (and the CLI) feed it the
@@ -66,18 +66,8 @@ interface OpenTx {
   lastLsn: number;
 }
 
-export interface ScanTotals {
-  /** Highest record LSN seen, 0 when none. */
-  maxLsn: number;
-  /** The LSN the next record must carry. */
-  nextLsn: number;
-  checkpointLsnObserved: number;
-  transactions: number;
-  events: number;
-  abortedTransactions: number;
-  incompleteTransactions: number;
-  segments: number;
-}
+/** What a whole scan found: the figures of `Recovery`, and the LSN the next record must carry. */
+export type ScanTotals = Omit<Recovery, 'tornTail' | 'repairs'> & { nextLsn: number };
 
 export class LogScanner {
   private readonly open = new Map<number, OpenTx>();
