@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Wal, readWal, replayDir } from '../src/index.js';
+import { Wal, readWal, replayDir, type WalRecord } from '../src/index.js';
 import { RecordKind } from '../src/format/constants.js';
 import { texts } from './helpers/bytes.js';
 import { segmentNames, snapshotFiles, tempDir } from './helpers/temp-dir.js';
@@ -10,13 +10,13 @@ describe('readWal and replayDir', () => {
     const { wal } = await Wal.open({ dir, io: 'js', segmentBytes: 1024 });
     for (let i = 0; i < 20; i++) await wal.commit([Buffer.from(`event ${i} ${'z'.repeat(50)}`)]);
     const before = snapshotFiles(dir);
-    const records = [];
+    const records: WalRecord[] = [];
     for await (const record of readWal(dir)) records.push(record);
     expect(records.map((record) => record.lsn)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
     expect(records[0]).toMatchObject({ kind: RecordKind.TxBegin, txBeginLsn: 0, segmentId: 1, offset: 32 });
     expect(records[1]).toMatchObject({ kind: RecordKind.MutationBatch, txBeginLsn: 1 });
     expect(new Set(records.map((record) => record.segmentId)).size).toBe(segmentNames(dir).length);
-    const fromLsn = [];
+    const fromLsn: number[] = [];
     for await (const record of readWal(dir, { fromLsn: 55 })) fromLsn.push(record.lsn);
     expect(fromLsn).toEqual([55, 56, 57, 58, 59, 60]);
     expect(snapshotFiles(dir)).toEqual(before);
@@ -35,7 +35,7 @@ describe('readWal and replayDir', () => {
     const fence = await wal.checkpoint(() => undefined);
     await wal.close();
     expect(segmentNames(dir)[0]).not.toBe('0000000001.wal');
-    const lsns = [];
+    const lsns: number[] = [];
     for await (const record of readWal(dir)) lsns.push(record.lsn);
     expect(lsns.length).toBeGreaterThan(0);
     expect(lsns).toEqual(Array.from({ length: lsns.length }, (_, i) => lsns[0]! + i));
