@@ -1,6 +1,9 @@
 import path from 'node:path';
 import { codecByName } from './codec.js';
-import { MAX_LSN } from './format/constants.js';
+import { z } from 'zod';
+import { WalError } from './errors.js';
+import { HEADER_BYTES, MAX_LSN } from './format/constants.js';
+import { followLog, positionAfter, type FollowPosition } from './follow.js';
 import { referenceCrc32 } from './format/crc.js';
 import { jsIo } from './io/js.js';
 import { call, runAsync } from './io/program.js';
@@ -47,17 +50,36 @@ export async function replayDir<Out = Buffer>(
 export interface ReadWalOptions {
   /** Yield records with an LSN at or above this. Default 1. */
   fromLsn?: number;
+  /** After the records on disk, wait for new ones as a live Wal appends them, until `signal` aborts. */
+  follow?: boolean;
+  /** Ends a `follow` iteration (normally, without an error). */
+  signal?: AbortSignal;
+  /** How often `follow` looks for new records. Default 50 ms. */
+  pollMs?: number;
 }
+
+const readWalOptions = z.strictObject({
+  fromLsn: z.number().int().min(1).max(MAX_LSN).optional(),
+  follow: z.boolean().optional(),
+  signal: z.instanceof(AbortSignal).optional(),
+  pollMs: z.number().int().min(1).max(60_000).optional(),
+});
 
 /**
  * Every record of the log in order, as stored, after the same checks open
- * makes; a record that fails them ends the iteration with a WalError.
+ * makes; a record that fails them ends the iteration with a WalError. With
+ * `follow`, it then yields records as they are appended (docs/CLI.md).
  */
 export async function* readWal(dir: string, options: ReadWalOptions = {}): AsyncGenerator<WalRecord> {
-  const fromLsn = checkLsnArgument(options.fromLsn ?? 1, 'fromLsn');
+  const parsed = readWalOptions.safeParse(options);
+  if (!parsed.success) {
+    throw new WalError('WAL_INVALID_OPTIONS', `invalid readWal options: ${parsed.error.issues.map((issue) => `\`${issue.path.join('.')}\` ${issue.message}`).join('; ')}`);
+  }
+  const { fromLsn = 1, follow = false, signal, pollMs = 50 } = parsed.data;
   const root = path.resolve(dir);
   const refs = await runAsync(jsIo, attempt('list directory', root, listSegments(root)));
   const pending: WalRecord[] = [];
+  let position: FollowPosition = { segmentId: refs[0]?.id ?? 1, offset: 0, lastLsn: 0 };
   const scanner = new LogScanner({
     // Raw records only: no transaction is delivered, and a record whose
     // TxBegin went with a truncated segment is yielded, not refused.
@@ -65,13 +87,16 @@ export async function* readWal(dir: string, options: ReadWalOptions = {}): Async
     crc32: referenceCrc32,
     spans: new TxSpans(),
     onRecord: (record) => {
+      position = positionAfter(record);
       if (record.lsn >= fromLsn) pending.push(record);
     },
   });
   for (const [index, ref] of refs.entries()) {
     const bytes = await runAsync(jsIo, attempt('read segment', ref.path, call('readFile', ref.path)));
-    scanner.scan(ref, bytes, index === refs.length - 1);
+    const scanned = scanner.scan(ref, bytes, index === refs.length - 1);
+    if (scanned !== null && scanned.records === 0) position = { segmentId: ref.id, offset: HEADER_BYTES, lastLsn: scanned.baseLsn - 1 };
     scanner.takeCommitted();
     yield* pending.splice(0, pending.length);
   }
+  if (follow) yield* followLog(root, position, fromLsn, pollMs, signal);
 }

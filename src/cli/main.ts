@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+// The segwal operator CLI: inspect, verify, dump, stats. Read-only, lock-free.
+import { WalError } from '../errors.js';
+import { dumpCommand } from './dump.js';
+import { inspectCommand } from './inspect.js';
+import { statsCommand } from './stats.js';
+import { EXIT_OK, EXIT_USAGE_OR_IO, UsageError, parseCommand, type Command, type Output } from './usage.js';
+import { verifyCommand } from './verify.js';
+
+const COMMANDS: readonly Command[] = [inspectCommand, verifyCommand, dumpCommand, statsCommand];
+
+const MAIN_HELP = `segwal <command> <dir> [options]
+
+${COMMANDS.map((command) => `  ${command.name.padEnd(8)} ${command.summary}`).join('\n')}
+
+Every command is read-only: it takes no lock and changes no file, so it works
+on a log a live Wal is writing. \`segwal <command> --help\` for its options.
+Exit codes: 0 fine, 1 damage found, 2 usage or I/O error.`;
+
+async function runCli(args: string[], out: Output): Promise<number> {
+  const [name, ...rest] = args;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    out.stdout(`${MAIN_HELP}\n`);
+    return name === undefined ? EXIT_USAGE_OR_IO : EXIT_OK;
+  }
+  const command = COMMANDS.find((candidate) => candidate.name === name);
+  if (command === undefined) {
+    out.stderr(`segwal: unknown command ${JSON.stringify(name)}\n\n${MAIN_HELP}\n`);
+    return EXIT_USAGE_OR_IO;
+  }
+  try {
+    const parsed = parseCommand(command, rest);
+    if (parsed.help) {
+      out.stdout(`${command.help}\n`);
+      return EXIT_OK;
+    }
+    return await command.run(parsed.dir, parsed.values, out);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      out.stderr(`segwal ${command.name}: ${error.message}\n\n${command.help}\n`);
+      return EXIT_USAGE_OR_IO;
+    }
+    const message = error instanceof WalError ? `${error.code}: ${error.message}` : String(error);
+    out.stderr(`segwal ${command.name}: ${message}\n`);
+    return EXIT_USAGE_OR_IO;
+  }
+}
+
+process.exitCode = await runCli(process.argv.slice(2), {
+  stdout: (text) => void process.stdout.write(text),
+  stderr: (text) => void process.stderr.write(text),
+  stderrIsTty: process.stderr.isTTY === true,
+});
