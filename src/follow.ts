@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { WalError, toIoError } from './errors.js';
-import { FRAME_OVERHEAD, HEADER_BYTES } from './format/constants.js';
+import { WalError, describeLocation, toIoError } from './errors.js';
+import { HEADER_BYTES, MAX_FRAME_BYTES } from './format/constants.js';
 import { referenceCrc32 } from './format/crc.js';
 import { readFrame } from './format/frame.js';
 import { decodeSegmentHeader } from './format/header.js';
@@ -9,25 +9,20 @@ import { parseSegmentId, segmentFileName } from './format/segment-name.js';
 import type { WalRecord } from './types.js';
 
 /*
- * Tailing a log a live Wal appends to (`readWal(dir, { follow: true })`).
- * Each poll reads the current segment from just after the last record
- * yielded and yields only whole frames whose CRC holds and whose LSN is the
- * next one: a frame being written is simply not there yet. At the end of a
- * segment's data, once a later segment exists (it is created only after the
- * earlier one is sealed), it moves on; a segment deleted by truncation is
- * skipped the same way.
+ * Following a log a live Wal appends to. Each poll reads the current segment
+ * from just after the last record yielded and yields only whole frames whose
+ * CRC holds and whose LSN is the next one: a frame being written is simply not
+ * there yet, and is read again from the same offset at the next poll. At the
+ * end of a segment's data it moves on once a later segment exists (the Wal
+ * creates one only after sealing the one before, so the earlier one is whole
+ * by then); a segment deleted by truncation is skipped the same way.
  */
 
-/** Where the follower stands: just after the record with `lastLsn`. */
+/** Where the follower stands: just after the record with `lastLsn` (0: none seen yet). */
 export interface FollowPosition {
   segmentId: number;
   offset: number;
   lastLsn: number;
-}
-
-/** The position after `record`, as yielded by the initial scan. */
-export function positionAfter(record: WalRecord): FollowPosition {
-  return { segmentId: record.segmentId, offset: record.offset + FRAME_OVERHEAD + record.payload.length, lastLsn: record.lsn };
 }
 
 export async function* followLog(
@@ -37,23 +32,32 @@ export async function* followLog(
   pollMs: number,
   signal: AbortSignal | undefined,
 ): AsyncGenerator<WalRecord> {
+  const aborted = () => signal?.aborted === true;
   let position = start;
-  while (signal?.aborted !== true) {
-    const step = await readNewRecords(root, position);
-    for (const record of step.records) if (record.lsn >= fromLsn) yield record;
+  while (!aborted()) {
+    const step = await readNewRecords(root, position, fromLsn);
+    for (const record of step.records) {
+      if (aborted()) return;
+      if (record.lsn >= fromLsn) yield record;
+    }
     const moved = step.next.segmentId !== position.segmentId || step.next.offset !== position.offset;
     position = step.next;
     if (!moved) await sleep(pollMs, signal);
   }
 }
 
-/** How much of a segment one poll reads at most, unless a single frame is bigger. */
-const READ_WINDOW_BYTES = 1 << 20;
+/** The first read of a poll: enough for a few small frames, cheap when nothing is new. */
+const FIRST_WINDOW_BYTES = 4096;
+/** One poll reads at most about this much (more only for a single larger frame). */
+const POLL_BUDGET_BYTES = 4 << 20;
 
-async function readNewRecords(root: string, position: FollowPosition): Promise<{ records: WalRecord[]; next: FollowPosition }> {
+async function readNewRecords(
+  root: string,
+  position: FollowPosition,
+  fromLsn: number,
+): Promise<{ records: WalRecord[]; next: FollowPosition }> {
   const ids = await segmentIds(root);
-  let { segmentId, offset } = position;
-  const { lastLsn } = position;
+  let { segmentId, offset, lastLsn } = position;
   if (!ids.includes(segmentId)) {
     // Not created yet, or deleted by truncation after we read it: go on with the next one, if any.
     const later = ids.find((id) => id > segmentId);
@@ -61,31 +65,78 @@ async function readNewRecords(root: string, position: FollowPosition): Promise<{
     segmentId = later;
     offset = 0;
   }
+  const later = ids.find((id) => id > segmentId);
   const file = path.join(root, segmentFileName(segmentId));
-  if (offset === 0) {
-    const header = await readRange(file, 0, HEADER_BYTES);
-    if (header === null || !startsAt(header, file, lastLsn + 1)) return { records: [], next: position };
-    offset = HEADER_BYTES;
-  }
-  let window = READ_WINDOW_BYTES;
-  for (;;) {
-    const bytes = await readRange(file, offset, window);
-    if (bytes === null) return { records: [], next: position };
-    const { records, end, needs } = wholeFramesAfter(bytes, segmentId, offset, lastLsn);
-    const next = { segmentId, offset: offset + end, lastLsn: records.at(-1)?.lsn ?? lastLsn };
-    if (records.length > 0) return { records, next };
-    if (needs !== null && bytes.length === window && needs > window) {
-      window = needs; // one frame bigger than the window, not yet complete in it: read it whole
-      continue;
+  const handle = await openSegment(file);
+  if (handle === null) return { records: [], next: position }; // deleted between the listing and the open
+  try {
+    // Reads never go past the size seen now: a length field being written cannot make a poll allocate 256 MiB.
+    const size = await sizeOf(handle, file);
+    if (offset === 0) {
+      const header = await readAt(handle, file, 0, Math.min(HEADER_BYTES, size));
+      const baseLsn = baseLsnOf(header, file, later !== undefined);
+      if (baseLsn === null) return { records: [], next: position }; // being created right now
+      lastLsn = continueAt(baseLsn, lastLsn, fromLsn, file);
+      offset = HEADER_BYTES;
     }
-    const later = ids.find((id) => id > segmentId);
-    const atEnd = readFrame(bytes, 0, bytes.length, referenceCrc32).status === 'end';
-    return { records, next: later !== undefined && atEnd ? { segmentId: later, offset: 0, lastLsn } : next };
+    const records: WalRecord[] = [];
+    let window = FIRST_WINDOW_BYTES;
+    for (let budget = POLL_BUDGET_BYTES; budget > 0; ) {
+      const bytes = await readAt(handle, file, offset, Math.max(0, Math.min(window, size - offset)));
+      const found = wholeFramesAt(bytes, segmentId, offset, lastLsn);
+      records.push(...found.records);
+      offset += found.end;
+      lastLsn = records.at(-1)?.lsn ?? lastLsn;
+      budget -= found.end;
+      if (found.needs !== null && bytes.length === window) {
+        window = Math.max(window, found.needs); // a frame cut by the window, not by the end of the file: read on
+        continue;
+      }
+      if (bytes.length < window || found.end < bytes.length) {
+        // Stopped inside what is there: nothing more yet (or a torn frame being written).
+        const atEnd = readFrame(bytes, found.end, bytes.length, referenceCrc32).status === 'end';
+        if (records.length === 0 && later !== undefined) {
+          if (!atEnd) throw damageBeforeLaterSegment(bytes, found.end, file, offset, lastLsn);
+          return { records, next: { segmentId: later, offset: 0, lastLsn } };
+        }
+        break;
+      }
+      window = Math.min(window * 4, 1 << 20); // the window was all whole frames: read on, in bigger steps
+    }
+    return { records, next: { segmentId, offset, lastLsn } };
+  } finally {
+    await handle.close();
   }
 }
 
-/** The whole, valid frames at the start of `bytes` that continue the LSN sequence. */
-function wholeFramesAfter(bytes: Buffer, segmentId: number, base: number, lastLsn: number) {
+/**
+ * The LSN the follower has seen up to, on entering a segment with `baseLsn`.
+ * Records truncated away before the follower saw them are an error unless it
+ * did not want them (below `fromLsn`) or had seen nothing yet.
+ */
+function continueAt(baseLsn: number, lastLsn: number, fromLsn: number, file: string): number {
+  if (baseLsn === lastLsn + 1) return lastLsn;
+  if (baseLsn <= lastLsn || (lastLsn > 0 && baseLsn > Math.max(lastLsn + 1, fromLsn))) {
+    const why =
+      baseLsn <= lastLsn
+        ? `segment base LSN ${baseLsn} is not above the last record read (LSN ${lastLsn})`
+        : `records from LSN ${lastLsn + 1} were truncated before this reader saw them`;
+    const where = { file, offset: 0, lsn: baseLsn };
+    throw new WalError('WAL_MALFORMED', `readWal: ${why}${describeLocation(where)}`, where);
+  }
+  return baseLsn - 1;
+}
+
+/** Bytes at `at` that are neither a frame continuing the log nor its end, in a segment a later one follows. */
+function damageBeforeLaterSegment(bytes: Buffer, at: number, file: string, offset: number, lastLsn: number): WalError {
+  const result = readFrame(bytes, at, bytes.length, referenceCrc32);
+  const cause = result.status === 'damage' ? `${result.code}: ${result.reason}` : `a record with LSN ${result.status === 'record' ? result.frame.lsn : '?'} where LSN ${lastLsn + 1} belongs`;
+  const where = { file, offset, lsn: lastLsn + 1 };
+  return new WalError('WAL_MALFORMED', `readWal: damage in a segment that is not the last: ${cause}${describeLocation(where)}`, where);
+}
+
+/** The whole, valid frames at the start of `bytes` that continue the LSN sequence after `lastLsn`. */
+function wholeFramesAt(bytes: Buffer, segmentId: number, base: number, lastLsn: number) {
   const records: WalRecord[] = [];
   let at = 0;
   let expected = lastLsn + 1;
@@ -93,7 +144,7 @@ function wholeFramesAfter(bytes: Buffer, segmentId: number, base: number, lastLs
     const result = readFrame(bytes, at, bytes.length, referenceCrc32);
     if (result.status !== 'record' || result.frame.lsn !== expected) {
       const needs = result.status === 'damage' && result.code === 'WAL_TRUNCATED' ? result.declaredLength : null;
-      return { records, end: at, needs };
+      return { records, end: at, needs: needs !== null && needs <= MAX_FRAME_BYTES ? needs : null };
     }
     const { frame } = result;
     records.push({ kind: frame.kind, lsn: frame.lsn, txBeginLsn: frame.txBeginLsn, payload: Buffer.from(frame.payload), segmentId, offset: base + at });
@@ -102,22 +153,26 @@ function wholeFramesAfter(bytes: Buffer, segmentId: number, base: number, lastLs
   }
 }
 
-/** True when the segment's header is complete and it continues right after `lastLsn`. */
-function startsAt(bytes: Buffer, file: string, nextLsn: number): boolean {
-  let baseLsn: number;
+/**
+ * The base LSN of a complete header; null while it is still being written.
+ * Once a later segment exists this one was finished long ago: a bad header is damage.
+ */
+function baseLsnOf(bytes: Buffer, file: string, laterExists: boolean): number | null {
   try {
-    baseLsn = decodeSegmentHeader(bytes, file, referenceCrc32).baseLsn;
-  } catch {
-    return false; // being created right now: look again at the next poll
+    return decodeSegmentHeader(bytes, file, referenceCrc32).baseLsn;
+  } catch (error) {
+    if (!laterExists) return null;
+    const where = { file, offset: 0 };
+    throw new WalError('WAL_MALFORMED', `readWal: a segment that is not the last has a bad header: ${(error as Error).message}`, { ...where, cause: error });
   }
-  if (baseLsn > nextLsn) {
-    throw new WalError('WAL_MALFORMED', `readWal: records from LSN ${nextLsn} were truncated before this reader saw them (${file} starts at LSN ${baseLsn})`, {
-      file,
-      offset: 0,
-      lsn: baseLsn,
-    });
+}
+
+async function sizeOf(handle: fsp.FileHandle, file: string): Promise<number> {
+  try {
+    return (await handle.stat()).size;
+  } catch (error) {
+    throw toIoError(error, 'stat segment', file);
   }
-  return true;
 }
 
 async function segmentIds(root: string): Promise<number[]> {
@@ -131,34 +186,35 @@ async function segmentIds(root: string): Promise<number[]> {
   }
 }
 
-/** Up to `length` bytes of `file` from `position`; null when the file vanished (truncated away) meanwhile. */
-async function readRange(file: string, position: number, length: number): Promise<Buffer | null> {
-  let handle;
+/** Opens a segment for reading; null when it vanished (truncated away) meanwhile. */
+async function openSegment(file: string): Promise<fsp.FileHandle | null> {
   try {
-    handle = await fsp.open(file, 'r');
+    return await fsp.open(file, 'r');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw toIoError(error, 'open segment', file);
   }
+}
+
+/** Up to `length` bytes from `position`; fewer at the end of the file. */
+async function readAt(handle: fsp.FileHandle, file: string, position: number, length: number): Promise<Buffer> {
   try {
-    const size = (await handle.stat()).size;
-    const bytes = Buffer.alloc(Math.max(0, Math.min(length, size - position)));
+    const bytes = Buffer.alloc(length);
     let done = 0;
-    while (done < bytes.length) {
-      const { bytesRead } = await handle.read(bytes, done, bytes.length - done, position + done);
+    while (done < length) {
+      const { bytesRead } = await handle.read(bytes, done, length - done, position + done);
       if (bytesRead === 0) break;
       done += bytesRead;
     }
     return bytes.subarray(0, done);
   } catch (error) {
     throw toIoError(error, 'read segment', file);
-  } finally {
-    await handle.close();
   }
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
+    if (signal?.aborted === true) return resolve();
     const timer = setTimeout(done, ms);
     signal?.addEventListener('abort', done, { once: true });
     function done() {

@@ -1,15 +1,16 @@
+import { constants as osConstants } from 'node:os';
 import path from 'node:path';
-import { codecByName } from './codec.js';
 import { z } from 'zod';
+import { codecByName } from './codec.js';
+import { followLog, type FollowPosition } from './follow.js';
 import { WalError } from './errors.js';
-import { HEADER_BYTES, MAX_LSN } from './format/constants.js';
-import { followLog, positionAfter, type FollowPosition } from './follow.js';
+import { FRAME_OVERHEAD, HEADER_BYTES, MAX_LSN } from './format/constants.js';
 import { referenceCrc32 } from './format/crc.js';
 import { jsIo } from './io/js.js';
 import { call, runAsync } from './io/program.js';
 import { checkLsnArgument } from './options.js';
 import { recoveryReport, replayLog } from './recover.js';
-import { LogScanner, listSegments } from './replay.js';
+import { LogScanner, listSegments, type SegmentRef } from './replay.js';
 import { attempt } from './segment-files.js';
 import { TxSpans } from './tx-spans.js';
 import type { Codec, Recovery, ReplayHandler, WalRecord } from './types.js';
@@ -54,7 +55,7 @@ export interface ReadWalOptions {
   follow?: boolean;
   /** Ends a `follow` iteration (normally, without an error). */
   signal?: AbortSignal;
-  /** How often `follow` looks for new records. Default 50 ms. */
+  /** How often `follow` looks for new records, in ms. Default 50. */
   pollMs?: number;
 }
 
@@ -65,17 +66,22 @@ const readWalOptions = z.strictObject({
   pollMs: z.number().int().min(1).max(60_000).optional(),
 });
 
+/** How often `readWal({ follow: true })` polls by default (docs/CLI.md). */
+export const FOLLOW_POLL_MS = 50;
+
 /**
  * Every record of the log in order, as stored, after the same checks open
- * makes; a record that fails them ends the iteration with a WalError. With
- * `follow`, it then yields records as they are appended (docs/CLI.md).
+ * makes; a record that fails them ends the iteration with a WalError (the
+ * records before it are yielded first). With `follow`, it then yields records
+ * as a live Wal appends them, until `signal` aborts (docs/CLI.md).
  */
 export async function* readWal(dir: string, options: ReadWalOptions = {}): AsyncGenerator<WalRecord> {
-  const parsed = readWalOptions.safeParse(options);
+  const parsed = readWalOptions.safeParse(options ?? {});
   if (!parsed.success) {
-    throw new WalError('WAL_INVALID_OPTIONS', `invalid readWal options: ${parsed.error.issues.map((issue) => `\`${issue.path.join('.')}\` ${issue.message}`).join('; ')}`);
+    const issues = parsed.error.issues.map((issue) => `\`${issue.path.join('.') || 'options'}\` ${issue.message}`).join('; ');
+    throw new WalError('WAL_INVALID_OPTIONS', `invalid readWal options: ${issues}`);
   }
-  const { fromLsn = 1, follow = false, signal, pollMs = 50 } = parsed.data;
+  const { fromLsn = 1, follow = false, signal, pollMs = FOLLOW_POLL_MS } = parsed.data;
   const root = path.resolve(dir);
   const refs = await runAsync(jsIo, attempt('list directory', root, listSegments(root)));
   const pending: WalRecord[] = [];
@@ -87,16 +93,35 @@ export async function* readWal(dir: string, options: ReadWalOptions = {}): Async
     crc32: referenceCrc32,
     spans: new TxSpans(),
     onRecord: (record) => {
-      position = positionAfter(record);
+      position = { segmentId: record.segmentId, offset: record.offset + FRAME_OVERHEAD + record.payload.length, lastLsn: record.lsn };
       if (record.lsn >= fromLsn) pending.push(record);
     },
   });
+  let scannedAny = false;
   for (const [index, ref] of refs.entries()) {
-    const bytes = await runAsync(jsIo, attempt('read segment', ref.path, call('readFile', ref.path)));
-    const scanned = scanner.scan(ref, bytes, index === refs.length - 1);
+    const bytes = await readWholeSegment(ref, !scannedAny);
+    if (bytes === null) continue; // truncated away before we got to it, and nothing read yet
+    scannedAny = true;
+    let scanned;
+    try {
+      scanned = scanner.scan(ref, bytes, index === refs.length - 1);
+    } catch (error) {
+      yield* pending.splice(0, pending.length); // the good records before the damage
+      throw error;
+    }
     if (scanned !== null && scanned.records === 0) position = { segmentId: ref.id, offset: HEADER_BYTES, lastLsn: scanned.baseLsn - 1 };
     scanner.takeCommitted();
     yield* pending.splice(0, pending.length);
   }
   if (follow) yield* followLog(root, position, fromLsn, pollMs, signal);
+}
+
+/** A whole segment; null when `mayVanish` and truncation deleted it since the listing. */
+async function readWholeSegment(ref: SegmentRef, mayVanish: boolean): Promise<Buffer | null> {
+  try {
+    return await runAsync(jsIo, attempt('read segment', ref.path, call('readFile', ref.path)));
+  } catch (error) {
+    if (mayVanish && error instanceof WalError && error.errno === osConstants.errno.ENOENT) return null;
+    throw error;
+  }
 }

@@ -58,6 +58,13 @@ export interface ScanOptions {
   spans: TxSpans;
   /** Called for every record that passed every check, in log order. */
   onRecord?: (record: WalRecord) => void;
+  /**
+   * Called for a record accepted only because the fence covers it: its
+   * TxBegin is older than the first segment (truncated away) and its LSN is at
+   * or below `checkpointLsn`. Lets a tool scan once with a high fence and tell
+   * afterwards which records a lower fence would refuse.
+   */
+  onCoveredBySnapshot?: (record: { lsn: number; txBeginLsn: number }, where: { file: string; offset: number }) => void;
 }
 
 interface OpenTx {
@@ -247,7 +254,10 @@ export class LogScanner {
     if (tx === undefined) {
       // A transaction whose start was truncated away is covered by the snapshot
       // as long as this record is too (docs/DESIGN.md, "The checkpoint fence").
-      if (txBeginLsn < this.firstBaseLsn && lsn <= this.options.checkpointLsn) return;
+      if (txBeginLsn < this.firstBaseLsn && lsn <= this.options.checkpointLsn) {
+        this.options.onCoveredBySnapshot?.({ lsn, txBeginLsn }, { file: where.file, offset: where.offset });
+        return;
+      }
       throw malformed(`record names TxBegin LSN ${txBeginLsn}, which never came or already ended`, where);
     }
     tx.lastLsn = lsn;

@@ -35,16 +35,23 @@ async function sampleLog(options: { keepOpen?: boolean } = {}) {
 
 describe('the segwal CLI', () => {
   it('--help works for the bin and every command (exit 0); bad usage exits 2', async () => {
-    expect((await segwal('--help')).stdout).toMatch(/inspect.*\n.*verify.*\n.*dump.*\n.*stats/);
+    const help = await segwal('--help');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/inspect.*\n.*verify.*\n.*dump.*\n.*stats/);
     for (const command of ['inspect', 'verify', 'dump', 'stats']) {
       const { code, stdout } = await segwal(command, '--help');
       expect(code, command).toBe(0);
       expect(stdout, command).toContain(`segwal ${command} <dir>`);
     }
-    expect((await segwal()).code).toBe(2);
+    const none = await segwal();
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('no command given');
     expect((await segwal('explode', '/tmp')).code).toBe(2);
     expect((await segwal('inspect')).code).toBe(2);
     expect((await segwal('dump', tempDir(), '--from', 'ten')).stderr).toContain('--from takes an LSN');
+    expect((await segwal('dump', tempDir(), '--from', '0')).code).toBe(2);
+    expect((await segwal('dump', tempDir(), '--payload', 'rot13')).code).toBe(2);
+    expect((await segwal('verify', tempDir(), 'second-dir')).code).toBe(2);
     expect((await segwal('dump', tempDir(), '--kind', 'Nope')).code).toBe(2);
     expect((await segwal('stats', tempDir(), '--bogus')).code).toBe(2);
     expect((await segwal('inspect', path.join(tempDir(), 'missing'))).code).toBe(2);
@@ -69,24 +76,78 @@ describe('the segwal CLI', () => {
     expect(report.totals.bytes).toBe(sizes);
   });
 
-  it('verify: exit 0 on a good log; exit 1 naming file, offset and LSN on damage in a segment that is not the last', async () => {
+  it('verify: exit 0 on a good log (silent on a piped stderr); exit 1 naming file, offset and LSN on damage in a segment that is not the last', async () => {
     const { dir } = await sampleLog();
     const good = await segwal('verify', dir);
     expect(good.code).toBe(0);
-    expect(good.stdout).toMatch(/^ok: \d+ segments/);
+    expect(good.stdout).toMatch(/^ok: \d+ segments, 96 records, LSN 1\.\.96/);
+    expect(good.stderr).toBe('');
     const second = path.join(dir, segmentNames(dir)[1]!);
     const bytes = fs.readFileSync(second);
+    const baseLsn = Number(bytes.readBigUInt64LE(12));
     bytes[32 + 10] = bytes[32 + 10]! ^ 0x55; // inside the first frame after the header
     fs.writeFileSync(second, bytes);
     const damaged = await segwal('verify', dir);
     expect(damaged.code).toBe(1);
-    expect(damaged.stdout).toContain('DAMAGED');
-    expect(damaged.stdout).toContain(`file   ${second}`);
-    expect(damaged.stdout).toContain('offset 32');
-    expect(damaged.stdout).toMatch(/LSN +\d+/);
+    expect(damaged.stdout).toMatch(/^DAMAGED: 1 problem;/);
+    expect(damaged.stdout).toContain('WAL_CRC_MISMATCH');
+    expect(damaged.stdout).toContain(`file   ${second}\n`);
+    expect(damaged.stdout).toContain('offset 32\n');
+    expect(damaged.stdout).toContain(`LSN    ${baseLsn}\n`);
     const json = JSON.parse((await segwal('verify', dir, '--json')).stdout);
-    expect(json.damage).toMatchObject({ code: 'WAL_MALFORMED', file: second, offset: 32, lsn: expect.any(Number) });
+    expect(json.ok).toBe(false);
+    expect(json.problems).toEqual([expect.objectContaining({ code: 'WAL_MALFORMED', file: second, offset: 32, lsn: baseLsn })]);
+    // The other commands see it too, and still describe every segment.
     expect((await segwal('stats', dir)).code).toBe(1);
+    const inspect = JSON.parse((await segwal('inspect', dir, '--json')).stdout);
+    expect(inspect.segments.length).toBe(segmentNames(dir).length);
+    expect(inspect.segments[1]).toMatchObject({ state: 'damaged', baseLsn, records: 0 });
+    expect(inspect.segments.slice(2).every((row: { state: string }) => row.state !== 'damaged')).toBe(true);
+    expect(inspect.problems).toHaveLength(1);
+  });
+
+  it('verify lists the damage in every segment, not just the first, resuming after each damaged segment', async () => {
+    const { dir } = await sampleLog();
+    const names = segmentNames(dir);
+    expect(names.length).toBeGreaterThan(4);
+    const damage = (name: string, at: number) => {
+      const file = path.join(dir, name);
+      const bytes = fs.readFileSync(file);
+      bytes[at] = bytes[at]! ^ 0xff;
+      fs.writeFileSync(file, bytes);
+      return file;
+    };
+    const first = damage(names[1]!, 40);
+    const second = damage(names[3]!, 32 + 25 + 6); // inside the second frame
+    const { code, stdout } = await segwal('verify', dir, '--json');
+    expect(code).toBe(1);
+    const { problems } = JSON.parse(stdout);
+    expect(problems.map((problem: { file: string }) => problem.file)).toEqual([first, second]);
+    expect(problems[1].offset).toBe(32 + 25);
+    expect((await segwal('verify', dir)).stdout).toMatch(/^DAMAGED: 2 problems;[^]*problem 1: [^]*problem 2: /);
+  });
+
+  it('verify checks a truncated log against the fence of its last Checkpoint, and against --checkpoint-lsn', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: 'js', segmentBytes: 1024, sync: 'none' });
+    const early = wal.begin();
+    early.append(Buffer.from('begun early'));
+    for (let i = 0; i < 20; i++) await wal.commit([Buffer.alloc(120, i)]);
+    const lateLsn = early.append(Buffer.from('still going'));
+    early.commit();
+    await wal.commit([Buffer.alloc(120, 99)]);
+    const fence = await wal.checkpoint(() => undefined);
+    await wal.close();
+    expect(segmentNames(dir)[0]).not.toBe('0000000001.wal'); // the TxBegin went with the truncated segments
+    const ok = await segwal('verify', dir, '--json');
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, checkpointLsn: fence, coveredByFence: 2 });
+    // Open with no fence would refuse the records whose TxBegin is gone: so does verify.
+    const strict = await segwal('verify', dir, '--checkpoint-lsn', '0');
+    expect(strict.code).toBe(1);
+    expect(strict.stdout).toContain(`record names TxBegin LSN ${early.beginLsn}`);
+    expect(strict.stdout).toContain(`LSN    ${lateLsn}\n`);
+    await expect(Wal.open({ dir, io: 'js', checkpointLsn: 0 })).rejects.toMatchObject({ code: 'WAL_MALFORMED', lsn: lateLsn });
   });
 
   it('verify reports a torn tail in the last segment as what open would cut, and exits 0', async () => {
@@ -95,7 +156,30 @@ describe('the segwal CLI', () => {
     fs.appendFileSync(last, Buffer.from([9, 9, 9]));
     const { code, stdout } = await segwal('verify', dir);
     expect(code).toBe(0);
-    expect(stdout).toMatch(/torn tail in segment \d+ at offset \d+ \(\d+ bytes\).*open would cut it/);
+    const [, offset, discarded] = /torn tail in segment \d+ at offset (\d+) \((\d+) bytes\).*open would cut it/.exec(stdout)!;
+    const inspect = await segwal('inspect', dir, '--json');
+    expect(inspect.code).toBe(0);
+    const row = JSON.parse(inspect.stdout).segments.at(-1);
+    // The garbage sits after the zeros of the preallocated rest: all of it, zeros included, is what open cuts.
+    expect(row).toMatchObject({ state: 'torn tail', preallocatedTail: 0, tornTail: { offset: Number(offset), discardedBytes: Number(discarded) } });
+    expect(Number(offset) + Number(discarded)).toBe(fs.statSync(last).size);
+    expect((await segwal('stats', dir)).code).toBe(0);
+    const dump = await segwal('dump', dir, '--payload', 'none');
+    expect(dump.code).toBe(0);
+    expect(dump.stdout.trim().split('\n')).toHaveLength(96);
+  });
+
+  it('dump prints the records before damage, then names it on stderr and exits 1', async () => {
+    const { dir } = await sampleLog();
+    const second = path.join(dir, segmentNames(dir)[1]!);
+    const bytes = fs.readFileSync(second);
+    const baseLsn = Number(bytes.readBigUInt64LE(12));
+    bytes[32 + 25 + 30] = bytes[32 + 25 + 30]! ^ 1; // inside the segment's second frame
+    fs.writeFileSync(second, bytes);
+    const { code, stdout, stderr } = await segwal('dump', dir, '--payload', 'none');
+    expect(code).toBe(1);
+    expect(stdout.trim().split('\n').map((line) => JSON.parse(line).lsn)).toEqual(Array.from({ length: baseLsn }, (_, i) => i + 1));
+    expect(JSON.parse(stderr.replace(/^damage: /, ''))).toMatchObject({ code: 'WAL_MALFORMED', file: second, offset: 32 + 25, lsn: baseLsn + 1 });
   });
 
   it('dump: NDJSON, one record a line, with --from/--to/--kind/--tx and payload modes', async () => {
@@ -130,19 +214,65 @@ describe('the segwal CLI', () => {
 
   it('works on a log a live Wal holds open and is writing, and changes no file', async () => {
     const { dir, wal } = await sampleLog({ keepOpen: true });
+    const segmentsBefore = segmentNames(dir).length;
     const before = snapshotFiles(dir);
     for (const args of [['inspect'], ['verify'], ['dump'], ['stats']]) {
       const { code } = await segwal(...args, dir);
       expect(code, args[0]).toBe(0);
     }
     expect(snapshotFiles(dir)).toEqual(before);
-    const writing = (async () => {
-      for (let i = 0; i < 50; i++) await wal.commit([Buffer.alloc(80, i)]);
+    // Now with the Wal appending and rotating while every command reads.
+    let writing = true;
+    const writer = (async () => {
+      for (let i = 0; writing || i < 50; i++) {
+        await wal.commit([Buffer.alloc(80, i)]);
+        if (i % 5 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
     })();
-    const [dump] = await Promise.all([segwal('dump', dir, '--payload', 'none'), writing]);
-    expect(dump.code).toBe(0);
-    const lsns = dump.stdout.trim().split('\n').map((line) => JSON.parse(line).lsn);
+    const runs = await Promise.all([
+      segwal('dump', dir, '--payload', 'none'),
+      segwal('inspect', dir),
+      segwal('verify', dir),
+      segwal('stats', dir, '--json'),
+    ]);
+    writing = false;
+    await writer;
+    for (const run of runs) expect(run.code, run.stdout + run.stderr).toBe(0);
+    const lsns = runs[0]!.stdout.trim().split('\n').map((line) => JSON.parse(line).lsn);
+    expect(lsns.length).toBeGreaterThanOrEqual(96);
     expect(lsns).toEqual(Array.from({ length: lsns.length }, (_, i) => i + 1));
+    expect(JSON.parse(runs[3]!.stdout).records).toBeGreaterThanOrEqual(96);
     await wal.close();
+    expect(segmentNames(dir).length).toBeGreaterThan(segmentsBefore); // it rotated while we read
+  });
+
+  it('inspect, verify and stats keep working while a live Wal truncates segments under them', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: 'js', segmentBytes: 1024, sync: 'none' });
+    let writing = true;
+    let truncated = 0;
+    const writer = (async () => {
+      for (let i = 0; writing; i++) {
+        await wal.commit([Buffer.alloc(100, i)]);
+        if (i % 10 === 9) {
+          wal.checkpointMarker(wal.durableLsn);
+          truncated += await wal.truncateUpTo(wal.durableLsn);
+        }
+        if (i % 5 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    try {
+      for (let round = 0; round < 3; round++) {
+        const runs = await Promise.all([segwal('inspect', dir), segwal('verify', dir), segwal('stats', dir)]);
+        for (const run of runs) expect(run.code, run.stdout + run.stderr).toBe(0);
+      }
+    } finally {
+      writing = false;
+      await writer;
+      await wal.close();
+    }
+    expect(truncated).toBeGreaterThan(0);
+    expect(segmentNames(dir)[0]).not.toBe('0000000001.wal');
+    expect((await segwal('verify', dir)).code).toBe(0);
   });
 });

@@ -5,7 +5,7 @@ import { BACKENDS } from './helpers/backends.js';
 import { committedTx, craftSegment, writeSegment, type CraftedRecord } from './helpers/craft.js';
 import { snapshotFiles, tempDir } from './helpers/temp-dir.js';
 
-const { TxBegin, Mutation, TxCommit, Checkpoint } = RecordKind;
+const { TxBegin, Mutation, Checkpoint } = RecordKind;
 
 interface MalformedCase {
   name: string;

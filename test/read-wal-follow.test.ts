@@ -2,17 +2,20 @@ import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Wal, WalError, readWal, type WalRecord } from '../src/index.js';
 import { RecordKind } from '../src/format/constants.js';
+import { committedTx, craftSegment, writeSegment } from './helpers/craft.js';
 import { segmentNames, tempDir } from './helpers/temp-dir.js';
 
 /** Follows `dir` in the background, collecting records until aborted. */
-function startFollowing(dir: string, fromLsn = 1) {
+function startFollowing(dir: string, fromLsn = 1, pollMs = 5) {
   const controller = new AbortController();
   const records: WalRecord[] = [];
   const done = (async () => {
-    for await (const record of readWal(dir, { fromLsn, follow: true, signal: controller.signal, pollMs: 5 })) records.push(record);
+    for await (const record of readWal(dir, { fromLsn, follow: true, signal: controller.signal, pollMs })) records.push(record);
   })();
-  return { records, stop: () => (controller.abort(), done) };
+  return { records, done, stop: () => (controller.abort(), done) };
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('readWal({ follow: true })', () => {
   it('yields the records on disk, then each new one as a live Wal appends it, across rotation, until aborted', async () => {
@@ -86,5 +89,87 @@ describe('readWal({ follow: true })', () => {
     await expect(iterate({ follow: 'yes' })).rejects.toMatchObject({ code: 'WAL_INVALID_OPTIONS' });
     await expect(iterate({ signal: {} })).rejects.toMatchObject({ code: 'WAL_INVALID_OPTIONS' });
     await expect(iterate({ pollMs: 0 })).rejects.toMatchObject({ code: 'WAL_INVALID_OPTIONS' });
+  });
+
+  it('starts on a directory with no segment yet and picks the log up once a Wal creates it', async () => {
+    const dir = tempDir();
+    const follower = startFollowing(dir);
+    await sleep(20);
+    const { wal } = await Wal.open({ dir, io: 'js', segmentBytes: 1024, sync: 'none' });
+    for (let i = 0; i < 10; i++) await wal.commit([Buffer.from(`late ${i}`)]);
+    await expect.poll(() => follower.records.length, { timeout: 5000, interval: 10 }).toBe(30);
+    await follower.stop();
+    expect(follower.records.map((record) => record.lsn)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    await wal.close();
+  });
+
+  it('an abort ends the iteration at once, even in the middle of a long poll interval', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: 'js', sync: 'none' });
+    await wal.commit([Buffer.from('one')]);
+    const follower = startFollowing(dir, 1, 60_000);
+    await expect.poll(() => follower.records.length, { timeout: 5000, interval: 10 }).toBe(3);
+    await sleep(20); // now asleep until the next poll, a minute away
+    const started = performance.now();
+    await follower.stop();
+    expect(performance.now() - started).toBeLessThan(500);
+    await wal.close();
+  });
+
+  it('a follower that fell behind a truncation: fine when it did not want those records, an error when it did', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: 'js', segmentBytes: 1024, sync: 'none' });
+    await wal.commit([Buffer.from('first')]);
+    // Both followers read LSN 1..3, then sleep for 2 s while the Wal writes far ahead and truncates.
+    const wantsLater = startFollowing(dir, 400, 2000);
+    const wantsAll = startFollowing(dir, 1, 2000);
+    const wantsAllEnd = wantsAll.done.then(() => 'ended normally', (error: unknown) => error);
+    await expect.poll(() => wantsAll.records.length, { timeout: 5000, interval: 10 }).toBe(3);
+    await sleep(100);
+    while (wal.nextLsn <= 600) await wal.commit([Buffer.alloc(100, 1)]);
+    expect(await wal.truncateUpTo(300)).toBeGreaterThan(0);
+    expect(Number.parseInt(segmentNames(dir)[0]!, 10)).toBeGreaterThan(1);
+    const last = wal.nextLsn - 1;
+    await expect.poll(() => wantsLater.records.at(-1)?.lsn, { timeout: 10_000, interval: 20 }).toBe(last);
+    expect(wantsLater.records.map((record) => record.lsn)).toEqual(Array.from({ length: last - 399 }, (_, i) => 400 + i));
+    expect(await wantsAllEnd).toMatchObject({ code: 'WAL_MALFORMED', message: expect.stringContaining('truncated before this reader saw them') });
+    expect(wantsAll.records.map((record) => record.lsn)).toEqual([1, 2, 3]);
+    await wantsLater.stop();
+    await wal.close();
+  });
+
+  it('follows frames of every size: many small ones in one poll, and one larger than any read window', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: 'js', segmentBytes: 64 * 1024, sync: 'none' });
+    const follower = startFollowing(dir, 1, 20);
+    await sleep(30);
+    const big = Buffer.alloc(3 * 1024 * 1024, 7);
+    const events = [...Array.from({ length: 300 }, (_, i) => Buffer.from(`small ${i}`)), big, Buffer.from('after the big one')];
+    for (const event of events) wal.begin().append(event);
+    await wal.flush();
+    await expect.poll(() => follower.records.length, { timeout: 10_000, interval: 10 }).toBe(events.length * 2);
+    await follower.stop();
+    const mutations = follower.records.filter((record) => record.kind === RecordKind.Mutation);
+    expect(mutations).toHaveLength(events.length);
+    // Buffer.equals: vitest's deep equality walks a 3 MiB buffer byte by byte, slowly.
+    expect(mutations.every((record, i) => record.payload.equals(events[i]!))).toBe(true);
+    expect(follower.records.map((record) => record.lsn)).toEqual(Array.from({ length: events.length * 2 }, (_, i) => i + 1));
+    await wal.close();
+  });
+
+  it('waits on bytes that are not a frame yet in the last segment, but calls them damage once a later segment exists', async () => {
+    const dir = tempDir();
+    writeSegment(dir, 1, craftSegment(1, committedTx(1, 'one')));
+    const follower = startFollowing(dir);
+    const end = follower.done.then(() => 'ended normally', (error: unknown) => error);
+    await expect.poll(() => follower.records.length, { timeout: 5000, interval: 10 }).toBe(3);
+    const first = `${dir}/0000000001.wal`;
+    const dataEnd = fs.statSync(first).size;
+    fs.appendFileSync(first, Buffer.from([99, 0, 0, 0, 1, 4, 0])); // a frame's start, as a torn write leaves it
+    await sleep(40);
+    expect(follower.records.length).toBe(3); // not yielded, and not an error: it may still be written
+    writeSegment(dir, 2, craftSegment(4, committedTx(4, 'two')));
+    expect(await end).toMatchObject({ code: 'WAL_MALFORMED', file: first, offset: dataEnd, lsn: 4 });
+    expect(follower.records.map((record) => record.lsn)).toEqual([1, 2, 3]);
   });
 });

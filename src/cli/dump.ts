@@ -9,6 +9,8 @@ import { EXIT_DAMAGE, EXIT_OK, UsageError, lsnOption, type Command } from './usa
 type PayloadMode = 'auto' | 'base64' | 'utf8' | 'hex' | 'none';
 const PAYLOAD_MODES: readonly PayloadMode[] = ['auto', 'base64', 'utf8', 'hex', 'none'];
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+/** Lines are written in chunks of about this many characters. */
+const FLUSH_CHARS = 64 * 1024;
 
 function encodePayload(bytes: Buffer, mode: PayloadMode): { encoding: string; data: string } | null {
   if (mode === 'none') return null;
@@ -52,8 +54,11 @@ export const dumpCommand: Command = {
 
 One JSON object per line per record: lsn, kind, txBeginLsn, segmentId, offset,
 and the data: "payload" for a Mutation, "events" for a MutationBatch, each as
-{ encoding, data }. Records pass the same checks as open; a damaged record
-ends the dump with the problem on stderr (exit 1).
+{ encoding, data }. Records pass the same checks as open (records of a
+transaction begun in a truncated segment are printed, not refused). A torn
+tail in the last segment (what open cuts, or a frame a Wal is writing right
+now) ends the dump quietly, exit 0; damage anywhere else ends it after the
+records before it, with the problem on stderr (exit 1).
   --from LSN      first LSN to print (default 1)
   --to LSN        last LSN to print
   --kind K        only TxBegin, TxCommit, TxAbort, Mutation, MutationBatch or Checkpoint
@@ -73,18 +78,27 @@ ends the dump with the problem on stderr (exit 1).
     const kind = kindFilter(values.kind);
     const mode = (values.payload ?? 'auto') as PayloadMode;
     if (!PAYLOAD_MODES.includes(mode)) throw new UsageError(`--payload takes one of ${PAYLOAD_MODES.join(', ')}, not ${String(values.payload)}`);
+    let pending = '';
+    const flush = async () => {
+      const text = pending;
+      pending = '';
+      if (text.length > 0) await out.stdout(text);
+    };
     try {
       for await (const record of readWal(dir, { fromLsn: from })) {
         if (record.lsn > to) break;
         if (kind !== undefined && record.kind !== kind) continue;
         if (tx !== undefined && record.txBeginLsn !== tx && !(record.kind === RecordKind.TxBegin && record.lsn === tx)) continue;
-        out.stdout(`${recordLine(record, mode)}\n`);
+        pending += `${recordLine(record, mode)}\n`;
+        if (pending.length >= FLUSH_CHARS) await flush();
       }
     } catch (error) {
       if (!(error instanceof WalError) || error.code === 'WAL_IO') throw error;
+      await flush();
       out.stderr(`damage: ${JSON.stringify(describeDamage(error))}\n`);
       return EXIT_DAMAGE;
     }
+    await flush();
     return EXIT_OK;
   },
 };

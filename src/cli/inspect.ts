@@ -8,45 +8,52 @@ export const inspectCommand: Command = {
   help: `segwal inspect <dir> [--json]
 
 One row per segment: id, base LSN, last LSN, records, bytes (file size),
-sealed, and the preallocated tail (zero bytes after the data); then totals.
-Read-only: takes no lock, changes no file; works while a Wal writes the log.
+sealed, the preallocated tail (zero bytes after the data), and its state
+(sealed, active, torn tail, unfinished header, damaged); then the totals.
+Exits 1 when a segment is damaged (see segwal verify). Read-only: takes no
+lock, changes no file; works while a Wal writes the log.
   --json   machine-readable output`,
   options: { json: { type: 'boolean' } },
   async run(dir, values, out) {
     const scan = await scanLog(dir);
-    const rows = scan.segments.map(({ id, file, scanned }) => ({
-      id,
-      file,
-      baseLsn: scanned?.baseLsn ?? null,
-      lastLsn: scanned === null || scanned.records === 0 ? null : scanned.lastLsn,
-      records: scanned?.records ?? 0,
-      bytes: scanned?.fileBytes ?? null,
-      sealed: scanned?.sealed ?? false,
-      preallocatedTail: scanned === null ? null : scanned.fileBytes - scanned.dataEnd - (scanned.tornTail?.discardedBytes ?? 0),
-      tornTail: scanned?.tornTail ?? null,
-      state: scanned === null ? 'unfinished header' : scanned.tornTail !== null ? 'torn tail' : scanned.sealed ? 'sealed' : 'active',
+    const rows = scan.segments.map((segment) => ({
+      id: segment.id,
+      file: segment.file,
+      baseLsn: segment.header?.baseLsn ?? null,
+      lastLsn: segment.lastLsn,
+      records: segment.records,
+      bytes: segment.fileBytes,
+      sealed: segment.header?.sealed ?? null,
+      // Zeros after the data: the unwritten rest of a preallocated segment (null when the scan did not reach the end).
+      preallocatedTail: segment.scanned === null ? null : segment.fileBytes - segment.scanned.dataEnd - (segment.scanned.tornTail?.discardedBytes ?? 0),
+      state: segment.state,
+      tornTail: segment.scanned?.tornTail ?? null,
     }));
     const totals = {
       segments: rows.length,
       records: rows.reduce((sum, row) => sum + row.records, 0),
-      bytes: rows.reduce((sum, row) => sum + (row.bytes ?? 0), 0),
+      bytes: rows.reduce((sum, row) => sum + row.bytes, 0),
       preallocatedTail: rows.reduce((sum, row) => sum + (row.preallocatedTail ?? 0), 0),
     };
+    const problems = scan.problems.map(describeDamage);
     if (values.json === true) {
-      out.stdout(`${JSON.stringify({ dir, segments: rows, totals, damage: scan.damage === null ? null : describeDamage(scan.damage) }, null, 2)}\n`);
+      await out.stdout(`${JSON.stringify({ dir, segments: rows, totals, problems }, null, 2)}\n`);
     } else {
-      const cell = (value: unknown) => (value === null ? '-' : String(value));
-      out.stdout(
+      const cell = (value: unknown) => (value === null ? '-' : typeof value === 'boolean' ? (value ? 'yes' : 'no') : String(value));
+      await out.stdout(
         formatTable(
           ['segment', 'base LSN', 'last LSN', 'records', 'bytes', 'sealed', 'prealloc tail', 'state'],
           [
-            ...rows.map((row) => [row.id, row.baseLsn, row.lastLsn, row.records, row.bytes, row.sealed ? 'yes' : 'no', row.preallocatedTail, row.state].map(cell)),
+            ...rows.map((row) => [row.id, row.baseLsn, row.lastLsn, row.records, row.bytes, row.sealed, row.preallocatedTail, row.state].map(cell)),
             ['total', '', '', totals.records, totals.bytes, '', totals.preallocatedTail, `${totals.segments} segments`].map(cell),
           ],
         ),
       );
-      if (scan.damage !== null) out.stdout(`\ndamage: ${scan.damage.message}\n`);
+      for (const row of rows) {
+        if (row.tornTail !== null) await out.stdout(`\nsegment ${row.id}: torn tail at offset ${row.tornTail.offset} (${row.tornTail.discardedBytes} bytes): ${row.tornTail.cause}\n`);
+      }
+      for (const problem of scan.problems) await out.stdout(`\ndamage: ${problem.message}\n`);
     }
-    return scan.damage === null ? EXIT_OK : EXIT_DAMAGE;
+    return scan.problems.length === 0 ? EXIT_OK : EXIT_DAMAGE;
   },
 };

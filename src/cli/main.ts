@@ -19,19 +19,19 @@ Exit codes: 0 fine, 1 damage found, 2 usage or I/O error.`;
 
 async function runCli(args: string[], out: Output): Promise<number> {
   const [name, ...rest] = args;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    out.stdout(`${MAIN_HELP}\n`);
-    return name === undefined ? EXIT_USAGE_OR_IO : EXIT_OK;
+  if (name === '--help' || name === '-h' || name === 'help') {
+    await out.stdout(`${MAIN_HELP}\n`);
+    return EXIT_OK;
   }
   const command = COMMANDS.find((candidate) => candidate.name === name);
   if (command === undefined) {
-    out.stderr(`segwal: unknown command ${JSON.stringify(name)}\n\n${MAIN_HELP}\n`);
+    out.stderr(`${name === undefined ? 'segwal: no command given' : `segwal: unknown command ${JSON.stringify(name)}`}\n\n${MAIN_HELP}\n`);
     return EXIT_USAGE_OR_IO;
   }
   try {
     const parsed = parseCommand(command, rest);
     if (parsed.help) {
-      out.stdout(`${command.help}\n`);
+      await out.stdout(`${command.help}\n`);
       return EXIT_OK;
     }
     return await command.run(parsed.dir, parsed.values, out);
@@ -46,8 +46,21 @@ async function runCli(args: string[], out: Output): Promise<number> {
   }
 }
 
+/** Writes to stdout, waiting for 'drain' when the pipe is full. */
+function writeStdout(text: string): Promise<void> {
+  if (process.stdout.write(text)) return Promise.resolve();
+  return new Promise((resolve) => process.stdout.once('drain', resolve));
+}
+
+// `segwal dump dir | head` closes the pipe early: that is the reader's choice, not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(EXIT_OK);
+  process.stderr.write(`segwal: cannot write to stdout: ${error.message}\n`);
+  process.exit(EXIT_USAGE_OR_IO);
+});
+
 process.exitCode = await runCli(process.argv.slice(2), {
-  stdout: (text) => void process.stdout.write(text),
+  stdout: writeStdout,
   stderr: (text) => void process.stderr.write(text),
   stderrIsTty: process.stderr.isTTY === true,
 });

@@ -17,7 +17,8 @@ export interface Command {
 }
 
 export interface Output {
-  stdout: (text: string) => void;
+  /** Resolves once the text is taken (after a 'drain' when the pipe is full), so a long dump stays in bounded memory. */
+  stdout: (text: string) => Promise<void>;
   stderr: (text: string) => void;
   stderrIsTty: boolean;
 }
@@ -35,11 +36,13 @@ export function parseCommand(command: Command, args: string[]): { help: true } |
   return { help: false, dir: parsed.positionals[0] as string, values: parsed.values };
 }
 
-/** An LSN option: a non-negative integer up to 2^53−1. */
-export function lsnOption(values: Record<string, unknown>, name: string): number | undefined {
+/** An LSN option: an integer from `min` (1 unless 0 means something) up to 2^53−1. */
+export function lsnOption(values: Record<string, unknown>, name: string, min: 0 | 1 = 1): number | undefined {
   const raw = values[name];
   if (raw === undefined) return undefined;
   const value = Number(raw);
-  if (!/^\d+$/.test(String(raw)) || !Number.isSafeInteger(value)) throw new UsageError(`--${name} takes an LSN (an integer ≥ 0), not ${String(raw)}`);
+  if (!/^\d+$/.test(String(raw)) || !Number.isSafeInteger(value) || value < min) {
+    throw new UsageError(`--${name} takes an LSN (an integer from ${min} to 2^53-1), not ${String(raw)}`);
+  }
   return value;
 }

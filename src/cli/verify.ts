@@ -1,25 +1,44 @@
+import type { WalError } from '../errors.js';
 import { describeDamage } from './report.js';
-import { lastCheckpointFence, scanLog } from './scan-log.js';
+import { refusedBelowFence, scanLog } from './scan-log.js';
 import { EXIT_DAMAGE, EXIT_OK, lsnOption, type Command, type Output } from './usage.js';
 
 const PROGRESS_AFTER_MS = 1000;
+const PROGRESS_EVERY_MS = 100;
 
-/** A one-line progress bar on stderr, shown only on a TTY and only once a run takes over a second. */
+/** A one-line progress bar on stderr: only on a TTY, and only once the run has taken a second. */
 function progressBar(out: Output): { update(index: number, count: number): void; done(): void } {
-  const started = Date.now();
+  if (!out.stderrIsTty) return { update() {}, done() {} };
+  let state = { index: 0, count: 0 };
   let shown = false;
+  const draw = () => {
+    const width = 30;
+    const filled = Math.round((state.index / Math.max(1, state.count)) * width);
+    out.stderr(`\rverifying [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] segment ${Math.min(state.index + 1, state.count)}/${state.count}`);
+    shown = true;
+  };
+  let interval: NodeJS.Timeout | undefined;
+  const delay = setTimeout(() => {
+    draw();
+    interval = setInterval(draw, PROGRESS_EVERY_MS);
+    interval.unref();
+  }, PROGRESS_AFTER_MS);
+  delay.unref();
   return {
     update(index, count) {
-      if (!out.stderrIsTty || Date.now() - started < PROGRESS_AFTER_MS) return;
-      const width = 30;
-      const filled = Math.round((index / Math.max(1, count)) * width);
-      out.stderr(`\rverifying [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] segment ${index + 1}/${count}`);
-      shown = true;
+      state = { index, count };
     },
     done() {
+      clearTimeout(delay);
+      clearInterval(interval);
       if (shown) out.stderr('\r\x1b[K');
     },
   };
+}
+
+/** Log order: segment files sort by name, then by offset. */
+function byPosition(a: WalError, b: WalError): number {
+  return (a.file ?? '').localeCompare(b.file ?? '') || (a.offset ?? 0) - (b.offset ?? 0);
 }
 
 export const verifyCommand: Command = {
@@ -27,43 +46,72 @@ export const verifyCommand: Command = {
   summary: 'check every CRC, header, LSN and transaction as open would',
   help: `segwal verify <dir> [--checkpoint-lsn LSN] [--json]
 
-Runs the checks Wal.open runs (the same scanner): every header and frame CRC,
-the dense LSN order across segments, and the transaction structure. Exits 1
-with the file, offset and LSN of the first problem open would refuse; a torn
-tail in the last segment (what open cuts) is reported but exits 0.
-  --checkpoint-lsn LSN  the fence a reopen would pass (default: the snapshot
-                        LSN of the last Checkpoint record in the log)
+Runs the checks Wal.open runs, with the same scanner: every header and frame
+CRC, the dense LSN order within and across segments, and the transaction
+structure. Exits 1 listing each problem with its file, offset and LSN; the
+first is the one open would refuse the log for. After a damaged segment the
+check resumes at the next segment, so later damage is listed too (checks that
+span the damaged segment are not made). A torn tail in the last segment is
+what open cuts (a Wal writing right now leaves one too): reported, exit 0.
+On a TTY, a progress bar shows on stderr once the run takes over a second.
+  --checkpoint-lsn LSN  the fence open would be given (default: the snapshot
+                        LSN of the last Checkpoint record, what a reopen after
+                        checkpoint() passes)
   --json                machine-readable output`,
   options: { 'checkpoint-lsn': { type: 'string' }, json: { type: 'boolean' } },
   async run(dir, values, out) {
-    const fence = lsnOption(values, 'checkpoint-lsn') ?? (await lastCheckpointFence(dir));
+    const explicitFence = lsnOption(values, 'checkpoint-lsn', 0);
     const bar = progressBar(out);
-    const scan = await scanLog(dir, { checkpointLsn: fence, onSegment: (index, count) => bar.update(index, count) });
-    bar.done();
-    const last = scan.segments.at(-1)?.scanned ?? null;
+    let scan;
+    try {
+      scan = await scanLog(dir, { onSegment: (index, count) => bar.update(index, count) });
+    } finally {
+      bar.done();
+    }
+    const fence = explicitFence ?? scan.tally.lastCheckpointSnapshot;
+    const problems = [...scan.problems, ...refusedBelowFence(scan, fence)].sort(byPosition);
+    const last = scan.segments.at(-1);
+    const { firstLsn, lastLsn } = scan.tally;
     const result = {
       dir,
       checkpointLsn: fence,
-      ok: scan.damage === null,
+      ok: problems.length === 0,
       segments: scan.segments.length,
-      maxLsn: scan.totals?.maxLsn ?? null,
-      tornTail: last?.tornTail ?? null,
-      unfinishedLastSegment: scan.segments.length > 0 && scan.segments.at(-1)?.scanned === null,
-      damage: scan.damage === null ? null : describeDamage(scan.damage),
+      records: scan.segments.reduce((sum, segment) => sum + segment.records, 0),
+      lsnRange: firstLsn === null ? null : { first: firstLsn, last: lastLsn },
+      tornTail: last?.scanned?.tornTail ?? null,
+      unfinishedLastSegment: last?.state === 'unfinished header',
+      /** Records of transactions whose TxBegin was truncated away, accepted because the fence covers them. */
+      coveredByFence: scan.covered.length - refusedBelowFence(scan, fence).length,
+      problems: problems.map(describeDamage),
     };
     if (values.json === true) {
-      out.stdout(`${JSON.stringify(result, null, 2)}\n`);
-    } else if (scan.damage !== null) {
-      const { file, offset, lsn, code } = result.damage!;
-      out.stdout(`DAMAGED: ${scan.damage.message}\n  code   ${code}\n  file   ${file ?? '-'}\n  offset ${offset ?? '-'}\n  LSN    ${lsn ?? '-'}\n`);
-    } else {
-      out.stdout(`ok: ${result.segments} segments, LSN 1..${result.maxLsn} checked against fence ${fence}\n`);
-      if (result.tornTail !== null) {
-        const tail = result.tornTail;
-        out.stdout(`torn tail in segment ${tail.segmentId} at offset ${tail.offset} (${tail.discardedBytes} bytes): ${tail.cause}; open would cut it\n`);
-      }
-      if (result.unfinishedLastSegment) out.stdout('the last segment has an unfinished header and no record; open would replace it\n');
+      await out.stdout(`${JSON.stringify(result, null, 2)}\n`);
+      return result.ok ? EXIT_OK : EXIT_DAMAGE;
     }
-    return scan.damage === null ? EXIT_OK : EXIT_DAMAGE;
+    const lines: string[] = [];
+    if (result.ok) {
+      const range = result.lsnRange === null ? 'no records' : `LSN ${result.lsnRange.first}..${result.lsnRange.last}`;
+      lines.push(`ok: ${result.segments} segments, ${result.records} records, ${range}, checked as open with checkpointLsn ${fence} checks them`);
+    } else {
+      lines.push(`DAMAGED: ${problems.length} problem${problems.length === 1 ? '' : 's'}; open with checkpointLsn ${fence} refuses the log at the first`);
+      for (const [index, problem] of result.problems.entries()) {
+        lines.push(
+          `problem ${index + 1}: ${problem.message}`,
+          `  code   ${problem.code}`,
+          `  file   ${problem.file ?? '-'}`,
+          `  offset ${problem.offset ?? '-'}`,
+          `  LSN    ${problem.lsn ?? '-'}`,
+        );
+      }
+    }
+    const tail = result.tornTail;
+    if (tail !== null) {
+      lines.push(`torn tail in segment ${tail.segmentId} at offset ${tail.offset} (${tail.discardedBytes} bytes): ${tail.cause}; open would cut it (or a Wal is writing it right now)`);
+    }
+    if (result.unfinishedLastSegment) lines.push('the last segment has an unfinished header and no record; open would replace it');
+    if (result.coveredByFence > 0) lines.push(`${result.coveredByFence} records of transactions begun before the first segment are covered by the fence`);
+    await out.stdout(`${lines.join('\n')}\n`);
+    return result.ok ? EXIT_OK : EXIT_DAMAGE;
   },
 };
