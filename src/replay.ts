@@ -80,6 +80,7 @@ export class LogScanner {
   private readonly open = new Map<number, OpenTx>();
   private readonly committed: CommittedTx[] = [];
   private expectedLsn: number | null = null;
+  private previousId: number | null = null;
   private firstBaseLsn = 0;
   private maxLsn = 0;
   private checkpointLsnObserved = 0;
@@ -98,6 +99,16 @@ export class LogScanner {
    */
   scan(ref: SegmentRef, bytes: Buffer, isLast: boolean): ScannedSegment | null {
     this.segments++;
+    // Rotation creates id + 1 only after sealing id, and truncation deletes the
+    // oldest first: no crash leaves a hole, so a hole is lost records, even
+    // when the LSNs around it happen to chain.
+    if (this.previousId !== null && ref.id !== this.previousId + 1) {
+      throw malformed(`segment ${this.previousId + 1} is missing: segment ${ref.id} follows segment ${this.previousId}`, {
+        file: ref.path,
+        offset: 0,
+      });
+    }
+    this.previousId = ref.id;
     const header = this.readHeader(ref, bytes, isLast);
     if (header === null) return null;
     const { baseLsn, sealed } = header;

@@ -7,7 +7,9 @@ import type { Segment } from './writer.js';
  * Deletes the oldest sealed segments whose records are all at or below
  * `fence`, never the active segment or the one before it, and never a segment
  * whose open transactions end above the fence (docs/DESIGN.md). Oldest first,
- * so every state a crash can leave is a valid log. Returns how many were deleted.
+ * and the directory fsync'd after each delete: a file system may persist
+ * unlinks out of order, and a later one durable without an earlier one would
+ * leave a hole that open refuses. Returns how many were deleted.
  */
 export function* truncateProgram(dir: string, segments: Segment[], spans: TxSpans, fence: number): IoProgram<number> {
   let deletable = 0;
@@ -22,7 +24,7 @@ export function* truncateProgram(dir: string, segments: Segment[], spans: TxSpan
     yield* attempt('delete segment', file, call('unlink', file));
     segments.shift();
     spans.segmentDeleted(oldest.id);
+    yield* attempt('fsync directory', dir, call('syncDir', dir));
   }
-  if (deletable > 0) yield* attempt('fsync directory', dir, call('syncDir', dir));
   return deletable;
 }

@@ -145,6 +145,25 @@ describe.each(BACKENDS)('open refuses a malformed log on the $name backend', ({ 
     writeSegment(dir, 2, craftSegment(7, committedTx(7, 'three')));
     await expect(Wal.open({ dir, io: io() })).rejects.toMatchObject({ code: 'WAL_MALFORMED', offset: 0 });
   });
+
+  // No crash leaves a hole in the ids (rotation creates id + 1 after sealing id,
+  // truncation deletes oldest first), so a hole is lost records even when the
+  // LSNs chain or the segment after it would otherwise be replaced.
+  it.each([
+    ['the LSNs around it chain', craftSegment(7, committedTx(7, 'three'))],
+    ['the segment after it has an unfinished header', Buffer.alloc(0)],
+  ])('a hole in the segment ids is refused when %s', async (_label, third) => {
+    const dir = tempDir();
+    writeSegment(dir, 1, craftSegment(1, twoTx, true));
+    writeSegment(dir, 3, third);
+    const before = snapshotFiles(dir);
+    const error = (await Wal.open({ dir, io: io() }).catch((caught: unknown) => caught)) as WalError;
+    expect(error).toBeInstanceOf(WalError);
+    expect(error.code).toBe('WAL_MALFORMED');
+    expect(error.file).toMatch(/0000000003\.wal$/);
+    expect(error.message).toMatch(/segment 2 is missing: segment 3 follows segment 1/);
+    expectUnchanged(dir, before);
+  });
 });
 
 function expectUnchanged(dir: string, before: Map<string, string>): void {

@@ -9,7 +9,7 @@ import { SPARE_FILE_NAME } from '../../src/segment-files.js';
  * know it is being tested.
  *
  * An fsync is either a `datasync` call or an `appendFrames` call asked to
- * sync; `fsyncs`, `delayFsync` and `failNthFsync` see both.
+ * sync; `fsyncs`, `fsyncCalls`, `delayFsync` and `failNthFsync` see both.
  */
 
 export type IoOp = keyof IoOps;
@@ -34,6 +34,7 @@ export class FaultIo implements WalIo {
   private readonly planned: PlannedFault[] = [];
   private readonly delays = new Map<IoOp, number>();
   private fsyncCount = 0;
+  private fsyncCallCount = 0;
   /** The current path of each open fd, following renames (the spare segment becomes a segment). */
   private readonly paths = new Map<number, string>();
   private fsyncDelayMs = 0;
@@ -53,6 +54,11 @@ export class FaultIo implements WalIo {
   /** fsyncs of log segments so far, whichever call carried them (the spare's preparation is not counted). */
   get fsyncs(): number {
     return this.fsyncCount;
+  }
+
+  /** Every fsync call so far, the spare's included: what `failNthFsync` counts. */
+  get fsyncCalls(): number {
+    return this.fsyncCallCount;
   }
 
   /** Makes every later fsync take at least `ms` (blocking in the sync form). */
@@ -122,6 +128,7 @@ export class FaultIo implements WalIo {
 
   private nextFsync(op: IoOp, args: unknown[]): keyof typeof osConstants.errno | null {
     if (!isFsync(op, args)) return null;
+    this.fsyncCallCount++;
     if (!this.paths.get(args[0] as number)?.endsWith(SPARE_FILE_NAME)) this.fsyncCount++;
     const planned = this.plannedFsyncFailures[0];
     if (planned === undefined) return null;
