@@ -30,6 +30,8 @@ const results = [];
 try {
   for (const workload of workloads) {
     for (const driver of workload.drivers) {
+      // Start every measurement on a quiet disk: no writeback of the previous driver's bytes competes with it.
+      await promisify(execFile)('sync');
       const { stdout } = await promisify(execFile)(process.execPath, [path.join(here, 'child.mjs'), workload.id, driver, mode, root], {
         maxBuffer: 1 << 20,
       });

@@ -361,23 +361,25 @@ export class Wal<In = Uint8Array, Out = Buffer> {
   }
 
   private encode(event: In, limit: number, index?: number): Uint8Array {
-    const which = index === undefined ? 'event' : `event ${index}`;
     let bytes: unknown;
     try {
       bytes = this.options.codec.encode(event);
     } catch (error) {
       if (error instanceof WalError) {
-        throw index === undefined ? error : new WalError(error.code, `${which}: ${error.message}`, { cause: error });
+        throw index === undefined ? error : new WalError(error.code, `${eventName(index)}: ${error.message}`, { cause: error });
       }
-      throw new WalError('WAL_ENCODE', `${which}: codec ${this.options.codec.name} failed: ${(error as Error)?.message}`, {
+      throw new WalError('WAL_ENCODE', `${eventName(index)}: codec ${this.options.codec.name} failed: ${(error as Error)?.message}`, {
         cause: error,
       });
     }
     if (!(bytes instanceof Uint8Array)) {
-      throw new WalError('WAL_ENCODE', `${which}: codec ${this.options.codec.name} returned ${typeof bytes}, not a Uint8Array`);
+      throw new WalError(
+        'WAL_ENCODE',
+        `${eventName(index)}: codec ${this.options.codec.name} returned ${typeof bytes}, not a Uint8Array`,
+      );
     }
     if (bytes.length > limit) {
-      throw new WalError('WAL_INVALID_EVENT', `${which} is ${bytes.length} bytes, over the limit of ${limit} bytes`);
+      throw new WalError('WAL_INVALID_EVENT', `${eventName(index)} is ${bytes.length} bytes, over the limit of ${limit} bytes`);
     }
     return bytes;
   }
@@ -461,6 +463,11 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     this.assertWritable();
     if (this.writer.busy) throw busy(method);
   }
+}
+
+/** How an error message names the event: built only on the error path (encode runs per event). */
+function eventName(index: number | undefined): string {
+  return index === undefined ? 'event' : `event ${index}`;
 }
 
 function busy(method: string): WalError {

@@ -39,4 +39,20 @@ describe('npm run bench -- --quick', () => {
     for (const goal of report.goals) expect(typeof goal.met, goal.label).toBe('boolean');
     expect(stdout).toMatch(/Goals \(quick run\):/);
   }, 180_000);
+
+  it('bench/round-trip.mjs times each way of appending and prints one figure per way', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [path.join(ROOT, 'bench/round-trip.mjs'), '50', tempDir()], {
+      cwd: ROOT,
+    });
+    const figures = stdout.split('\n').filter((line) => /^ {2}\S/.test(line));
+    expect(figures.map((line) => line.replace(/\s+[\d.]+$/, '').trim())).toEqual([
+      'write, on the loop',
+      'write, thread pool (addon)',
+      'write, thread pool (node:fs)',
+      'write+fdatasync, on the loop',
+      'write+fdatasync, thread pool',
+      'Wal.commit, per-commit',
+    ]);
+    for (const line of figures) expect(Number(line.trim().split(/\s+/).at(-1))).toBeGreaterThan(0);
+  }, 60_000);
 });

@@ -60,13 +60,19 @@ describe('the two io backends', () => {
   it('compute the CRC-32 zlib computes, also when continued from a previous value', () => {
     const native = createNativeIo();
     const data = Buffer.from(Array.from({ length: 4099 }, (_, i) => (i * 31 + 7) & 0xff));
-    for (const size of [0, 1, 7, 8, 9, 63, 64, 65, 1000, 4099]) {
-      const slice = data.subarray(0, size);
-      expect(native.crc32(slice)).toBe(zlibCrc32(slice));
-      expect(jsIo.crc32(slice)).toBe(zlibCrc32(slice));
+    // Every size up to past the native small-buffer threshold (512), at unaligned starts too.
+    const sizes = [...Array.from({ length: 600 }, (_, i) => i), 1000, 4000];
+    for (const start of [0, 1, 3]) {
+      for (const size of sizes) {
+        const slice = data.subarray(start, start + size);
+        expect(native.crc32(slice)).toBe(zlibCrc32(slice));
+        expect(jsIo.crc32(slice)).toBe(zlibCrc32(slice));
+      }
     }
-    const continued = native.crc32(data.subarray(1000), native.crc32(data.subarray(0, 1000)));
-    expect(continued).toBe(zlibCrc32(data));
+    for (const split of [5, 300, 511, 512, 1000]) {
+      const continued = native.crc32(data.subarray(split), native.crc32(data.subarray(0, split)));
+      expect(continued).toBe(zlibCrc32(data));
+    }
     expect(native.crc32(Buffer.from('123456789'))).toBe(0xcbf43926);
   });
 

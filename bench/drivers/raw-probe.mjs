@@ -1,12 +1,14 @@
 import path from 'node:path';
 import { createNativeIo } from 'segwal';
 
-const PREALLOCATION_STEP = 64 << 20;
+// segwal's default segmentBytes (SPEC §4): the probe preallocates and zero-fills in the same unit.
+const PREALLOCATION_STEP = 8 << 20;
 
 /*
  * The device's floor: pwrite of the bare event + fdatasync, in C, on a
- * file preallocated in 64 MiB steps (as segwal preallocates segments), with
- * nothing else around it. Nothing durable can be much faster.
+ * file preallocated in segment-sized steps (fallocate + zero fill, as segwal
+ * prepares a segment), with nothing else around it. Nothing durable that
+ * preallocates can be much faster.
  */
 export const rawProbeDriver = {
   id: 'raw-probe',

@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_LSN } from '../src/format/constants.js';
+import { readU64, writeU64 } from '../src/format/u64.js';
+
+describe('u64 encoding of LSNs', () => {
+  it('writes the same bytes as a BigInt u64 for every safe integer shape, and reads them back', () => {
+    const values = [0, 1, 255, 256, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 2 ** 40 + 12345, 2 ** 52 + 3, MAX_LSN];
+    for (let i = 0; i < 1000; i++) values.push(Math.floor(Math.random() * MAX_LSN));
+    for (const value of values) {
+      const ours = Buffer.alloc(11, 0xee);
+      writeU64(ours, value, 3);
+      const expected = Buffer.alloc(11, 0xee);
+      expected.writeBigUInt64LE(BigInt(value), 3);
+      expect(ours).toEqual(expected);
+      expect(readU64(ours, 3)).toBe(value);
+    }
+  });
+
+  it('reads a u64 above 2^53 − 1 as -1 (not an LSN)', () => {
+    const bytes = Buffer.alloc(8);
+    bytes.writeBigUInt64LE(BigInt(MAX_LSN) + 1n, 0);
+    expect(readU64(bytes, 0)).toBe(-1);
+    bytes.writeBigUInt64LE(2n ** 64n - 1n, 0);
+    expect(readU64(bytes, 0)).toBe(-1);
+  });
+});
