@@ -59,9 +59,10 @@ describe('the two io backends', () => {
 
   it('compute the CRC-32 zlib computes, also when continued from a previous value', () => {
     const native = createNativeIo();
-    const data = Buffer.from(Array.from({ length: 4099 }, (_, i) => (i * 31 + 7) & 0xff));
-    // Every size up to past the native small-buffer threshold (512), at unaligned starts too.
-    const sizes = [...Array.from({ length: 600 }, (_, i) => i), 1000, 4000];
+    const data = Buffer.from(Array.from({ length: 70_010 }, (_, i) => (i * 31 + 7 + (i >> 9)) & 0xff));
+    // Every size across the native paths' switch points (table loop below 64 bytes, folding from 64
+    // in 16-byte steps, zlib from 512 where the CPU cannot fold), at unaligned starts too.
+    const sizes = [...Array.from({ length: 600 }, (_, i) => i), 1000, 4000, 65_536, 70_001];
     for (const start of [0, 1, 3]) {
       for (const size of sizes) {
         const slice = data.subarray(start, start + size);
