@@ -94,7 +94,11 @@ __attribute__((target("pclmul,sse4.1"))) uint32_t Crc32Folded(uint32_t state, co
   return static_cast<uint32_t>(_mm_extract_epi32(_mm_xor_si128(product, x1), 1));
 }
 
-const bool kHasClmul = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+bool DetectClmul() {
+  __builtin_cpu_init();  // required before __builtin_cpu_supports in a static initializer
+  return __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+}
+const bool kHasClmul = DetectClmul();
 constexpr size_t kFoldMinBytes = 64;  // four 16-byte lanes to start folding
 #endif
 
