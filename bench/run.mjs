@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { evaluateGoals } from './goals.mjs';
 import { goalLines, goalsSvg, markdownTable, textTable, withRatios } from './report.mjs';
-import { WORKLOADS } from './workloads.mjs';
+import { ROUNDS, WORKLOADS } from './workloads.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -29,19 +29,34 @@ const root = fs.mkdtempSync(path.join(values.dir, 'segwal-bench-'));
 const results = [];
 try {
   for (const workload of workloads) {
-    for (const driver of workload.drivers) {
-      // Start every measurement on a quiet disk: no writeback of the previous driver's bytes competes with it.
-      await promisify(execFile)('sync');
-      const { stdout } = await promisify(execFile)(process.execPath, [path.join(here, 'child.mjs'), workload.id, driver, mode, root], {
-        maxBuffer: 1 << 20,
-      });
-      const result = JSON.parse(stdout.trim().split('\n').at(-1));
+    const rounds = workload.run === undefined ? 1 : ROUNDS[mode];
+    const measured = new Map(workload.drivers.map((driver) => [driver, []]));
+    for (let round = 0; round < rounds; round++) {
+      for (const driver of workload.drivers) measured.get(driver).push(await measure(workload, driver));
+    }
+    for (const [driver, runs] of measured) {
+      const result = { ...medianRound(runs), roundsOpsPerSec: runs.map((run) => run.opsPerSec) };
       results.push(result);
       process.stderr.write(`${workload.id} ${driver}: ${Math.round(result.opsPerSec)} ops/s\n`);
     }
   }
 } finally {
   fs.rmSync(root, { recursive: true, force: true });
+}
+
+/** One measurement in its own process, started on a quiet disk (no writeback of the previous driver's bytes under it). */
+async function measure(workload, driver) {
+  await promisify(execFile)('sync');
+  const { stdout } = await promisify(execFile)(process.execPath, [path.join(here, 'child.mjs'), workload.id, driver, mode, root], {
+    maxBuffer: 1 << 20,
+  });
+  return JSON.parse(stdout.trim().split('\n').at(-1));
+}
+
+/** The round with the median throughput (all its figures, so latency and loop delay come from the same round). */
+function medianRound(runs) {
+  const sorted = [...runs].sort((a, b) => a.opsPerSec - b.opsPerSec);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
 }
 
 const rows = withRatios(workloads, results);

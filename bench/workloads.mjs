@@ -141,7 +141,16 @@ export const WORKLOADS = [
   },
 ];
 
-/** Runs one workload with one driver in a fresh directory under `root`. */
+/**
+ * Timed workloads (W1–W5) run in rounds: a full run measures each driver
+ * ROUNDS.full times for ROUND_MS, interleaved with the other drivers, and
+ * keeps the median round (bench/run.mjs), so a slow spell of the machine or
+ * the disk does not land on one driver only.
+ */
+export const ROUNDS = { quick: 1, full: 3 };
+const ROUND_MS = { quick: 300, full: 1000 };
+
+/** Runs one workload (one round of it) with one driver in a fresh directory under `root`. */
 export async function runOne(workload, driver, { quick, root }) {
   const dir = fs.mkdtempSync(path.join(root, `${workload.id}-${driver.id}-`));
   try {
@@ -152,7 +161,7 @@ export async function runOne(workload, driver, { quick, root }) {
     const handle = await driver.open(dir);
     try {
       if (workload.flood !== undefined) return await flood(handle, quick ? workload.flood.quickMs : workload.flood.fullMs);
-      return await workload.run(handle, quick ? 300 : 3000);
+      return await workload.run(handle, quick ? ROUND_MS.quick : ROUND_MS.full);
     } finally {
       await handle.close();
     }
