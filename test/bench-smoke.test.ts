@@ -21,7 +21,7 @@ describe('npm run bench -- --quick', () => {
     const report = JSON.parse(fs.readFileSync(out, 'utf8')) as {
       mode: string;
       machine: Record<string, unknown>;
-      results: Array<{ workload: string; driver: string; ops: number; opsPerSec: number }>;
+      results: Array<{ workload: string; driver: string; ops: number; opsPerSec: number; roundsOpsPerSec: number[] }>;
       goals: Array<{ label: string; value: number; met: boolean }>;
     };
     expect(report.mode).toBe('quick');
@@ -32,6 +32,8 @@ describe('npm run bench -- --quick', () => {
         expect(result, `${workload.id} ${driver}`).toBeDefined();
         expect(result!.ops, `${workload.id} ${driver}`).toBeGreaterThan(0);
         expect(Number.isFinite(result!.opsPerSec), `${workload.id} ${driver}`).toBe(true);
+        // A quick run measures one round; the reported figures are that round's.
+        expect(result!.roundsOpsPerSec, `${workload.id} ${driver}`).toEqual([result!.opsPerSec]);
       }
       expect(stdout).toContain(`${workload.id} — `);
     }
