@@ -121,7 +121,8 @@ Syscall DataSyncCall(const Napi::CallbackInfo& info) {
 Syscall AllocateCall(const Napi::CallbackInfo& info) {
   int fd = IntArg(info, 0);
   int64_t size = SizeArg(info, 1);
-  return [fd, size](SysError* error) { return Allocate(fd, size, error), int64_t{0}; };
+  bool zeroFill = info[2].ToBoolean().Value();
+  return [fd, size, zeroFill](SysError* error) { return Allocate(fd, size, zeroFill, error), int64_t{0}; };
 }
 
 Syscall TruncateCall(const Napi::CallbackInfo& info) {

@@ -50,7 +50,7 @@ int64_t AppendFrames(int fd, uint8_t* data, size_t size, int64_t position, bool 
   return wrote;
 }
 
-void Allocate(int fd, int64_t size, SysError* error) {
+void Allocate(int fd, int64_t size, bool zeroFill, SysError* error) {
   struct stat st;
   if (fstat(fd, &st) != 0) {
     *error = {errno, "fstat"};
@@ -65,6 +65,7 @@ void Allocate(int fd, int64_t size, SysError* error) {
     *error = {errno, "fallocate"};
     return;
   }
+  if (result == 0 && !zeroFill) return;
   static const std::vector<uint8_t> zeros(1 << 20, 0);
   for (int64_t at = from; at < size;) {
     size_t chunk = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(zeros.size()), size - at));

@@ -17,9 +17,10 @@ void DataSync(int fd, SysError* error);
 // The append path in one call: seals the frames in `data` (SealFrames), writes all of it at
 // `position` (WriteAll), then fdatasyncs when `sync` and the write was whole. Returns the count.
 int64_t AppendFrames(int fd, uint8_t* data, size_t size, int64_t position, bool sync, SysError* error);
-// Grows the file to at least `size` bytes of zeros: fallocate reserves the space, then zeros are
-// written over it so later overwrites need no metadata update at fdatasync time.
-void Allocate(int fd, int64_t size, SysError* error);
+// Grows the file to at least `size` bytes of zeros: fallocate reserves the space; with `zeroFill`
+// zeros are also written over it, so later overwrites need no metadata update at fdatasync time.
+// Without fallocate support zeros are written either way: the only way left to reserve the space.
+void Allocate(int fd, int64_t size, bool zeroFill, SysError* error);
 void Truncate(int fd, int64_t size, SysError* error);
 void Close(int fd, SysError* error);
 // fsync of a directory, making created or removed names durable.

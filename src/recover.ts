@@ -14,7 +14,14 @@ import {
   type ScannedSegment,
   type SegmentRef,
 } from './replay.js';
-import { SPARE_FILE_NAME, attempt, createSegmentFile, prepareSegmentFile, type SegmentFileConfig } from './segment-files.js';
+import {
+  SPARE_FILE_NAME,
+  attempt,
+  createSegmentFile,
+  preallocationFor,
+  prepareSegmentFile,
+  type SegmentFileConfig,
+} from './segment-files.js';
 import { TxSpans } from './tx-spans.js';
 import type { Codec, Recovery, ReplayHandler } from './types.js';
 import { newSegment, type Segment } from './writer.js';
@@ -133,7 +140,7 @@ function* replayAndRepair<In, Out>(
   const fileConfig: SegmentFileConfig = {
     dir: options.dir,
     segmentBytes: options.segmentBytes,
-    preallocate: options.preallocate,
+    preallocation: preallocationFor(options.preallocate, options.syncMode),
     crc32: io.crc32,
   };
   const spans = new TxSpans();
@@ -146,7 +153,7 @@ function* replayAndRepair<In, Out>(
   );
   const { last, totals } = log;
   const segments: Segment[] = log.scanned.map((scanned) => ({
-    ...newSegment(scanned.ref.id, scanned.baseLsn),
+    ...newSegment(options.dir, scanned.ref.id, scanned.baseLsn),
     lastLsn: scanned.lastLsn,
     sealed: scanned.sealed,
     created: true,
@@ -184,7 +191,7 @@ function* replayAndRepair<In, Out>(
 
 function* createActive(config: SegmentFileConfig, id: number, baseLsn: number): IoProgram<Segment> {
   const fd = yield* createSegmentFile(config, id, baseLsn);
-  return { ...newSegment(id, baseLsn), fd, created: true };
+  return { ...newSegment(config.dir, id, baseLsn), fd, created: true };
 }
 
 /** Opens the last segment for appending: cut a torn tail, preallocate again, fsync. */

@@ -5,12 +5,29 @@ import { encodeSegmentHeader } from './format/header.js';
 import { segmentFileName } from './format/segment-name.js';
 import { call, type IoProgram } from './io/program.js';
 import type { Fd } from './io/types.js';
+import type { SyncMode } from './types.js';
+
+/**
+ * How a new segment's space is set aside. 'zeros': reserved (fallocate) and
+ * zero-filled, so the fdatasync after a durable write commits data only, with
+ * no extent conversion. 'reserve': reserved only; a small write into the
+ * reserved range costs about half of one into zero-filled pages on ext4
+ * (docs/BENCHMARKS.md), and the conversion is paid at the next fsync.
+ * 'none': appends grow the file.
+ */
+export type Preallocation = 'none' | 'reserve' | 'zeros';
+
+/** Zero-fill where fsyncs are frequent; sync 'none' fsyncs only at rotation, checkpoint, `sync()` and close. */
+export function preallocationFor(preallocate: boolean, syncMode: SyncMode): Preallocation {
+  if (!preallocate) return 'none';
+  return syncMode === 'none' ? 'reserve' : 'zeros';
+}
 
 /** What creating a segment file needs to know. */
 export interface SegmentFileConfig {
   dir: string;
   segmentBytes: number;
-  preallocate: boolean;
+  preallocation: Preallocation;
   crc32: Crc32;
 }
 
@@ -55,11 +72,13 @@ export function shortWrite(wrote: number, wanted: number, position: number, file
 
 /** Preallocates (if configured) to the segment size and fsyncs. */
 export function* prepareSegmentFile(config: SegmentFileConfig, fd: Fd, file: string): IoProgram<void> {
-  if (config.preallocate) yield* attempt('preallocate segment', file, call('allocate', fd, config.segmentBytes));
+  if (config.preallocation !== 'none') {
+    yield* attempt('preallocate segment', file, call('allocate', fd, config.segmentBytes, config.preallocation === 'zeros'));
+  }
   yield* attempt('fsync segment', file, call('datasync', fd));
 }
 
-/** Creates the spare file exclusively, preallocated (zeros) and fsync'd. */
+/** Creates the spare file exclusively, preallocated and fsync'd. */
 export function* prepareSpareFile(config: SegmentFileConfig): IoProgram<Fd> {
   const file = sparePath(config.dir);
   const fd = yield* attempt('create spare segment', file, call('openSegment', file, true));

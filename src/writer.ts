@@ -23,6 +23,7 @@ import {
   shortWrite,
   sparePath,
   writeFully,
+  type Preallocation,
   type SegmentFileConfig,
 } from './segment-files.js';
 import { Staging } from './staging.js';
@@ -32,6 +33,8 @@ import type { TxLsns } from './types.js';
 /** One segment file as the writer knows it. */
 export interface Segment {
   id: number;
+  /** Its path, built once: every write and error names it. */
+  file: string;
   baseLsn: number;
   /** LSN of its last record (staged or written); baseLsn − 1 while empty. */
   lastLsn: number;
@@ -53,7 +56,7 @@ export interface Segment {
 export interface WriterConfig {
   dir: string;
   segmentBytes: number;
-  preallocate: boolean;
+  preallocation: Preallocation;
 }
 
 /**
@@ -185,7 +188,7 @@ export class LogWriter {
     }
     full.sealRequested = true;
     this.spans.segmentEnded(full.id);
-    this.segments.push(newSegment(full.id + 1, this.lsns.nextLsn));
+    this.segments.push(newSegment(this.config.dir, full.id + 1, this.lsns.nextLsn));
   }
 
   // ---- draining --------------------------------------------------------
@@ -243,7 +246,7 @@ export class LogWriter {
     const chunk = segment.staging?.take() ?? null;
     if (chunk === null) return;
     const sync = !segment.sealRequested && (forceFsync || this.queue.awaitsFsyncUpTo(chunk.lastLsn));
-    const file = this.pathOf(segment);
+    const file = segment.file;
     const wrote = yield* attempt('write', file, call('appendFrames', segment.fd as Fd, chunk.bytes, segment.writtenEnd, sync));
     if (wrote !== chunk.bytes.length) throw shortWrite(wrote, chunk.bytes.length, segment.writtenEnd, file);
     segment.writtenEnd += chunk.bytes.length;
@@ -283,7 +286,7 @@ export class LogWriter {
 
   /** SPEC §6: written, fsync'd, header rewritten sealed, fsync'd, trimmed to its data. */
   private *sealSegment(segment: Segment): IoProgram<void> {
-    const file = this.pathOf(segment);
+    const file = segment.file;
     const fd = segment.fd as Fd;
     yield* attempt('fsync before sealing', file, call('datasync', fd));
     this.markSynced(segment.lastLsn);
@@ -303,7 +306,7 @@ export class LogWriter {
     const covered = this.queue.writtenLsn;
     this.fsyncFd = fd;
     try {
-      yield* attempt('fsync', this.pathOf(segment), call('datasync', fd));
+      yield* attempt('fsync', segment.file, call('datasync', fd));
     } finally {
       this.fsyncFd = null;
       if (this.closeAfterFsync.delete(fd)) yield* call('close', fd);
@@ -329,7 +332,7 @@ export class LogWriter {
       if (segment.fd === null) continue;
       const fd = segment.fd;
       segment.fd = null;
-      yield* this.closeFd(fd, this.pathOf(segment));
+      yield* this.closeFd(fd, segment.file);
     }
   }
 
@@ -341,18 +344,15 @@ export class LogWriter {
     yield* attempt('close', file, call('close', fd));
   }
 
-  pathOf(segment: Segment): string {
-    return segmentPath(this.config.dir, segment.id);
-  }
-
   private get fileConfig(): SegmentFileConfig {
     return { ...this.config, crc32: this.io.crc32 };
   }
 }
 
-export function newSegment(id: number, baseLsn: number): Segment {
+export function newSegment(dir: string, id: number, baseLsn: number): Segment {
   return {
     id,
+    file: segmentPath(dir, id),
     baseLsn,
     lastLsn: baseLsn - 1,
     sealed: false,

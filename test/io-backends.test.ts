@@ -85,20 +85,20 @@ describe('the two io backends', () => {
     expect(() => jsIo.sync.openSegment(file, true)).toThrow(expect.objectContaining({ code: 'EEXIST' }));
   });
 
-  it('native allocate leaves zeros that read back like the js backend’s, and async forms match sync forms', async () => {
+  it.each([true, false])('native allocate (zeroFill %s) leaves zeros that read back like the js backend’s, and async forms match sync forms', async (zeroFill) => {
     const native = createNativeIo();
     const dir = tempDir();
     const syncFile = path.join(dir, 'sync.wal');
     const asyncFile = path.join(dir, 'async.wal');
     const fd = native.sync.openSegment(syncFile, true);
     native.sync.write(fd, Buffer.from('head'), 0);
-    native.sync.allocate(fd, 10_000);
+    native.sync.allocate(fd, 10_000, zeroFill);
     native.sync.write(fd, Buffer.from('tail'), 5000);
     native.sync.datasync(fd);
     native.sync.close(fd);
     const afd = await native.async.openSegment(asyncFile, true);
     await native.async.write(afd, Buffer.from('head'), 0);
-    await native.async.allocate(afd, 10_000);
+    await native.async.allocate(afd, 10_000, zeroFill);
     await native.async.write(afd, Buffer.from('tail'), 5000);
     await native.async.datasync(afd);
     await native.async.truncate(afd, 9000);

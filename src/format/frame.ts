@@ -8,7 +8,7 @@ import {
   RecordKind,
   isRecordKind,
 } from './constants.js';
-import { readU64, writeU64 } from './u64.js';
+import { readU64, writeU32, writeU64 } from './little-endian.js';
 
 /*
  * Record frame (SPEC §2), little-endian:
@@ -66,10 +66,10 @@ export function writeBatchFrame(
   const length = FRAME_OVERHEAD + payloadBytes;
   writeFrameFields(target, offset, length, RecordKind.MutationBatch, lsn, txBeginLsn);
   let at = offset + PAYLOAD_AT;
-  target.writeUInt32LE(events.length, at);
+  writeU32(target, events.length, at);
   at += BATCH_COUNT_BYTES;
   for (const event of events) {
-    target.writeUInt32LE(event.length, at);
+    writeU32(target, event.length, at);
     target.set(event, at + BATCH_ENTRY_OVERHEAD);
     at += BATCH_ENTRY_OVERHEAD + event.length;
   }
@@ -84,7 +84,7 @@ function writeFrameFields(
   lsn: number,
   txBeginLsn: number,
 ): void {
-  target.writeUInt32LE(length, offset);
+  writeU32(target, length, offset);
   target[offset + KIND_AT] = kind;
   writeU64(target, lsn, offset + LSN_AT);
   writeU64(target, txBeginLsn, offset + TX_BEGIN_AT);

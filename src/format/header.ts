@@ -1,7 +1,7 @@
 import { WalError, describeLocation } from '../errors.js';
 import type { Crc32 } from './crc.js';
 import { FLAG_SEALED, FORMAT_VERSION, HEADER_BYTES, MAX_LSN, SEGMENT_MAGIC } from './constants.js';
-import { readU64, writeU64 } from './u64.js';
+import { readU64, writeU64 } from './little-endian.js';
 
 export interface SegmentHeader {
   baseLsn: number;

@@ -20,8 +20,8 @@ export interface NativeAddon {
   appendFramesAsync(fd: number, frames: Uint8Array, position: number, sync: boolean): Promise<number>;
   datasync(fd: number): void;
   datasyncAsync(fd: number): Promise<void>;
-  allocate(fd: number, size: number): void;
-  allocateAsync(fd: number, size: number): Promise<void>;
+  allocate(fd: number, size: number, zeroFill: boolean): void;
+  allocateAsync(fd: number, size: number, zeroFill: boolean): Promise<void>;
   truncate(fd: number, size: number): void;
   truncateAsync(fd: number, size: number): Promise<void>;
   close(fd: number): void;

@@ -9,8 +9,9 @@ import type { AsyncIoOps, Fd, IoOps, WalIo } from './types.js';
 /*
  * The pure node:fs backend. Async calls go through libuv's thread pool (the
  * callback forms of fs), so they never block the event loop on the disk.
- * node:fs has no fallocate, so `allocate` writes zeros: the same bytes the
- * native backend's fallocate leaves, hence byte-identical files.
+ * node:fs has no fallocate, so `allocate` always writes zeros (its zeroFill
+ * flag changes nothing here): the same bytes the native backend's fallocate
+ * leaves, hence byte-identical files.
  */
 
 function writeAt(fd: Fd, data: Uint8Array, offset: number, length: number, position: number): Promise<number> {

@@ -39,8 +39,12 @@ export interface IoOps {
   /** fdatasync: the file's data, and the metadata needed to read it back, are durable. */
   datasync(fd: Fd): void;
   /** Makes the file at least `size` bytes long, the new bytes reading as zeros
-   *  (fallocate where available), so later writes do not grow the file. */
-  allocate(fd: Fd, size: number): void;
+   *  and their space reserved (fallocate where available), so later writes do
+   *  not grow the file. `zeroFill` also writes zeros over the new range: the
+   *  file system then holds it as written data, and an fdatasync after
+   *  overwriting it has no extent conversion to commit. Where fallocate is
+   *  missing (the js backend, some file systems) zeros are written either way. */
+  allocate(fd: Fd, size: number, zeroFill: boolean): void;
   /** Sets the file length to `size` (ftruncate). */
   truncate(fd: Fd, size: number): void;
   close(fd: Fd): void;

@@ -97,8 +97,8 @@ export class CrashIo implements WalIo {
         i.datasync(fd);
         this.fsynced(fd, start);
       },
-      allocate: (fd, size) => {
-        i.allocate(fd, size);
+      allocate: (fd, size, zeroFill) => {
+        i.allocate(fd, size, zeroFill);
         this.push({ kind: 'allocate', inode: this.inodeOf(fd), size });
       },
       truncate: (fd, size) => {
@@ -140,8 +140,8 @@ export class CrashIo implements WalIo {
         await a.datasync(fd);
         this.fsynced(fd, start);
       },
-      allocate: async (fd, size) => {
-        await a.allocate(fd, size);
+      allocate: async (fd, size, zeroFill) => {
+        await a.allocate(fd, size, zeroFill);
         this.push({ kind: 'allocate', inode: this.inodeOf(fd), size });
       },
       truncate: async (fd, size) => {

@@ -31,6 +31,8 @@ export class FaultIo implements WalIo {
   readonly async: AsyncIoOps;
   readonly crc32: WalIo['crc32'];
   readonly counts = new Map<IoOp, number>();
+  /** The `zeroFill` flag of every `allocate` call, in order. */
+  readonly zeroFills: boolean[] = [];
   private readonly planned: PlannedFault[] = [];
   private readonly delays = new Map<IoOp, number>();
   private fsyncCount = 0;
@@ -116,6 +118,7 @@ export class FaultIo implements WalIo {
   private track(op: IoOp, args: unknown[], result: unknown): unknown {
     if (op === 'openSegment') this.paths.set(result as number, args[0] as string);
     if (op === 'close') this.paths.delete(args[0] as number);
+    if (op === 'allocate') this.zeroFills.push(args[2] as boolean);
     if (op === 'rename') {
       for (const [fd, path] of this.paths) if (path === args[0]) this.paths.set(fd, args[1] as string);
     }

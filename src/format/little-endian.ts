@@ -2,11 +2,21 @@ import { MAX_LSN } from './constants.js';
 
 const TWO_POW_32 = 2 ** 32;
 
-/**
- * Writes a safe integer as a little-endian u64 without going through BigInt.
- * Byte stores, not writeUInt32LE: this runs six times per commit and the
- * range checks showed up in the W3 profile (docs/BENCHMARKS.md).
+/*
+ * Byte stores, not Buffer's writeUInt32LE: the frame fields are written on
+ * every commit, and writeUInt32LE's range and bounds checks showed up in the
+ * W3 and W4 profiles (docs/BENCHMARKS.md). Callers pass values that fit.
  */
+
+/** Writes a u32 (0 ≤ value < 2^32), little-endian. */
+export function writeU32(target: Uint8Array, value: number, offset: number): void {
+  target[offset] = value;
+  target[offset + 1] = value >>> 8;
+  target[offset + 2] = value >>> 16;
+  target[offset + 3] = value >>> 24;
+}
+
+/** Writes a safe integer as a little-endian u64 without going through BigInt. */
 export function writeU64(target: Uint8Array, value: number, offset: number): void {
   const low = value >>> 0;
   const high = (value - low) / TWO_POW_32;
