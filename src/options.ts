@@ -4,6 +4,7 @@ import { codecByName } from './codec.js';
 import { WalError } from './errors.js';
 import { MAX_LSN } from './format/constants.js';
 import type { WalIo } from './io/types.js';
+import { preallocationFor, type Preallocation } from './segment-files.js';
 import type { Codec, ReplayHandler, SyncMode, WalOptions } from './types.js';
 
 /** Every default lives here. */
@@ -25,7 +26,8 @@ export interface NormalizedOptions<In, Out> {
   checkpointLsn: number;
   io: 'native' | 'js' | WalIo;
   codec: Codec<In, Out>;
-  preallocate: boolean;
+  /** From `preallocate` and the sync mode (`preallocationFor`). */
+  preallocation: Preallocation;
   onReplay: ReplayHandler<Out> | null;
 }
 
@@ -86,7 +88,7 @@ export function normalizeOptions<In, Out>(options: WalOptions<In, Out>): Normali
     checkpointLsn: given.checkpointLsn ?? 0,
     io: given.io ?? 'native',
     codec: (typeof codec === 'string' ? codecByName(codec) : codec) as Codec<In, Out>,
-    preallocate: given.preallocate ?? true,
+    preallocation: preallocationFor(given.preallocate ?? true, syncMode),
     onReplay: (given.onReplay as ReplayHandler<Out> | undefined) ?? null,
   };
 }

@@ -14,14 +14,7 @@ import {
   type ScannedSegment,
   type SegmentRef,
 } from './replay.js';
-import {
-  SPARE_FILE_NAME,
-  attempt,
-  createSegmentFile,
-  preallocationFor,
-  prepareSegmentFile,
-  type SegmentFileConfig,
-} from './segment-files.js';
+import { SPARE_FILE_NAME, attempt, createSegmentFile, prepareSegmentFile, type SegmentFileConfig } from './segment-files.js';
 import { TxSpans } from './tx-spans.js';
 import type { Codec, Recovery, ReplayHandler } from './types.js';
 import { newSegment, type Segment } from './writer.js';
@@ -140,7 +133,7 @@ function* replayAndRepair<In, Out>(
   const fileConfig: SegmentFileConfig = {
     dir: options.dir,
     segmentBytes: options.segmentBytes,
-    preallocation: preallocationFor(options.preallocate, options.syncMode),
+    preallocation: options.preallocation,
     crc32: io.crc32,
   };
   const spans = new TxSpans();

@@ -8,7 +8,6 @@ import type { LockToken, WalIo } from './io/types.js';
 import { LsnAllocator } from './lsn.js';
 import { checkLsnArgument, normalizeOptions, type NormalizedOptions } from './options.js';
 import { recoverProgram, type Recovered } from './recover.js';
-import { preallocationFor } from './segment-files.js';
 import { truncateProgram } from './truncate.js';
 import { Tx, type TxHost } from './tx.js';
 import type { TxSpans } from './tx-spans.js';
@@ -75,11 +74,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     this.lastCheckpointSnapshot = recovered.lastCheckpointSnapshot;
     this.writer = new LogWriter(
       io,
-      {
-        dir: options.dir,
-        segmentBytes: options.segmentBytes,
-        preallocation: preallocationFor(options.preallocate, options.syncMode),
-      },
+      { dir: options.dir, segmentBytes: options.segmentBytes, preallocation: options.preallocation },
       this.lsns,
       this.queue,
       this.spans,
