@@ -17,6 +17,7 @@ export const WAL_ERROR_CODES = [
   'WAL_CLOSED',
   'WAL_LSN_EXHAUSTED',
   'WAL_BUSY',
+  'WAL_REPLAY_HANDLER',
 ] as const;
 
 export type WalErrorCode = (typeof WAL_ERROR_CODES)[number];

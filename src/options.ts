@@ -5,7 +5,7 @@ import { WalError } from './errors.js';
 import { MAX_LSN } from './format/constants.js';
 import type { WalIo } from './io/types.js';
 import { preallocationFor, type Preallocation } from './segment-files.js';
-import type { Codec, ReplayHandler, SyncMode, WalOptions } from './types.js';
+import type { Codec, CommitOptions, ReplayHandler, SyncMode, TailDamagePolicy, WalOptions } from './types.js';
 
 /** Every default lives here. */
 export const DEFAULT_GROUP_INTERVAL_MS = 50;
@@ -23,7 +23,8 @@ export interface NormalizedOptions<In, Out> {
   /** Group mode's fsync interval; unused by other modes. */
   groupIntervalMs: number;
   segmentBytes: number;
-  checkpointLsn: number;
+  checkpointLsn: number | 'marker';
+  tailDamage: TailDamagePolicy;
   io: 'native' | 'js' | WalIo;
   codec: Codec<In, Out>;
   /** From `preallocate` and the sync mode (`preallocationFor`). */
@@ -48,7 +49,20 @@ const isCodec = (value: unknown): value is Codec<unknown, unknown> => {
   return typeof codec === 'object' && codec !== null && typeof codec.encode === 'function' && typeof codec.decode === 'function';
 };
 
+/** A codec by name or a `Codec` object (`Wal.open`, `replayDir`). */
+export const codecOptionSchema = z.union([
+  z.enum(['bytes', 'utf8', 'json']),
+  z.custom<Codec<unknown, unknown>>(isCodec, 'expected a Codec object'),
+]);
+
+/** The codec an option names, the bytes codec when none. */
+export function resolveCodec(option: z.infer<typeof codecOptionSchema> | undefined): Codec<unknown, unknown> {
+  return option === undefined ? codecByName('bytes') : typeof option === 'string' ? codecByName(option) : option;
+}
+
 const lsnSchema = z.number().int().min(0).max(MAX_LSN);
+/** A replay fence: an LSN, or 'marker' for the log's last Checkpoint record. */
+export const fenceSchema = z.union([lsnSchema, z.literal('marker')]);
 
 const optionsSchema = z.strictObject({
   dir: z.string().min(1, 'expected a non-empty path'),
@@ -62,13 +76,12 @@ const optionsSchema = z.strictObject({
     ])
     .optional(),
   segmentBytes: z.number().int().min(MIN_SEGMENT_BYTES).max(MAX_SEGMENT_BYTES).optional(),
-  checkpointLsn: lsnSchema.optional(),
+  checkpointLsn: fenceSchema.optional(),
+  tailDamage: z.enum(['cut', 'refuse']).optional(),
   io: z
     .union([z.enum(['native', 'js']), z.custom<WalIo>(isWalIo, 'expected a WalIo object')])
     .optional(),
-  codec: z
-    .union([z.enum(['bytes', 'utf8', 'json']), z.custom<Codec<unknown, unknown>>(isCodec, 'expected a Codec object')])
-    .optional(),
+  codec: codecOptionSchema.optional(),
   preallocate: z.boolean().optional(),
   onReplay: z.custom<ReplayHandler<unknown>>((value) => typeof value === 'function', 'expected a function').optional(),
 });
@@ -79,28 +92,54 @@ export function normalizeOptions<In, Out>(options: WalOptions<In, Out>): Normali
   const given = parsed.data;
   const sync = given.sync ?? 'group';
   const syncMode: SyncMode = typeof sync === 'string' ? sync : sync.mode;
-  const codec = given.codec ?? 'bytes';
   return {
     dir: path.resolve(given.dir),
     syncMode,
     groupIntervalMs: (typeof sync === 'object' ? sync.intervalMs : undefined) ?? DEFAULT_GROUP_INTERVAL_MS,
     segmentBytes: given.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
-    checkpointLsn: given.checkpointLsn ?? 0,
+    checkpointLsn: given.checkpointLsn ?? 'marker',
+    tailDamage: given.tailDamage ?? 'cut',
     io: given.io ?? 'native',
-    codec: (typeof codec === 'string' ? codecByName(codec) : codec) as Codec<In, Out>,
+    codec: resolveCodec(given.codec) as Codec<In, Out>,
     preallocation: preallocationFor(given.preallocate ?? true, syncMode),
     onReplay: (given.onReplay as ReplayHandler<Out> | undefined) ?? null,
   };
 }
 
-function invalidOptions(issues: readonly z.core.$ZodIssue[]): WalError {
+const commitOptionsSchema = z.strictObject({ durable: z.boolean().optional() });
+
+/**
+ * Validates the options of `commit`, `commitSync`, `tx.commit` and
+ * `tx.commitSync`, before anything is staged or any LSN is taken.
+ */
+export function checkCommitOptions(options: unknown, method: string): CommitOptions {
+  if (options === undefined) return {};
+  const parsed = commitOptionsSchema.safeParse(options);
+  if (parsed.success) return parsed.data;
+  throw invalidOptions(parsed.error.issues, `invalid ${method}() options`);
+}
+
+/** Validates the options object of a function other than `Wal.open` (`replayDir`, `readWal`, …). */
+export function parseOptions<T extends z.ZodType>(schema: T, options: unknown, method: string): z.infer<T> {
+  const parsed = schema.safeParse(options === undefined ? {} : options);
+  if (parsed.success) return parsed.data;
+  throw invalidOptions(parsed.error.issues, `invalid ${method}() options`);
+}
+
+/** A directory argument of a read-only function: a non-empty path, resolved. */
+export function checkDirArgument(dir: unknown, method: string): string {
+  if (typeof dir === 'string' && dir.length > 0) return path.resolve(dir);
+  throw new WalError('WAL_INVALID_OPTIONS', `invalid argument \`dir\` of ${method}(): expected a non-empty path, got ${String(dir)}`);
+}
+
+function invalidOptions(issues: readonly z.core.$ZodIssue[], what = 'invalid options'): WalError {
   const described = issues.map((issue) => {
     const name = issue.path.length === 0 ? 'options' : issue.path.map(String).join('.');
     return issue.code === 'unrecognized_keys'
       ? `unknown option(s) ${issue.keys.map((key) => `\`${key}\``).join(', ')}`
       : `option \`${name}\`: ${issue.message}`;
   });
-  return new WalError('WAL_INVALID_OPTIONS', `invalid options: ${described.join('; ')}`);
+  return new WalError('WAL_INVALID_OPTIONS', `${what}: ${described.join('; ')}`);
 }
 
 /** Validates an LSN argument of a method (`truncateUpTo(fence)`, …). */

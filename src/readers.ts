@@ -1,14 +1,12 @@
 import { constants as osConstants } from 'node:os';
-import path from 'node:path';
 import { z } from 'zod';
-import { codecByName } from './codec.js';
 import { followLog, type FollowPosition } from './follow.js';
 import { WalError } from './errors.js';
 import { FRAME_OVERHEAD, HEADER_BYTES, MAX_LSN } from './format/constants.js';
 import { referenceCrc32 } from './format/crc.js';
 import { jsIo } from './io/js.js';
 import { call, runAsync } from './io/program.js';
-import { checkLsnArgument } from './options.js';
+import { checkDirArgument, codecOptionSchema, fenceSchema, parseOptions, resolveCodec } from './options.js';
 import { recoveryReport, replayLog } from './recover.js';
 import { LogScanner, listSegments, type SegmentRef } from './replay.js';
 import { attempt } from './segment-files.js';
@@ -22,30 +20,34 @@ import type { Codec, Recovery, ReplayHandler, WalRecord } from './types.js';
  */
 
 export interface ReplayDirOptions<Out> {
-  /** Transactions committed at or below it are skipped. Default 0. */
-  checkpointLsn?: number;
+  /** Transactions committed at or below it are skipped. Default `'marker'`, as for `Wal.open`. */
+  checkpointLsn?: number | 'marker';
   codec?: Codec<unknown, Out> | 'bytes' | 'utf8' | 'json';
   onReplay?: ReplayHandler<Out>;
 }
+
+const replayDirOptions = z.strictObject({
+  checkpointLsn: fenceSchema.optional(),
+  codec: codecOptionSchema.optional(),
+  onReplay: z.custom<ReplayHandler<unknown>>((value) => typeof value === 'function', 'expected a function').optional(),
+});
 
 /** Replays a log directory without opening it for writing. */
 export async function replayDir<Out = Buffer>(
   dir: string,
   options: ReplayDirOptions<Out> = {},
 ): Promise<{ events: Out[]; recovery: Recovery }> {
-  const checkpointLsn = checkLsnArgument(options.checkpointLsn ?? 0, 'checkpointLsn');
-  const codec = (typeof options.codec === 'string' ? codecByName(options.codec) : (options.codec ?? codecByName('bytes'))) as Codec<
-    unknown,
-    Out
-  >;
+  const root = checkDirArgument(dir, 'replayDir');
+  const given = parseOptions(replayDirOptions, options, 'replayDir');
+  const codec = resolveCodec(given.codec) as Codec<unknown, Out>;
   const log = await runAsync(
     jsIo,
-    replayLog(path.resolve(dir), { checkpointLsn, crc32: referenceCrc32, spans: new TxSpans() }, codec, options.onReplay ?? null),
+    replayLog(root, given.checkpointLsn ?? 'marker', { crc32: referenceCrc32, spans: new TxSpans() }, codec, (given.onReplay as ReplayHandler<Out> | undefined) ?? null),
   );
   const repairs: string[] = [];
   if (log.refs.length > 0 && log.last === null) repairs.push('open would replace the last segment (unfinished header)');
   else if (log.last?.sealed === true) repairs.push('open would create a new active segment (the last one is sealed)');
-  return { events: log.events, recovery: recoveryReport(log, repairs) };
+  return { events: log.events, recovery: recoveryReport(log, repairs, log.last?.tornTail ?? null) };
 }
 
 export interface ReadWalOptions {
@@ -76,13 +78,8 @@ export const FOLLOW_POLL_MS = 50;
  * as a live Wal appends them, until `signal` aborts (docs/CLI.md).
  */
 export async function* readWal(dir: string, options: ReadWalOptions = {}): AsyncGenerator<WalRecord> {
-  const parsed = readWalOptions.safeParse(options ?? {});
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => `\`${issue.path.join('.') || 'options'}\` ${issue.message}`).join('; ');
-    throw new WalError('WAL_INVALID_OPTIONS', `invalid readWal options: ${issues}`);
-  }
-  const { fromLsn = 1, follow = false, signal, pollMs = FOLLOW_POLL_MS } = parsed.data;
-  const root = path.resolve(dir);
+  const root = checkDirArgument(dir, 'readWal');
+  const { fromLsn = 1, follow = false, signal, pollMs = FOLLOW_POLL_MS } = parseOptions(readWalOptions, options, 'readWal');
   const refs = await runAsync(jsIo, attempt('list directory', root, listSegments(root)));
   const pending: WalRecord[] = [];
   let position: FollowPosition = { segmentId: refs[0]?.id ?? 1, offset: 0, lastLsn: 0 };

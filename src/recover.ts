@@ -1,7 +1,8 @@
 import path from 'node:path';
-import { WalError, toIoError } from './errors.js';
-import { LOCK_FILE_NAME } from './format/constants.js';
-import { call, settle, type IoProgram } from './io/program.js';
+import { WalError, describeLocation, toIoError } from './errors.js';
+import { LOCK_FILE_NAME, MAX_LSN } from './format/constants.js';
+import { encodeSegmentHeader } from './format/header.js';
+import { call, isSyncSettleRefusal, settle, type IoProgram } from './io/program.js';
 import type { LockToken, WalIo } from './io/types.js';
 import { LOCK_WAIT_MS, type NormalizedOptions } from './options.js';
 import {
@@ -14,9 +15,18 @@ import {
   type ScannedSegment,
   type SegmentRef,
 } from './replay.js';
-import { SPARE_FILE_NAME, attempt, createSegmentFile, prepareSegmentFile, type SegmentFileConfig } from './segment-files.js';
+import { resolveFence } from './fence.js';
+import { quarantineRange } from './quarantine.js';
+import {
+  SPARE_FILE_NAME,
+  attempt,
+  createSegmentFile,
+  prepareSegmentFile,
+  writeFully,
+  type SegmentFileConfig,
+} from './segment-files.js';
 import { TxSpans } from './tx-spans.js';
-import type { Codec, Recovery, ReplayHandler } from './types.js';
+import type { Codec, Recovery, ReplayHandler, TornTail, TxLsns } from './types.js';
 import { newSegment, type Segment } from './writer.js';
 
 /** What open hands to the Wal: the log as found, repaired and ready to append. */
@@ -77,18 +87,22 @@ export interface ReplayedLog<Out> {
   /** The last segment's scan; null when it held only an unfinished header (or there are no segments). */
   last: ScannedSegment | null;
   totals: ScanTotals;
+  /** The fence the scan used: the one given, or the one `'marker'` stood for. */
+  fence: number;
   events: Out[];
 }
 
 /** Reads and checks every segment in order, decoding committed transactions above the fence. */
 export function* replayLog<Out>(
   dir: string,
-  scanOptions: ScanOptions,
+  fenceOption: number | 'marker',
+  scanOptions: Omit<ScanOptions, 'checkpointLsn'>,
   codec: Codec<unknown, Out>,
   onReplay: ReplayHandler<Out> | null,
 ): IoProgram<ReplayedLog<Out>> {
-  const scanner = new LogScanner(scanOptions);
   const refs = yield* attempt('list directory', dir, listSegments(dir));
+  const fence = yield* resolveFence(refs, fenceOption, scanOptions.crc32);
+  const scanner = new LogScanner({ ...scanOptions, checkpointLsn: fence });
   const events: Out[] = [];
   const scanned: ScannedSegment[] = [];
   let last: ScannedSegment | null = null;
@@ -106,15 +120,16 @@ export function* replayLog<Out>(
     scanned.push(segment);
     if (isLast) last = segment;
   }
-  return { refs, scanned, last, totals: scanner.finish(), events };
+  return { refs, scanned, last, totals: scanner.finish(), fence, events };
 }
 
 /** The recovery report of a replayed log; `repairs` lists what open did (or would do). */
-export function recoveryReport(log: ReplayedLog<unknown>, repairs: string[]): Recovery {
+export function recoveryReport(log: ReplayedLog<unknown>, repairs: string[], tornTail: TornTail | null): Recovery {
   const { totals } = log;
   return {
     maxLsn: totals.maxLsn,
-    tornTail: log.last?.tornTail ?? null,
+    tornTail,
+    checkpointLsn: log.fence,
     checkpointLsnObserved: totals.checkpointLsnObserved,
     transactions: totals.transactions,
     events: totals.events,
@@ -140,11 +155,14 @@ function* replayAndRepair<In, Out>(
   spans.settle(Number.MAX_SAFE_INTEGER); // everything read back is on disk already
   const log = yield* replayLog(
     options.dir,
-    { checkpointLsn: options.checkpointLsn, crc32: io.crc32, spans },
+    options.checkpointLsn,
+    { crc32: io.crc32, spans },
     options.codec as Codec<unknown, Out>,
     options.onReplay,
   );
   const { last, totals } = log;
+  if (last?.tornTail !== null && last?.tornTail !== undefined && options.tailDamage === 'refuse') refuseTailDamage(last);
+  const nextLsn = firstLsnAfter(log);
   const segments: Segment[] = log.scanned.map((scanned) => ({
     ...newSegment(options.dir, scanned.ref.id, scanned.baseLsn),
     lastLsn: scanned.lastLsn,
@@ -152,34 +170,77 @@ function* replayAndRepair<In, Out>(
     created: true,
   }));
   const repairs: string[] = [];
+  let tornTail: TornTail | null = null;
   const lastRef = log.refs[log.refs.length - 1];
   if (lastRef === undefined) {
-    segments.push(yield* createActive(fileConfig, 1, 1));
+    segments.push(yield* createActive(fileConfig, 1, nextLsn));
   } else if (last === null) {
     // Killed while creating this segment: a missing, zero or partial header and no record.
     yield* attempt('remove unfinished segment', lastRef.path, call('unlink', lastRef.path));
-    segments.push(yield* createActive(fileConfig, lastRef.id, totals.nextLsn));
+    segments.push(yield* createActive(fileConfig, lastRef.id, nextLsn));
     repairs.push(`replaced ${path.basename(lastRef.path)}, whose header was never completed`);
   } else if (last.sealed) {
     // Killed during rotation after sealing, before the next segment existed.
-    segments.push(yield* createActive(fileConfig, last.ref.id + 1, totals.nextLsn));
+    segments.push(yield* createActive(fileConfig, last.ref.id + 1, nextLsn));
     repairs.push(`created segment ${last.ref.id + 1} after sealed ${path.basename(last.ref.path)}`);
   } else {
     const active = segments[segments.length - 1] as Segment;
-    active.fd = yield* reopenActive(fileConfig, last);
+    const reopened = yield* reopenActive(fileConfig, last, nextLsn);
+    active.fd = reopened.fd;
+    tornTail = reopened.tornTail;
+    if (nextLsn !== last.baseLsn && last.records === 0) {
+      active.baseLsn = nextLsn;
+      active.lastLsn = nextLsn - 1;
+      repairs.push(`started the empty log at LSN ${nextLsn}, above checkpointLsn ${log.fence}`);
+    }
     active.writtenEnd = last.dataEnd;
     active.stagedEnd = last.dataEnd;
   }
-  spans.settle(totals.nextLsn - 1);
+  spans.settle(nextLsn - 1);
   return {
     lock,
     segments,
-    nextLsn: totals.nextLsn,
+    nextLsn,
     lastCheckpointSnapshot: totals.checkpointLsnObserved,
     spans,
-    recovery: recoveryReport(log, repairs),
+    recovery: recoveryReport(log, repairs, tornTail),
     events: log.events,
   };
+}
+
+/**
+ * The LSN the next record takes. A fence beyond the end of the log would hide
+ * every later commit from a reopen with the same fence (docs/DURABILITY.md):
+ * an empty log starts above it (a snapshot restored onto a new directory), a
+ * log with records refuses it.
+ */
+function firstLsnAfter(log: ReplayedLog<unknown>): number {
+  const { fence, totals } = log;
+  if (fence < totals.nextLsn) return totals.nextLsn;
+  if (totals.maxLsn === 0) {
+    if (fence >= MAX_LSN) {
+      throw new WalError('WAL_LSN_EXHAUSTED', `checkpointLsn ${fence} leaves no LSN above it below 2^53 for a new log`);
+    }
+    return fence + 1;
+  }
+  throw new WalError(
+    'WAL_INVALID_OPTIONS',
+    `invalid options: option \`checkpointLsn\`: ${fence} is beyond the end of the log (its last LSN is ${totals.maxLsn}); ` +
+      `the next commit would take LSN ${totals.nextLsn} and a reopen with the same fence would not replay it. ` +
+      'Pass the fence of the snapshot this log continues, or restore the snapshot into an empty directory',
+  );
+}
+
+/** `tailDamage: 'refuse'`: damage followed by valid frames is not cut. */
+function refuseTailDamage(last: ScannedSegment): void {
+  const tail = last.tornTail as TornTail;
+  if (tail.validFramesAfter === 0) return;
+  const where = { file: last.ref.path, offset: tail.offset, lsn: last.lastLsn + 1 };
+  throw new WalError(
+    'WAL_MALFORMED',
+    `damage in the last segment with valid frames after it, not cut (tailDamage: 'refuse'): ${tail.cause}${describeLocation(where)}`,
+    where,
+  );
 }
 
 function* createActive(config: SegmentFileConfig, id: number, baseLsn: number): IoProgram<Segment> {
@@ -187,21 +248,36 @@ function* createActive(config: SegmentFileConfig, id: number, baseLsn: number): 
   return { ...newSegment(config.dir, id, baseLsn), fd, created: true };
 }
 
-/** Opens the last segment for appending: cut a torn tail, preallocate again, fsync. */
-function* reopenActive(config: SegmentFileConfig, last: ScannedSegment): IoProgram<number> {
+/**
+ * Opens the last segment for appending: a torn tail is copied to a quarantine
+ * file and cut, an empty segment is given `baseLsn` when it differs, then the
+ * file is preallocated again and fsync'd.
+ */
+function* reopenActive(
+  config: SegmentFileConfig,
+  last: ScannedSegment,
+  baseLsn: number,
+): IoProgram<{ fd: number; tornTail: TornTail | null }> {
   const file = last.ref.path;
   const fd = yield* attempt('open segment', file, call('openSegment', file, false));
+  let tornTail = last.tornTail;
   try {
-    if (last.tornTail !== null) {
+    if (tornTail !== null) {
+      const { offset, discardedBytes } = tornTail;
+      const quarantineFile = yield* quarantineRange(config.dir, last.ref.id, fd, file, offset, offset + discardedBytes);
+      tornTail = { ...tornTail, quarantineFile };
       // Zero everything after the last good frame, so no stale byte is ever read as a frame.
       yield* attempt('cut torn tail', file, call('truncate', fd, last.dataEnd));
+    }
+    if (baseLsn !== last.baseLsn && last.records === 0) {
+      yield* writeFully(fd, encodeSegmentHeader({ baseLsn, sealed: false }, config.crc32), 0, 'write segment header', file);
     }
     yield* prepareSegmentFile(config, fd, file);
   } catch (error) {
     yield* call('close', fd);
     throw error;
   }
-  return fd;
+  return { fd, tornTail };
 }
 
 /** Decodes one committed transaction and hands it to `onReplay` or the events list. */
@@ -224,5 +300,24 @@ function* deliver<In, Out>(
     for (const event of decoded) events.push(event);
     return;
   }
-  yield* settle(onReplay(decoded, tx.lsns));
+  let returned: unknown;
+  try {
+    returned = onReplay(decoded, tx.lsns);
+  } catch (error) {
+    throw replayHandlerFailed(error, tx.lsns);
+  }
+  try {
+    yield* settle(returned);
+  } catch (error) {
+    throw isSyncSettleRefusal(error) ? error : replayHandlerFailed(error, tx.lsns);
+  }
+}
+
+function replayHandlerFailed(error: unknown, lsns: TxLsns): WalError {
+  const reason = error instanceof Error ? error.message : String(error);
+  return new WalError(
+    'WAL_REPLAY_HANDLER',
+    `onReplay failed for the transaction with begin LSN ${lsns.beginLsn} and commit LSN ${lsns.commitLsn}: ${reason}`,
+    { lsn: lsns.commitLsn, cause: error },
+  );
 }

@@ -2,7 +2,8 @@ import path from 'node:path';
 import { WalError, describeLocation } from './errors.js';
 import { HEADER_BYTES, RecordKind } from './format/constants.js';
 import type { Crc32 } from './format/crc.js';
-import { batchEvents, isZero, lastNonZeroByte, readFrame, type DecodedFrame } from './format/frame.js';
+import { batchEvents, isZero, lastNonZeroByte, readFrame, type DecodedFrame, type FrameReadResult } from './format/frame.js';
+import { findFramesAfterDamage, type FramesAfterDamage } from './format/resync.js';
 import { decodeSegmentHeader } from './format/header.js';
 import { parseSegmentId } from './format/segment-name.js';
 import { call, type IoProgram } from './io/program.js';
@@ -74,7 +75,7 @@ interface OpenTx {
 }
 
 /** What a whole scan found: the figures of `Recovery`, and the LSN the next record must carry. */
-export type ScanTotals = Omit<Recovery, 'tornTail' | 'repairs'> & { nextLsn: number };
+export type ScanTotals = Omit<Recovery, 'tornTail' | 'repairs' | 'checkpointLsn'> & { nextLsn: number };
 
 export class LogScanner {
   private readonly open = new Map<number, OpenTx>();
@@ -138,10 +139,8 @@ export class LogScanner {
       }
       const trailingEnd = lastNonZeroByte(bytes, offset, bytes.length) + 1;
       if (result.status === 'end' && trailingEnd <= offset) break;
-      const cause =
-        result.status === 'end'
-          ? 'non-zero bytes after the end-of-log marker'
-          : `${result.code}: ${result.reason}${this.validFrameFollows(bytes, offset, result.declaredLength) ? '; valid frames follow the damage' : ''}`;
+      const after = findFramesAfterDamage(bytes, offset, trailingEnd, this.expectedLsn, this.options.crc32);
+      const cause = describeDamage(result, after);
       // A sealed segment was whole and fsync'd before its flag was set: damage
       // there is corruption, not a torn write, even in the last segment.
       if (!isLast || sealed) {
@@ -152,7 +151,15 @@ export class LogScanner {
           cause: result.status === 'damage' ? new WalError(result.code, result.reason) : undefined,
         });
       }
-      tornTail = { segmentId: ref.id, offset, discardedBytes: trailingEnd - offset, cause };
+      tornTail = {
+        segmentId: ref.id,
+        offset,
+        discardedBytes: trailingEnd - offset,
+        cause,
+        validFramesAfter: after.count,
+        lsnRangeAfter: after.lsnRange,
+        quarantineFile: null,
+      };
       break;
     }
     if (!isLast || sealed) this.options.spans.segmentEnded(ref.id);
@@ -299,10 +306,14 @@ export class LogScanner {
     }
   }
 
-  private validFrameFollows(bytes: Buffer, offset: number, declaredLength: number | null): boolean {
-    if (declaredLength === null) return false;
-    return readFrame(bytes, offset + declaredLength, bytes.length, this.options.crc32).status === 'record';
-  }
+}
+
+/** Why the bytes at a frame boundary are not the next frame, and whether valid frames follow. */
+function describeDamage(result: FrameReadResult, after: FramesAfterDamage): string {
+  const what = result.status === 'damage' ? `${result.code}: ${result.reason}` : 'non-zero bytes after the end-of-log marker';
+  if (after.lsnRange === null) return what;
+  const { first, last } = after.lsnRange;
+  return `${what}; ${after.count} valid frame${after.count === 1 ? '' : 's'} (LSN ${first}..${last}) follow the damage`;
 }
 
 function malformed(

@@ -78,19 +78,6 @@ export function* prepareSegmentFile(config: SegmentFileConfig, fd: Fd, file: str
   yield* attempt('fsync segment', file, call('datasync', fd));
 }
 
-/** Creates the spare file exclusively, preallocated and fsync'd. */
-export function* prepareSpareFile(config: SegmentFileConfig): IoProgram<Fd> {
-  const file = sparePath(config.dir);
-  const fd = yield* attempt('create spare segment', file, call('openSegment', file, true));
-  try {
-    yield* prepareSegmentFile(config, fd, file);
-  } catch (error) {
-    yield* call('close', fd);
-    throw error;
-  }
-  return fd;
-}
-
 /**
  * Turns the spare into segment `id`: header written and fsync'd first, then
  * the rename (atomic) and a directory fsync. Ends byte for byte like a file

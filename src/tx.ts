@@ -1,19 +1,23 @@
 import { WalError } from './errors.js';
+import type { CommitOptions, TxLsns } from './types.js';
 
 /** What a Tx needs from its Wal; every call checks that the Wal can still write. */
 export interface TxHost<In> {
   append(beginLsn: number, event: In): number;
   appendBatch(beginLsn: number, events: readonly In[]): number;
-  commit(beginLsn: number): number;
+  /** Stages TxCommit now; the promise settles at the sync mode's point. */
+  commit(beginLsn: number, options: unknown): Promise<TxLsns>;
+  commitSync(beginLsn: number, options: unknown): TxLsns;
   abort(beginLsn: number): number;
 }
 
 type TxState = 'open' | 'committed' | 'aborted';
 
 /**
- * A multi-step transaction from `wal.begin()`. Its records are buffered;
- * `wal.flush()` / `wal.sync()` (or the group timer) write them. Several may be
- * open at once; replay keeps a transaction only if its TxCommit reached the disk.
+ * A multi-step transaction from `wal.begin()`. Its records are buffered until
+ * its commit (or a flush or sync) writes them; several may be open at once.
+ * `commit()` resolves at the same point as `wal.commit()`; replay keeps a
+ * transaction only if its TxCommit reached the disk.
  */
 export class Tx<In = Uint8Array> {
   private current: TxState = 'open';
@@ -40,12 +44,27 @@ export class Tx<In = Uint8Array> {
     return this.host.appendBatch(this.beginLsn, events);
   }
 
-  /** Appends TxCommit; returns its LSN. Durable once a flush/sync covers it. */
-  commit(): number {
-    this.assertOpen('commit');
-    const lsn = this.host.commit(this.beginLsn);
+  /**
+   * Appends TxCommit and writes the transaction; resolves with its LSNs at the
+   * point the sync mode promises (`durable: true`: once fsync'd), as `wal.commit()` does.
+   */
+  commit(options?: CommitOptions): Promise<TxLsns> {
+    try {
+      this.assertOpen('commit');
+      const done = this.host.commit(this.beginLsn, options);
+      this.current = 'committed';
+      return done;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** `commit`, blocking until the same point. */
+  commitSync(options?: CommitOptions): TxLsns {
+    this.assertOpen('commitSync');
+    const lsns = this.host.commitSync(this.beginLsn, options);
     this.current = 'committed';
-    return lsn;
+    return lsns;
   }
 
   /** Appends TxAbort; replay drops the transaction. Returns the abort's LSN. */

@@ -10,6 +10,8 @@ export interface Codec<In, Out = In> {
 
 export type SyncMode = 'per-commit' | 'group' | 'none';
 
+export type TailDamagePolicy = 'cut' | 'refuse';
+
 export type SyncOption = SyncMode | { mode: 'group'; intervalMs?: number };
 
 /** The LSNs of one committed transaction. */
@@ -27,8 +29,18 @@ export interface WalOptions<In = Uint8Array, Out = Buffer> {
   sync?: SyncOption;
   /** A segment is sealed and a new one started once it holds this many bytes. Default 8 MiB. */
   segmentBytes?: number;
-  /** Replay fence: transactions committed at or below it are skipped. Default 0. */
-  checkpointLsn?: number;
+  /**
+   * Replay fence: transactions committed at or below it are skipped. `'marker'`
+   * (the default) takes the snapshot LSN of the log's last Checkpoint record,
+   * 0 when it has none (docs/DURABILITY.md, "The checkpoint fence").
+   */
+  checkpointLsn?: number | 'marker';
+  /**
+   * What open does when valid frames follow damage in the last segment: `'cut'`
+   * (default) cuts there, keeping the cut bytes in a quarantine file, `'refuse'`
+   * throws WAL_MALFORMED and changes nothing.
+   */
+  tailDamage?: TailDamagePolicy;
   /** 'native' (the C++ addon, default), 'js' (node:fs only), or your own `WalIo`. */
   io?: 'native' | 'js' | WalIo;
   /** How events become bytes. Default: raw bytes. */
@@ -41,18 +53,33 @@ export interface WalOptions<In = Uint8Array, Out = Buffer> {
 
 export interface TornTail {
   segmentId: number;
-  /** Where the log was cut: the end of the last good frame. */
+  /** Where the log was cut (or, for a read-only reader, would be): the end of the last good frame. */
   offset: number;
-  /** Non-zero bytes that were cut off. */
+  /** Bytes from `offset` to the last non-zero byte: what the cut removes from the segment. */
   discardedBytes: number;
   /** Why the bytes at `offset` were not a frame. */
   cause: string;
+  /**
+   * Valid frames found after the damage. 0 for a torn write (nothing readable
+   * after it); more means damage in the middle of written data, as media
+   * corruption or a power cut that reordered unsynced pages leaves it.
+   */
+  validFramesAfter: number;
+  /** The LSNs those frames carry; null when there are none. */
+  lsnRangeAfter: { first: number; last: number } | null;
+  /**
+   * The file open copied the cut bytes to before cutting (docs/FORMAT.md,
+   * "Quarantine files"); null from a read-only reader, which cuts nothing.
+   */
+  quarantineFile: string | null;
 }
 
 export interface Recovery {
   /** Highest LSN in the log (0 when empty). */
   maxLsn: number;
   tornTail: TornTail | null;
+  /** The fence replay used: the `checkpointLsn` given, or the one `'marker'` stood for. */
+  checkpointLsn: number;
   /** The highest snapshot LSN named by a Checkpoint record, 0 when none. */
   checkpointLsnObserved: number;
   /** Committed transactions replayed (above the fence). */
@@ -77,8 +104,14 @@ export interface OpenResult<W, Out> {
 }
 
 export interface CommitOptions {
-  /** In group mode, resolve only after an fsync covers this commit. */
+  /** In group and none modes, resolve only after an fsync covers this commit. */
   durable?: boolean;
+}
+
+/** What `close()` / `closeSync()` report. */
+export interface CloseReport {
+  /** Transactions begun with `wal.begin()` and neither committed nor aborted: replay drops them. */
+  droppedTransactions: number;
 }
 
 /** A raw record, as `readWal` yields it. */

@@ -6,12 +6,13 @@ import { createNativeIo } from './io/native.js';
 import { runAsync, runSync } from './io/program.js';
 import type { LockToken, WalIo } from './io/types.js';
 import { LsnAllocator } from './lsn.js';
-import { checkLsnArgument, normalizeOptions, type NormalizedOptions } from './options.js';
+import { checkCommitOptions, checkLsnArgument, normalizeOptions, type NormalizedOptions } from './options.js';
 import { recoverProgram, type Recovered } from './recover.js';
+import { Scheduler } from './scheduler.js';
 import { truncateProgram } from './truncate.js';
 import { Tx, type TxHost } from './tx.js';
 import type { TxSpans } from './tx-spans.js';
-import type { CommitOptions, OpenResult, SyncMode, TxLsns, WalOptions, WalStatus } from './types.js';
+import type { CloseReport, CommitOptions, OpenResult, SyncMode, TxLsns, WalOptions, WalStatus } from './types.js';
 import { LogWriter } from './writer.js';
 
 type Lifecycle = 'open' | 'closing' | 'closed';
@@ -31,19 +32,18 @@ export class Wal<In = Uint8Array, Out = Buffer> {
   private readonly lsns: LsnAllocator;
   private readonly queue: CommitQueue;
   private readonly writer: LogWriter;
+  private readonly scheduler: Scheduler;
   private readonly spans: TxSpans;
   private readonly lock: LockToken;
-  private readonly timer: NodeJS.Timeout | null;
   private lifecycle: Lifecycle = 'open';
   private lastCheckpointSnapshot: number;
-  /** The async drain loop while it runs. */
-  private draining: Promise<void> | null = null;
-  private fsyncRequested = false;
   /** Truncations run one at a time. */
   private truncation: Promise<unknown> = Promise.resolve();
-  private spareWork: Promise<void> = Promise.resolve();
   private truncating = false;
-  private closed: Promise<void> | null = null;
+  /** What the first close reported; a second close reports the same. */
+  private closeOutcome: { report: CloseReport } | { error: WalError } | null = null;
+  private closing: Promise<CloseReport> | null = null;
+  private readonly failureListeners = new Set<(error: WalError) => void>();
   private readonly txHost: TxHost<In>;
 
   static async open<In = Uint8Array, Out = Buffer>(options: WalOptions<In, Out>): Promise<OpenResult<Wal<In, Out>, Out>> {
@@ -51,7 +51,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     const io = resolveIo(normalized.io);
     const recovered = await runAsync(io, recoverProgram(io, normalized));
     const wal = new Wal(io, normalized, recovered);
-    wal.prepareSpareInBackground();
+    wal.scheduler.prepareSpareInBackground();
     return { wal, events: recovered.events, recovery: recovered.recovery };
   }
 
@@ -80,8 +80,9 @@ export class Wal<In = Uint8Array, Out = Buffer> {
       this.spans,
       recovered.segments,
     );
-    this.timer = options.syncMode === 'group' ? setInterval(() => this.groupTick(), options.groupIntervalMs) : null;
-    this.timer?.unref();
+    this.scheduler = new Scheduler(io, this.writer, this.queue, options.syncMode === 'group' ? options.groupIntervalMs : null, (poisoned) =>
+      this.announceFailure(poisoned),
+    );
     this.txHost = {
       append: (beginLsn, event) => this.stage(() => this.writer.stageMutation(beginLsn, this.encode(event, MAX_EVENT_BYTES))),
       appendBatch: (beginLsn, events) => {
@@ -89,7 +90,18 @@ export class Wal<In = Uint8Array, Out = Buffer> {
         if (payloads.length === 0) throw new WalError('WAL_INVALID_EVENT', 'tx.appendBatch() needs at least one event');
         return this.stage(() => this.writer.stageBatch(beginLsn, payloads));
       },
-      commit: (beginLsn) => this.stage(() => this.writer.stageTxEnd(beginLsn, RecordKind.TxCommit)),
+      commit: (beginLsn, options) => {
+        const { durable = false } = checkCommitOptions(options, 'tx.commit');
+        const commitLsn = this.stage(() => this.writer.stageTxEnd(beginLsn, RecordKind.TxCommit));
+        return this.acknowledge({ beginLsn, commitLsn }, durable);
+      },
+      commitSync: (beginLsn, options) => {
+        const { durable = false } = checkCommitOptions(options, 'tx.commitSync');
+        this.assertIdle('tx.commitSync');
+        const commitLsn = this.writer.stageTxEnd(beginLsn, RecordKind.TxCommit);
+        this.scheduler.writeNow(this.syncMode === 'per-commit' || durable);
+        return { beginLsn, commitLsn };
+      },
       abort: (beginLsn) => this.stage(() => this.writer.stageTxEnd(beginLsn, RecordKind.TxAbort)),
     };
   }
@@ -146,31 +158,37 @@ export class Wal<In = Uint8Array, Out = Buffer> {
    * Writes one transaction (TxBegin, MutationBatch, TxCommit) and resolves
    * per the sync mode (SPEC §5). LSNs are taken now, so call order is log order.
    */
-  commit(events: readonly In[], options: CommitOptions = {}): Promise<TxLsns | null> {
-    let lsns: TxLsns | null;
+  commit(events: readonly In[], options?: CommitOptions): Promise<TxLsns | null> {
     try {
-      lsns = this.stageCommit(events, 'commit');
+      const { durable = false } = checkCommitOptions(options, 'commit');
+      const lsns = this.stageCommit(events, 'commit');
+      return lsns === null ? Promise.resolve(null) : this.acknowledge(lsns, durable);
     } catch (error) {
       return Promise.reject(error);
     }
-    if (lsns === null) return Promise.resolve(null);
-    const done =
-      this.syncMode === 'per-commit' || options.durable === true
-        ? this.queue.whenDurable(lsns.commitLsn, lsns)
-        : this.queue.whenWritten(lsns.commitLsn, lsns);
-    this.kick();
-    return done;
   }
 
   /** `commit`, blocking until the same point. */
-  commitSync(events: readonly In[]): TxLsns | null {
+  commitSync(events: readonly In[], options?: CommitOptions): TxLsns | null {
+    const { durable = false } = checkCommitOptions(options, 'commitSync');
     this.assertIdle('commitSync');
     const lsns = this.stageCommit(events, 'commitSync');
-    if (lsns !== null) this.drainSync(this.syncMode === 'per-commit');
+    if (lsns !== null) this.scheduler.writeNow(this.syncMode === 'per-commit' || durable);
     return lsns;
   }
 
-  /** Starts a multi-step transaction; its records are buffered until flush/sync. */
+  /** Subscribes to the first failure that poisons the log (docs/DURABILITY.md, "Poisoning"). */
+  on(event: 'failure', listener: (error: WalError) => void): this {
+    this.failureListeners.add(checkListener(event, listener));
+    return this;
+  }
+
+  off(event: 'failure', listener: (error: WalError) => void): this {
+    this.failureListeners.delete(checkListener(event, listener));
+    return this;
+  }
+
+  /** Starts a multi-step transaction; its records are buffered until its commit, a flush or a sync. */
   begin(): Tx<In> {
     const beginLsn = this.stage(() => this.writer.stageTxBegin());
     return new Tx(this.txHost, beginLsn);
@@ -207,7 +225,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
 
   flushSync(): void {
     this.assertIdle('flushSync');
-    this.drainSync(this.syncMode === 'per-commit');
+    this.scheduler.writeNow(this.syncMode === 'per-commit');
   }
 
   /** Writes buffered records and fsyncs them, whatever the mode. */
@@ -217,7 +235,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
 
   syncSync(): void {
     this.assertIdle('syncSync');
-    this.drainSync(true);
+    this.scheduler.writeNow(true);
   }
 
   /**
@@ -274,69 +292,97 @@ export class Wal<In = Uint8Array, Out = Buffer> {
 
   /**
    * Writes and fsyncs what is buffered, stops the timer, closes files and
-   * releases the lock. Rejects if that final write or fsync fails, after
-   * releasing the lock anyway. Closing twice is a no-op.
+   * releases the lock, then resolves with what was dropped. On a poisoned log,
+   * or when that final write or fsync fails, it still releases the lock and
+   * then rejects with WAL_POISONED: a close that resolves means everything
+   * acknowledged is durable. A second close reports the same outcome.
    */
-  close(): Promise<void> {
-    this.closed ??= this.closeAsync();
-    return this.closed;
+  close(): Promise<CloseReport> {
+    this.closing ??= this.closeOutcome === null ? this.closeAsync() : settled(this.closeOutcome);
+    return this.closing;
   }
 
-  closeSync(): void {
-    if (this.lifecycle !== 'open') return;
-    // A poisoned log must still close (SPEC §7); only async work in flight blocks it.
-    if (this.writer.busy || this.writer.preparingSpare || this.truncating) throw busy('closeSync');
+  /** `close`, blocking. Never refused because of work the caller did not start (the timer, the spare segment). */
+  closeSync(): CloseReport {
+    if (this.closeOutcome !== null) return unwrap(this.closeOutcome);
+    // Only async work the caller started and did not await blocks it.
+    if (this.writer.busy || this.truncating) throw busy('closeSync');
     this.lifecycle = 'closing';
-    this.stopTimer();
-    let failure: unknown = null;
-    if (this.queue.failure === null) {
-      try {
-        runSync(this.io, this.writer.drainRound(true));
-      } catch (error) {
-        failure = error;
-        this.poison(error);
-      }
+    const dropped = this.spans.openCount();
+    let closeError: unknown = null;
+    try {
+      this.scheduler.stopNow();
+      if (this.queue.failure === null) this.scheduler.writeNow(true);
+    } catch (error) {
+      if (!(error instanceof WalError && error.code === 'WAL_POISONED')) closeError = error;
     }
     try {
       runSync(this.io, this.writer.closeFiles());
     } catch (error) {
-      failure ??= error;
+      closeError ??= error;
     }
     this.io.sync.unlock(this.lock);
-    this.lifecycle = 'closed';
-    this.closed = Promise.resolve();
-    if (failure !== null) throw closeFailure(failure);
+    return unwrap(this.finishClose(dropped, closeError));
   }
 
   [Symbol.dispose](): void {
     this.closeSync();
   }
 
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
-  private async closeAsync(): Promise<void> {
+  private async closeAsync(): Promise<CloseReport> {
     this.lifecycle = 'closing';
-    this.stopTimer();
-    const poisonedBefore = this.queue.failure !== null;
-    if (!poisonedBefore) this.kick(true);
-    await this.draining;
+    const dropped = this.spans.openCount();
+    if (this.queue.failure === null) this.scheduler.requestWrite(true);
+    await this.scheduler.stop();
     await this.truncation;
-    await this.spareWork;
-    let failure: unknown = poisonedBefore ? null : this.queue.failure;
+    let closeError: unknown = null;
     try {
       await runAsync(this.io, this.writer.closeFiles());
     } catch (error) {
-      failure ??= error;
+      closeError = error;
     }
     await this.io.async.unlock(this.lock);
-    this.lifecycle = 'closed';
-    if (failure !== null) throw closeFailure(failure);
+    return unwrap(this.finishClose(dropped, closeError));
   }
 
-  private stopTimer(): void {
-    if (this.timer !== null) clearInterval(this.timer);
+  /** The outcome of a close whose files are closed and lock released. */
+  private finishClose(dropped: number, closeError: unknown): { report: CloseReport } | { error: WalError } {
+    this.lifecycle = 'closed';
+    if (dropped > 0) {
+      process.emitWarning(
+        `segwal: the log in ${this.dir} was closed with ${dropped} transaction(s) from wal.begin() neither committed nor aborted; replay drops them`,
+        { code: 'SEGWAL_OPEN_TRANSACTIONS_DROPPED' },
+      );
+    }
+    const failure = this.queue.failure;
+    this.closeOutcome =
+      failure !== null
+        ? { error: this.queue.poisonedError() }
+        : closeError !== null
+          ? { error: closeFailure(closeError) }
+          : { report: { droppedTransactions: dropped } };
+    return this.closeOutcome;
+  }
+
+  // ---- failures --------------------------------------------------------------
+
+  /**
+   * The first failure reaches every subscriber; with none, a process warning
+   * carries it (nothing fails unheard). Delivered in a microtask: right after
+   * the failure, yet never inside the write path that is failing.
+   */
+  private announceFailure(poisoned: WalError): void {
+    queueMicrotask(() => {
+      if (this.failureListeners.size === 0) {
+        process.emitWarning(`segwal: ${poisoned.message}`, { code: 'SEGWAL_POISONED', detail: `log directory: ${this.dir}` });
+        return;
+      }
+      for (const listener of this.failureListeners) listener(poisoned);
+    });
   }
 
   // ---- internals ---------------------------------------------------------
@@ -392,59 +438,16 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     }
     const lsn = this.writer.lastLsn;
     const done = point === 'durable' ? this.queue.whenDurable(lsn, undefined) : this.queue.whenWritten(lsn, undefined);
-    this.kick(point === 'durable');
+    this.scheduler.requestWrite(point === 'durable');
     return done;
   }
 
-  /** Starts the async drain loop if it is not running (group commit happens here). */
-  private kick(fsync = false): void {
-    if (fsync) this.fsyncRequested = true;
-    this.draining ??= this.drainLoop();
-  }
-
-  private async drainLoop(): Promise<void> {
-    // Let the caller's synchronous burst finish first: its commits go out together.
-    await null;
-    try {
-      while (this.queue.failure === null) {
-        const force = this.fsyncRequested;
-        this.fsyncRequested = false;
-        if (!this.writer.hasWork(force)) break;
-        await runAsync(this.io, this.writer.drainRound(force));
-      }
-    } catch (error) {
-      this.poison(error);
-    } finally {
-      this.draining = null;
-    }
-    this.prepareSpareInBackground();
-  }
-
-  /** Keeps the next segment file ready, so a rotation never waits for creating and preallocating one. */
-  private prepareSpareInBackground(): void {
-    if (this.lifecycle !== 'open' || this.queue.failure !== null || !this.writer.wantsSpare) return;
-    this.spareWork = runAsync(this.io, this.writer.prepareSpare()).catch((error: unknown) => {
-      // The disk failed under the log's own files: stop as any failed write does (SPEC §7).
-      this.poison(error);
-    });
-  }
-
-  private drainSync(fsync: boolean): void {
-    try {
-      runSync(this.io, this.writer.drainRound(fsync));
-    } catch (error) {
-      throw this.poison(error);
-    }
-  }
-
-  private groupTick(): void {
-    if (this.queue.failure === null && this.writer.lastLsn > this.queue.syncedLsn) this.kick(true);
-  }
-
-  /** Latches a failure of the append path (SPEC §7); returns the error to throw. */
-  private poison(error: unknown): WalError {
-    this.queue.poison(error instanceof WalError ? error : toIoError(error, 'append'));
-    return this.queue.poisonedError();
+  /** Resolves with `lsns` at the point the sync mode (or `durable`) promises for a commit (SPEC §5). */
+  private acknowledge(lsns: TxLsns, durable: boolean): Promise<TxLsns> {
+    const done =
+      this.syncMode === 'per-commit' || durable ? this.queue.whenDurable(lsns.commitLsn, lsns) : this.queue.whenWritten(lsns.commitLsn, lsns);
+    this.scheduler.requestWrite(false);
+    return done;
   }
 
   private assertNotClosed(): void {
@@ -476,6 +479,23 @@ function busy(method: string): WalError {
     `${method}() cannot run while an async write or truncation of this log is in flight; ` +
       'await the pending commit()/flush()/truncateUpTo() first, or use only one of the two APIs',
   );
+}
+
+function checkListener(event: unknown, listener: unknown): (error: WalError) => void {
+  if (event !== 'failure') {
+    throw new WalError('WAL_INVALID_OPTIONS', `invalid argument \`event\`: a Wal emits only 'failure', not ${String(event)}`);
+  }
+  if (typeof listener !== 'function') throw new WalError('WAL_INVALID_OPTIONS', 'invalid argument `listener`: expected a function');
+  return listener as (error: WalError) => void;
+}
+
+function settled(outcome: { report: CloseReport } | { error: WalError }): Promise<CloseReport> {
+  return 'error' in outcome ? Promise.reject(outcome.error) : Promise.resolve(outcome.report);
+}
+
+function unwrap(outcome: { report: CloseReport } | { error: WalError }): CloseReport {
+  if ('error' in outcome) throw outcome.error;
+  return outcome.report;
 }
 
 function closeFailure(error: unknown): WalError {

@@ -18,7 +18,7 @@ import {
   adoptSpareFile,
   attempt,
   createSegmentFile,
-  prepareSpareFile,
+  prepareSegmentFile,
   segmentPath,
   shortWrite,
   sparePath,
@@ -64,12 +64,19 @@ export interface WriterConfig {
  * transactions, and turns staged bytes into writes, seals and fsyncs as io
  * programs. It decides nothing about *when* to drain: the Wal does.
  */
+/** The spare segment while it is being prepared in the background. */
+interface SpareJob {
+  /** Its file exists (the exclusive create returned). */
+  created: boolean;
+  /** A blocking close went ahead without it: it closes its fd and is forgotten. */
+  abandoned: boolean;
+}
+
 export class LogWriter {
   /** True while a drain's write phase (writes, creates, seals) is in flight. */
   busy = false;
-  /** True while the spare (next) segment is being prepared in the background. */
-  preparingSpare = false;
   private spareFd: Fd | null = null;
+  private spareJob: SpareJob | null = null;
   private fsyncFd: Fd | null = null;
   private readonly closeAfterFsync = new Set<Fd>();
 
@@ -193,6 +200,15 @@ export class LogWriter {
 
   // ---- draining --------------------------------------------------------
 
+  /**
+   * The fsync decision, in one place: bytes up to `lsn` are fsync'd now when a
+   * caller forced it (sync, close, the group timer) or a durable waiter (a
+   * per-commit or `durable: true` commit) waits at or below `lsn`.
+   */
+  private fsyncDue(lsn: number, forced: boolean): boolean {
+    return forced || this.queue.awaitsFsyncUpTo(lsn);
+  }
+
   /** True when a drain round has something to do; `fsyncWanted` asks for an fsync of written bytes. */
   hasWork(fsyncWanted: boolean): boolean {
     for (let i = this.firstUnsealed(); i < this.segments.length; i++) {
@@ -200,7 +216,7 @@ export class LogWriter {
       if (!segment.created || segment.sealRequested || (segment.staging?.stagedBytes ?? 0) > 0) return true;
     }
     const written = this.queue.writtenLsn;
-    return this.queue.syncedLsn < written && (fsyncWanted || this.queue.awaitsFsyncUpTo(written));
+    return this.queue.syncedLsn < written && this.fsyncDue(written, fsyncWanted);
   }
 
   /**
@@ -226,7 +242,7 @@ export class LogWriter {
       this.busy = false;
     }
     const written = this.queue.writtenLsn;
-    if (this.queue.syncedLsn < written && (forceFsync || this.queue.awaitsFsyncUpTo(written))) {
+    if (this.queue.syncedLsn < written && this.fsyncDue(written, forceFsync)) {
       yield* this.fsyncActive();
     }
   }
@@ -245,7 +261,7 @@ export class LogWriter {
   private *writeStaged(segment: Segment, forceFsync: boolean): IoProgram<void> {
     const chunk = segment.staging?.take() ?? null;
     if (chunk === null) return;
-    const sync = !segment.sealRequested && (forceFsync || this.queue.awaitsFsyncUpTo(chunk.lastLsn));
+    const sync = !segment.sealRequested && this.fsyncDue(chunk.lastLsn, forceFsync);
     const file = segment.file;
     const wrote = yield* attempt('write', file, call('appendFrames', segment.fd as Fd, chunk.bytes, segment.writtenEnd, sync));
     if (wrote !== chunk.bytes.length) throw shortWrite(wrote, chunk.bytes.length, segment.writtenEnd, file);
@@ -265,9 +281,14 @@ export class LogWriter {
     segment.created = true;
   }
 
-  /** Whether a spare segment should be prepared now (none ready, none in the works). */
+  /**
+   * Whether a spare segment should be prepared now: none ready or in the
+   * works, and the active segment at least half full. A small log never
+   * carries an empty segment-sized file beside it (docs/FORMAT.md).
+   */
   get wantsSpare(): boolean {
-    return this.spareFd === null && !this.preparingSpare;
+    const active = this.active;
+    return this.spareFd === null && this.spareJob === null && active.created && active.stagedEnd >= this.config.segmentBytes / 2;
   }
 
   /**
@@ -276,12 +297,39 @@ export class LogWriter {
    */
   *prepareSpare(): IoProgram<void> {
     if (!this.wantsSpare) return;
-    this.preparingSpare = true;
+    const job: SpareJob = { created: false, abandoned: false };
+    this.spareJob = job;
+    const file = sparePath(this.config.dir);
     try {
-      this.spareFd = yield* prepareSpareFile(this.fileConfig);
+      const fd = yield* attempt('create spare segment', file, call('openSegment', file, true));
+      job.created = true;
+      try {
+        if (!job.abandoned) yield* prepareSegmentFile(this.fileConfig, fd, file);
+      } catch (error) {
+        yield* call('close', fd);
+        throw error;
+      }
+      if (job.abandoned) yield* call('close', fd);
+      else this.spareFd = fd;
+    } catch (error) {
+      if (!job.abandoned) throw error; // an abandoned spare is no longer part of the log
     } finally {
-      this.preparingSpare = false;
+      if (this.spareJob === job) this.spareJob = null;
     }
+  }
+
+  /**
+   * Lets a blocking close go ahead while the spare is being prepared: the step
+   * in flight finishes on the spare's own fd, which is then closed. Its name is
+   * removed now, while the lock is held; only a create still in flight can
+   * leave the file behind, for the next open to remove.
+   */
+  *abandonSpare(): IoProgram<void> {
+    const job = this.spareJob;
+    if (job === null) return;
+    job.abandoned = true;
+    this.spareJob = null;
+    if (job.created) yield* attempt('remove spare segment', sparePath(this.config.dir), call('unlink', sparePath(this.config.dir)));
   }
 
   /** SPEC §6: written, fsync'd, header rewritten sealed, fsync'd, trimmed to its data. */
@@ -300,8 +348,23 @@ export class LogWriter {
     yield* this.closeFd(fd, file);
   }
 
+  /** True when written bytes wait for an fsync. */
+  get hasUnsyncedWrites(): boolean {
+    return this.queue.syncedLsn < this.queue.writtenLsn;
+  }
+
+  /** The group timer's round: fsyncs what is written, and writes nothing staged. */
+  *fsyncWritten(): IoProgram<void> {
+    if (this.hasUnsyncedWrites) yield* this.fsyncActive();
+  }
+
+  /**
+   * Fsyncs the newest segment that has written bytes: the active one, or,
+   * while a rotation is staged but not yet drained, the one it will seal.
+   * Older segments are sealed, which fsyncs them.
+   */
   private *fsyncActive(): IoProgram<void> {
-    const segment = this.active;
+    const segment = this.segments.findLast((candidate) => candidate.fd !== null) as Segment;
     const fd = segment.fd as Fd;
     const covered = this.queue.writtenLsn;
     this.fsyncFd = fd;

@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { Wal } from '../src/index.js';
 import { BACKENDS } from './helpers/backends.js';
 import { events } from './helpers/bytes.js';
+import { runModule } from './helpers/child.js';
 import { FaultIo } from './helpers/fault-io.js';
 import { tempDir } from './helpers/temp-dir.js';
+import type { SyncMode } from '../src/types.js';
 
 describe.each(BACKENDS)('durability on the $name backend', ({ io }) => {
   it('group mode: a commit resolves once written; the timer fsync then advances durableLsn', async () => {
@@ -112,5 +114,77 @@ describe.each(BACKENDS)('durability on the $name backend', ({ io }) => {
     const { wal: reopened, events: replayed } = await Wal.open({ dir, io: io() });
     expect(replayed).toEqual([Buffer.from('buffered')]);
     await reopened.close();
+  });
+
+  it.each(['per-commit', 'group', 'none'] as SyncMode[])(
+    'a multi-step transaction is kept once `await tx.commit()` resolves, even when the process then exits without close (%s)',
+    async (mode) => {
+      const dir = tempDir();
+      const child = await runModule(
+        `const { wal } = await segwal.Wal.open({ dir: process.argv[1], io: ${JSON.stringify(io().name)}, sync: ${JSON.stringify(mode)} });
+         const tx = wal.begin();
+         tx.append(Buffer.from('step 1'));
+         tx.appendBatch([Buffer.from('step 2')]);
+         const lsns = await tx.commit();
+         console.log(JSON.stringify({ lsns, durable: wal.durableLsn >= lsns.commitLsn }));
+         process.exit(0);`,
+        [dir],
+      );
+      expect(child.code).toBe(0);
+      const { lsns, durable } = JSON.parse(child.stdout);
+      expect(lsns).toEqual({ beginLsn: 1, commitLsn: 4 });
+      expect(durable).toBe(mode !== 'group');
+      const { wal, events: replayed } = await Wal.open({ dir, io: io() });
+      expect(replayed).toEqual([Buffer.from('step 1'), Buffer.from('step 2')]);
+      await wal.close();
+    },
+  );
+
+  it('tx.commit() resolves at the point wal.commit() would: after its fsync in per-commit mode, and with durable: true in group mode', async () => {
+    const counted = new FaultIo(io()).delayFsync(30);
+    const { wal } = await Wal.open({ dir: tempDir(), io: counted, sync: 'per-commit' });
+    const before = counted.fsyncs;
+    const tx = wal.begin();
+    tx.append(Buffer.from('a'));
+    const { commitLsn } = await tx.commit();
+    expect(counted.fsyncs).toBeGreaterThan(before);
+    expect(wal.durableLsn).toBeGreaterThanOrEqual(commitLsn);
+    const blocking = wal.begin();
+    blocking.append(Buffer.from('b'));
+    const fsyncsBefore = counted.fsyncs;
+    expect(blocking.commitSync().commitLsn).toBe(wal.durableLsn);
+    expect(counted.fsyncs).toBe(fsyncsBefore + 1);
+    await wal.close();
+
+    const { wal: grouped } = await Wal.open({ dir: tempDir(), io: counted, sync: { mode: 'group', intervalMs: 60_000 } });
+    const plain = grouped.begin();
+    const plainLsns = await plain.commit();
+    expect(grouped.durableLsn).toBeLessThan(plainLsns.commitLsn);
+    const durable = grouped.begin();
+    const durableLsns = await durable.commit({ durable: true });
+    expect(grouped.durableLsn).toBeGreaterThanOrEqual(durableLsns.commitLsn);
+    await grouped.close();
+  });
+
+  it('close() reports transactions still open (returned, and as a process warning); replay drops them', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: io() });
+    await wal.commit(events('kept'));
+    wal.begin().append(Buffer.from('never committed'));
+    wal.begin();
+    const warned = new Promise<Error & { code?: string }>((resolve) => {
+      const onWarning = (warning: Error & { code?: string }) => {
+        if (warning.code !== 'SEGWAL_OPEN_TRANSACTIONS_DROPPED') return;
+        process.off('warning', onWarning);
+        resolve(warning);
+      };
+      process.on('warning', onWarning);
+    });
+    expect(await wal.close()).toEqual({ droppedTransactions: 2 });
+    expect((await warned).message).toMatch(/closed with 2 transaction\(s\).*replay drops them/);
+    const { wal: reopened, events: replayed, recovery } = await Wal.open({ dir, io: io() });
+    expect(replayed).toEqual([Buffer.from('kept')]);
+    expect(recovery.incompleteTransactions).toBe(2);
+    expect(await reopened.close()).toEqual({ droppedTransactions: 0 });
   });
 });

@@ -46,7 +46,7 @@ describe('the two io backends', () => {
     for (const [writer, reader] of [['native', 'js'], ['js', 'native']] as const) {
       const dir = tempDir();
       await scriptedLog(dir, writer, 'async');
-      const { wal, events, recovery } = await Wal.open({ dir, io: reader, segmentBytes: 2048 });
+      const { wal, events, recovery } = await Wal.open({ dir, io: reader, segmentBytes: 2048, checkpointLsn: 0 });
       expect(recovery.tornTail).toBeNull();
       expect(events.length).toBe(83);
       await wal.commit([Buffer.from('appended by the other backend')]);
@@ -153,6 +153,30 @@ describe('without the addon', () => {
       console.log(JSON.stringify({ second, events: again.events.map(String) }));
       await again.wal.close();`;
     expect(JSON.parse(await run(entry, twoWriters, [dir]))).toEqual({ second: 'WAL_ALREADY_OPEN', events: ['from the pid-locked writer'] });
+  });
+
+  it('a failed open releases the pid-file lock: the .pid file is gone and the next open works', async () => {
+    const entry = path.join(packageWithoutAddon(), 'dist/index.js');
+    const dir = tempDir();
+    const script = `
+      const fs = await import('node:fs');
+      const dir = process.argv[1];
+      const { wal } = await segwal.Wal.open({ dir, io: 'js' });
+      await wal.commit([Buffer.from('one')]);
+      await wal.close();
+      const file = dir + '/0000000001.wal';
+      const good = fs.readFileSync(file);
+      const bad = Buffer.from(good);
+      bad[14] ^= 0xff;
+      fs.writeFileSync(file, bad);
+      let code = 'opened';
+      try { await segwal.Wal.open({ dir, io: 'js' }); } catch (error) { code = error.code; }
+      const pidFileLeft = fs.existsSync(dir + '/.segwal.lock.pid');
+      fs.writeFileSync(file, good);
+      const again = await segwal.Wal.open({ dir, io: 'js' });
+      await again.wal.close();
+      console.log(JSON.stringify({ code, pidFileLeft, events: again.events.map(String) }));`;
+    expect(JSON.parse(await run(entry, script, [dir]))).toEqual({ code: 'WAL_BAD_SEGMENT_HEADER', pidFileLeft: false, events: ['one'] });
   });
 
   it('the pid-file lock is taken over when its owner died', () => {

@@ -67,6 +67,8 @@ describe.each(BACKENDS)('poisoning on the $name backend', ({ io }) => {
         const dir = tempDir();
         const faulty = new FaultIo(io());
         const { wal } = await Wal.open({ dir, io: faulty, sync: 'per-commit', segmentBytes: 1024 });
+        const heard: WalError[] = [];
+        wal.on('failure', (error) => heard.push(error));
         if (op === 'fsync') faulty.failNthFsync(nth, (fault as { errno: 'EIO' }).errno);
         else faulty.failNth(op, nth, fault);
         const outcome = await runWorkload(wal, 'per-commit');
@@ -87,7 +89,11 @@ describe.each(BACKENDS)('poisoning on the $name backend', ({ io }) => {
         expect(() => wal.commitSync(events('later')), context).toThrow(expect.objectContaining({ code: 'WAL_POISONED' }));
         await expect(wal.sync(), context).rejects.toMatchObject({ code: 'WAL_POISONED' });
         expect(() => wal.begin(), context).toThrow(expect.objectContaining({ code: 'WAL_POISONED' }));
-        await wal.close().catch(() => undefined);
+        // close releases the lock, then reports the poisoning: it never resolves on a poisoned log.
+        await expect(wal.close(), context).rejects.toMatchObject({ code: 'WAL_POISONED', message: wal.bgFailure === null ? /./ : expect.stringContaining(wal.bgFailure) });
+        // The first failure, and only it, reached the subscriber.
+        expect(heard.map((error) => error.code), context).toEqual(['WAL_POISONED']);
+        expect(heard[0]!.message, context).toContain(wal.bgFailure!);
 
         // close released the lock; the new open sees every acknowledged commit, in order, and nothing unattempted.
         const { wal: reopened, events: replayed } = await Wal.open({ dir, io: io() });
@@ -99,38 +105,71 @@ describe.each(BACKENDS)('poisoning on the $name backend', ({ io }) => {
     });
   });
 
-  it('a failed fsync of the group timer poisons the Wal and shows in bgFailure', async () => {
+  it('a failed fsync of the group timer is heard: the failure event carries it, and close releases the lock, then rejects WAL_POISONED', async () => {
+    const dir = tempDir();
     const faulty = new FaultIo(io());
-    const { wal } = await Wal.open({ dir: tempDir(), io: faulty, sync: { mode: 'group', intervalMs: 10 } });
+    const { wal } = await Wal.open({ dir, io: faulty, sync: { mode: 'group', intervalMs: 10 } });
+    const heard = new Promise<WalError>((resolve) => wal.on('failure', resolve));
     faulty.failNthFsync(1, 'EIO');
     await wal.commit(events('written, not yet durable'));
-    await expect.poll(() => wal.bgFailure, { timeout: 2000, interval: 5 }).toMatch(/EIO/);
+    const failure = await heard;
+    expect(failure).toMatchObject({ code: 'WAL_POISONED', message: expect.stringMatching(/EIO/), cause: expect.objectContaining({ code: 'WAL_IO', errno: expect.any(Number) }) });
+    expect(faulty.fsyncCalls).toBeGreaterThan(0);
+    expect(wal.bgFailure).toMatch(/EIO/);
     await expect(wal.commit(events('later'))).rejects.toMatchObject({ code: 'WAL_POISONED', cause: expect.objectContaining({ code: 'WAL_IO' }) });
     expect(wal.status().bgFailure).toBe(wal.bgFailure);
-    await wal.close().catch(() => undefined);
+    await expect(wal.close()).rejects.toMatchObject({ code: 'WAL_POISONED', cause: failure.cause });
+    // A second close reports the same, and the lock is free.
+    await expect(wal.close()).rejects.toMatchObject({ code: 'WAL_POISONED' });
+    const { wal: reopened } = await Wal.open({ dir, io: io() });
+    await reopened.close();
   });
 
-  it('a failed fsync in commitSync poisons the Wal; close still releases the lock', async () => {
+  it('with nobody subscribed, the first failure is a process warning', async () => {
+    const faulty = new FaultIo(io());
+    const { wal } = await Wal.open({ dir: tempDir(), io: faulty, sync: { mode: 'group', intervalMs: 10 } });
+    const warned = new Promise<Error & { code?: string }>((resolve) => {
+      const onWarning = (warning: Error & { code?: string }) => {
+        if (warning.code !== 'SEGWAL_POISONED') return;
+        process.off('warning', onWarning);
+        resolve(warning);
+      };
+      process.on('warning', onWarning);
+    });
+    faulty.failNthFsync(1, 'EIO');
+    await wal.commit(events('written, not yet durable'));
+    const warning = await warned;
+    expect(warning.message).toMatch(/poisoned.*EIO/);
+    await expect(wal.close()).rejects.toMatchObject({ code: 'WAL_POISONED' });
+  });
+
+  it('a failed fsync in commitSync poisons the Wal; closeSync releases the lock, then throws WAL_POISONED', async () => {
     const dir = tempDir();
     const faulty = new FaultIo(io());
     const { wal } = Wal.openSync({ dir, io: faulty, sync: 'per-commit' });
+    const heard: WalError[] = [];
+    wal.on('failure', (error) => heard.push(error));
     wal.commitSync(events('acknowledged'));
     faulty.failNthFsync(1, 'EIO');
     expect(() => wal.commitSync(events('failed'))).toThrow(expect.objectContaining({ code: 'WAL_POISONED' }));
     expect(() => wal.flushSync()).toThrow(expect.objectContaining({ code: 'WAL_POISONED' }));
-    wal.closeSync();
+    expect(() => wal.closeSync()).toThrow(expect.objectContaining({ code: 'WAL_POISONED', cause: expect.objectContaining({ errno: expect.any(Number) }) }));
+    expect(() => wal.closeSync()).toThrow(expect.objectContaining({ code: 'WAL_POISONED' }));
     const { wal: reopened, events: replayed } = Wal.openSync({ dir, io: io() });
     expect(replayed[0]).toEqual(Buffer.from('acknowledged'));
     reopened.closeSync();
+    await new Promise((resolve) => process.nextTick(resolve));
+    expect(heard.map((error) => error.code)).toEqual(['WAL_POISONED']);
   });
 
-  it('a failed final fsync in close() is reported, and the lock is released anyway', async () => {
+  it('a failed final fsync in close() poisons the log: the lock is released, then close rejects WAL_POISONED with the cause', async () => {
     const dir = tempDir();
     const faulty = new FaultIo(io());
     const { wal } = await Wal.open({ dir, io: faulty, sync: { mode: 'group', intervalMs: 60_000 } });
+    wal.on('failure', () => undefined);
     await wal.commit(events('written'));
     faulty.failNthFsync(1, 'EIO');
-    await expect(wal.close()).rejects.toMatchObject({ code: 'WAL_IO', errno: expect.any(Number) });
+    await expect(wal.close()).rejects.toMatchObject({ code: 'WAL_POISONED', cause: expect.objectContaining({ code: 'WAL_IO', errno: expect.any(Number) }) });
     const { wal: reopened, events: replayed } = await Wal.open({ dir, io: io() });
     expect(replayed).toEqual([Buffer.from('written')]);
     await reopened.close();

@@ -142,9 +142,51 @@ describe.each(BACKENDS)('round trip on the $name backend', ({ io }) => {
     expect(recovery.checkpointLsnObserved).toBe(fence);
     await reopened.close();
 
-    const { wal: unfenced, events: all } = await Wal.open({ dir, io: io() });
+    const { wal: unfenced, events: all, recovery: fromZero } = await Wal.open({ dir, io: io(), checkpointLsn: 0 });
     expect(texts(all)).toEqual(['before-1', 'before-2', 'after']);
+    expect(fromZero.checkpointLsn).toBe(0);
     await unfenced.close();
+  });
+
+  it("without checkpointLsn, open fences at the last Checkpoint marker ('marker'), as verify does", async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: io(), segmentBytes: 1024 });
+    for (let i = 0; i < 17; i++) await wal.commit(events(`in the snapshot ${i}`));
+    const fence = await wal.checkpoint(() => undefined);
+    await wal.commit(events('after the checkpoint'));
+    await wal.close();
+    expect(fence).toBe(51);
+
+    for (const checkpointLsn of [undefined, 'marker' as const]) {
+      const { wal: reopened, events: replayed, recovery } = await Wal.open({ dir, io: io(), checkpointLsn });
+      expect(texts(replayed)).toEqual(['after the checkpoint']);
+      expect(recovery.checkpointLsn).toBe(fence);
+      await reopened.close();
+    }
+    // A marker several segments back, behind frames larger than the walk's 64 KiB window, is found too.
+    const far = tempDir();
+    const { wal: big } = await Wal.open({ dir: far, io: io(), segmentBytes: 256 * 1024 });
+    for (let i = 0; i < 3; i++) await big.commit([Buffer.alloc(100 * 1024, i)]);
+    const farFence = (await big.commit([Buffer.alloc(70 * 1024, 9)]))!.commitLsn;
+    big.checkpointMarker(farFence);
+    for (let i = 0; i < 12; i++) await big.commit([Buffer.alloc(100 * 1024, 10 + i), Buffer.from(`late ${i}`)]);
+    await big.close();
+    expect(segmentNames(far).length).toBeGreaterThan(3);
+    const { wal: farReopened, events: late, recovery: farRecovery } = await Wal.open({ dir: far, io: io(), segmentBytes: 256 * 1024 });
+    expect(farRecovery.checkpointLsn).toBe(farFence);
+    expect(texts(late.filter((event) => event.length < 100)).length).toBe(12);
+    expect(late.length).toBe(24);
+    await farReopened.close();
+
+    // A log with no marker fences at 0: everything replays.
+    const fresh = tempDir();
+    const { wal: unmarked } = await Wal.open({ dir: fresh, io: io() });
+    await unmarked.commit(events('one'));
+    await unmarked.close();
+    const { wal: reopened, events: replayed, recovery } = await Wal.open({ dir: fresh, io: io() });
+    expect(texts(replayed)).toEqual(['one']);
+    expect(recovery.checkpointLsn).toBe(0);
+    await reopened.close();
   });
 });
 

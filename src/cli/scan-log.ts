@@ -9,6 +9,7 @@ import { jsIo } from '../io/js.js';
 import { call, runAsync } from '../io/program.js';
 import { LogScanner, listSegments, type ScannedSegment, type SegmentRef } from '../replay.js';
 import { attempt } from '../segment-files.js';
+import type { TornTail } from '../types.js';
 import { TxSpans } from '../tx-spans.js';
 
 /*
@@ -82,13 +83,38 @@ const SCAN_ATTEMPTS = 5;
 export async function scanLog(dir: string, options: ScanLogOptions = {}): Promise<LogScan> {
   const root = path.resolve(dir);
   for (let attemptNo = 1; ; attemptNo++) {
+    let scan: LogScan;
     try {
-      return await scanOnce(root, options);
+      scan = await scanOnce(root, options);
     } catch (error) {
       if (!(error instanceof VanishedSegment)) throw error;
       if (attemptNo === SCAN_ATTEMPTS) throw error.ioError;
+      continue;
     }
+    // A reader that copies pages while a Wal writes can catch a frame half
+    // copied with whole frames after it; damage that stays is real.
+    if (!scan.problems.some(isTailDamage) || attemptNo === SCAN_ATTEMPTS) return scan;
+    await new Promise((resolve) => setTimeout(resolve, RESCAN_DELAY_MS));
   }
+}
+
+const RESCAN_DELAY_MS = 20;
+const tailDamageProblems = new WeakSet<WalError>();
+
+function isTailDamage(problem: WalError): boolean {
+  return tailDamageProblems.has(problem);
+}
+
+/** Valid frames after damage in the last segment: what open cuts (and keeps in quarantine) or refuses. */
+function tailDamageProblem(ref: SegmentRef, tail: TornTail): WalError {
+  const where = { file: ref.path, offset: tail.offset };
+  const problem = new WalError(
+    'WAL_MALFORMED',
+    `damage in the last segment with valid frames after it: ${tail.cause}; open cuts there (keeping the cut bytes in a quarantine file), or refuses with tailDamage: 'refuse'${describeLocation(where)}`,
+    where,
+  );
+  tailDamageProblems.add(problem);
+  return problem;
 }
 
 /** A segment listed a moment ago is gone: truncation by a live Wal. The scan starts over. */
@@ -142,7 +168,10 @@ async function scanOnce(root: string, options: ScanLogOptions): Promise<LogScan>
     try {
       const scanned = scanner.scan(ref, bytes, index === refs.length - 1);
       const state: SegmentState = scanned === null ? 'unfinished header' : scanned.tornTail !== null ? 'torn tail' : scanned.sealed ? 'sealed' : 'active';
-      segments.push({ ...summary, scanned, state, ...inSegment, problem: null });
+      const tail = scanned?.tornTail ?? null;
+      const problem = tail !== null && tail.validFramesAfter > 0 ? tailDamageProblem(ref, tail) : null;
+      if (problem !== null) problems.push(problem);
+      segments.push({ ...summary, scanned, state, ...inSegment, problem });
     } catch (error) {
       if (!(error instanceof WalError) || error.code === 'WAL_IO') throw error;
       problems.push(error);

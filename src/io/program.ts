@@ -31,6 +31,14 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }
 
+/** The errors runSync throws into a program for a promise it cannot wait for. */
+const syncSettleRefusals = new WeakSet<object>();
+
+/** True for the error runSync raises when user code returns a promise to a *Sync method. */
+export function isSyncSettleRefusal(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && syncSettleRefusals.has(error);
+}
+
 export function runSync<T>(io: WalIo, program: IoProgram<T>): T {
   let step = program.next();
   while (!step.done) {
@@ -39,7 +47,9 @@ export function runSync<T>(io: WalIo, program: IoProgram<T>): T {
     try {
       if (request.op === 'await') {
         if (isThenable(request.value)) {
-          throw new WalError('WAL_INVALID_OPTIONS', 'a callback returned a promise to a *Sync method; use the async API');
+          const refusal = new WalError('WAL_INVALID_OPTIONS', 'a callback returned a promise to a *Sync method; use the async API');
+          syncSettleRefusals.add(refusal);
+          throw refusal;
         }
         result = request.value;
       } else {

@@ -59,6 +59,11 @@ export interface IoOps {
    *  into it and a view of it is returned (replay reads segment after segment
    *  into one buffer instead of allocating one per segment). */
   readFile(path: string, reuse?: Buffer | null): Buffer;
+  /** Opens a file read-only: readers that take no lock never open a segment for writing. */
+  openRead(path: string): Fd;
+  /** Reads up to `length` bytes at file `position` into `target` from `offset`, looping
+   *  on short reads; returns the count, less than `length` only at the end of the file. */
+  read(fd: Fd, target: Uint8Array, offset: number, length: number, position: number): number;
   unlink(path: string): void;
   /** rename(2): atomically replaces `to` with `from`. */
   rename(from: string, to: string): void;

@@ -117,6 +117,8 @@ export class CrashIo implements WalIo {
       makeDir: (d) => i.makeDir(d),
       listDir: (d) => i.listDir(d),
       readFile: (p, reuse) => i.readFile(p, reuse),
+      openRead: (p) => i.openRead(p),
+      read: (fd, target, offset, length, position) => i.read(fd, target, offset, length, position),
       unlink: (p) => {
         i.unlink(p);
         this.unlinked(p);
@@ -160,6 +162,8 @@ export class CrashIo implements WalIo {
       makeDir: (d) => a.makeDir(d),
       listDir: (d) => a.listDir(d),
       readFile: (p, reuse) => a.readFile(p, reuse),
+      openRead: (p) => a.openRead(p),
+      read: (fd, target, offset, length, position) => a.read(fd, target, offset, length, position),
       unlink: async (p) => {
         await a.unlink(p);
         this.unlinked(p);

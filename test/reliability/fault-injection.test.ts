@@ -120,8 +120,12 @@ async function runWorkload(wal: Wal, mode: SyncMode): Promise<Outcome> {
         tx.staged = true;
         handle.append(tx.events[0]!);
         handle.appendBatch([tx.events[1]!]);
-        tx.commitLsn = handle.commit();
-        burst.push(wal.flush().then(() => acked(tx), rejected));
+        burst.push(
+          handle.commit().then((lsns) => {
+            tx.commitLsn = lsns.commitLsn;
+            acked(tx);
+          }, rejected),
+        );
       } catch (error) {
         rejected(error);
       }
@@ -185,6 +189,8 @@ describe.each(BACKENDS)('fault injection on the $name backend', ({ io }) => {
           const dir = tempDir();
           const faulty = new FaultIo(io());
           const { wal } = await Wal.open({ dir, io: faulty, sync, segmentBytes: 1024 });
+          const heard: WalError[] = [];
+          wal.on('failure', (error) => heard.push(error));
           const base = callsOf(faulty, op);
           if (op === 'fsync') faulty.failNthFsync(nth, errno as 'EIO');
           else faulty.failNth(op, nth, fault);
@@ -213,6 +219,9 @@ describe.each(BACKENDS)('fault injection on the $name backend', ({ io }) => {
             if (fault === 'short' && code === 'WAL_POISONED') expect(String((rejection as WalError).message), context).toMatch(/short write/);
           }
           if (outcome.closeError !== null) expect(outcome.closeError, context).toBeInstanceOf(WalError);
+          // A poisoned log is heard once, and its close never resolves.
+          expect(heard.map((error) => error.code), context).toEqual(wal.bgFailure === null ? [] : ['WAL_POISONED']);
+          if (wal.bgFailure !== null) expect(outcome.closeError, context).toMatchObject({ code: 'WAL_POISONED' });
 
           const staged = outcome.txs.filter((tx) => tx.staged);
           if (mode === 'per-commit') {

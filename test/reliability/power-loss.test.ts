@@ -94,7 +94,7 @@ async function recordWorkload(inner: WalIo, mode: SyncMode, seed: number): Promi
           handle.abort();
           tx.aborted = true;
         } else {
-          tx.commitLsn = handle.commit();
+          burst.push(handle.commit().then((lsns) => void (tx.commitLsn = lsns.commitLsn)));
           pendingBegin.push(tx.id);
         }
       } else {

@@ -68,7 +68,7 @@ async function writer(w) {
       } else {
         for (const event of events) tx.append(event);
       }
-      commitLsn = tx.commit();
+      commitLsn = (await tx.commit()).commitLsn;
       if (mode === 'group' && random() < 0.3) {
         await wal.sync();
         durable = true;
