@@ -18,6 +18,7 @@ export class CommitQueue {
   private writtenHead = 0;
   private durableHead = 0;
   private firstFailure: WalError | null = null;
+  private progressWaiter: { promise: Promise<void>; resolve: () => void } | null = null;
   /** Highest LSN written to the OS. */
   writtenLsn: number;
   /** Highest LSN covered by an fsync. */
@@ -55,6 +56,28 @@ export class CommitQueue {
   written(lsn: number): void {
     if (lsn > this.writtenLsn) this.writtenLsn = lsn;
     this.writtenHead = settle(this.writtenWaiters, this.writtenHead, lsn);
+    this.notifyProgress();
+  }
+
+  /**
+   * Resolves at the next write, fsync, failure or close: an in-process reader
+   * waits for it instead of polling. Waiting asks for no fsync (a durable
+   * waiter would).
+   */
+  progress(): Promise<void> {
+    if (this.progressWaiter === null) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((done) => (resolve = done));
+      this.progressWaiter = { promise, resolve };
+    }
+    return this.progressWaiter.promise;
+  }
+
+  /** Wakes whoever waits for `progress()`. */
+  notifyProgress(): void {
+    const waiter = this.progressWaiter;
+    this.progressWaiter = null;
+    waiter?.resolve();
   }
 
   /** Everything at or below `lsn` has been fsync'd. */
@@ -80,6 +103,7 @@ export class CommitQueue {
     }
     this.writtenHead = clear(this.writtenWaiters);
     this.durableHead = clear(this.durableWaiters);
+    this.notifyProgress();
   }
 
   /** A fresh WAL_POISONED error carrying the first failure. */

@@ -18,6 +18,7 @@ export const WAL_ERROR_CODES = [
   'WAL_LSN_EXHAUSTED',
   'WAL_BUSY',
   'WAL_REPLAY_HANDLER',
+  'WAL_LSN_TRUNCATED',
 ] as const;
 
 export type WalErrorCode = (typeof WAL_ERROR_CODES)[number];

@@ -2,22 +2,35 @@ export { Wal } from './wal.js';
 export { Tx } from './tx.js';
 export { WalError, WAL_ERROR_CODES, type WalErrorCode } from './errors.js';
 export { codecs, type EventSchema } from './codec.js';
-export { replayDir, readWal, type ReplayDirOptions, type ReadWalOptions } from './readers.js';
+export {
+  replayDir,
+  readWal,
+  readTransactions,
+  type ReplayDirOptions,
+  type ReadWalOptions,
+  type ReadWalRecord,
+  type ReadTransactionsOptions,
+  type CommittedTransaction,
+} from './readers.js';
+export type { ResumePoint } from './read/log-stream.js';
 export { RecordKind } from './format/constants.js';
 export { jsIo } from './io/js.js';
 export { createNativeIo } from './io/native.js';
 export type { WalIo, IoOps, AsyncIoOps, Fd, LockToken } from './io/types.js';
 export type {
   Codec,
+  CloseReport,
   CommitOptions,
   OpenResult,
   Recovery,
   ReplayHandler,
   SyncMode,
   SyncOption,
+  TailDamagePolicy,
   TornTail,
   TxLsns,
   WalOptions,
+  WalReadOptions,
   WalRecord,
   WalStatus,
 } from './types.js';

@@ -30,6 +30,7 @@ export interface NormalizedOptions<In, Out> {
   /** From `preallocate` and the sync mode (`preallocationFor`). */
   preallocation: Preallocation;
   onReplay: ReplayHandler<Out> | null;
+  logId: string | null;
 }
 
 const isWalIo = (value: unknown): value is WalIo => {
@@ -48,6 +49,9 @@ const isCodec = (value: unknown): value is Codec<unknown, unknown> => {
   const codec = value as Partial<Codec<unknown, unknown>> | null;
   return typeof codec === 'object' && codec !== null && typeof codec.encode === 'function' && typeof codec.decode === 'function';
 };
+
+/** A backend by name or a `WalIo` object (`Wal.open`, the readers). */
+export const ioOptionSchema = z.union([z.enum(['native', 'js']), z.custom<WalIo>(isWalIo, 'expected a WalIo object')]);
 
 /** A codec by name or a `Codec` object (`Wal.open`, `replayDir`). */
 export const codecOptionSchema = z.union([
@@ -78,11 +82,10 @@ const optionsSchema = z.strictObject({
   segmentBytes: z.number().int().min(MIN_SEGMENT_BYTES).max(MAX_SEGMENT_BYTES).optional(),
   checkpointLsn: fenceSchema.optional(),
   tailDamage: z.enum(['cut', 'refuse']).optional(),
-  io: z
-    .union([z.enum(['native', 'js']), z.custom<WalIo>(isWalIo, 'expected a WalIo object')])
-    .optional(),
+  io: ioOptionSchema.optional(),
   codec: codecOptionSchema.optional(),
   preallocate: z.boolean().optional(),
+  logId: z.string().regex(/^[0-9a-f]{32}$/, 'expected 32 lowercase hex digits').optional(),
   onReplay: z.custom<ReplayHandler<unknown>>((value) => typeof value === 'function', 'expected a function').optional(),
 });
 
@@ -103,6 +106,7 @@ export function normalizeOptions<In, Out>(options: WalOptions<In, Out>): Normali
     codec: resolveCodec(given.codec) as Codec<In, Out>,
     preallocation: preallocationFor(given.preallocate ?? true, syncMode),
     onReplay: (given.onReplay as ReplayHandler<Out> | undefined) ?? null,
+    logId: given.logId ?? null,
   };
 }
 
@@ -118,6 +122,13 @@ export function checkCommitOptions(options: unknown, method: string): CommitOpti
   if (parsed.success) return parsed.data;
   throw invalidOptions(parsed.error.issues, `invalid ${method}() options`);
 }
+
+/** `wal.readTransactions` options. */
+export const walReadOptions = z.strictObject({
+  fromLsn: z.number().int().min(1).max(MAX_LSN).optional(),
+  scanFromLsn: z.number().int().min(1).max(MAX_LSN).optional(),
+  signal: z.instanceof(AbortSignal).optional(),
+});
 
 /** Validates the options object of a function other than `Wal.open` (`replayDir`, `readWal`, …). */
 export function parseOptions<T extends z.ZodType>(schema: T, options: unknown, method: string): z.infer<T> {

@@ -1,25 +1,30 @@
-import { constants as osConstants } from 'node:os';
 import { z } from 'zod';
-import { followLog, type FollowPosition } from './follow.js';
-import { WalError } from './errors.js';
-import { FRAME_OVERHEAD, HEADER_BYTES, MAX_LSN } from './format/constants.js';
-import { referenceCrc32 } from './format/crc.js';
-import { jsIo } from './io/js.js';
-import { call, runAsync } from './io/program.js';
-import { checkDirArgument, codecOptionSchema, fenceSchema, parseOptions, resolveCodec } from './options.js';
-import { recoveryReport, replayLog } from './recover.js';
-import { LogScanner, listSegments, type SegmentRef } from './replay.js';
-import { attempt } from './segment-files.js';
-import { TxSpans } from './tx-spans.js';
+import { MAX_LSN, RecordKind } from './format/constants.js';
+import { batchEvents } from './format/frame.js';
+import { resolveIo } from './io/resolve.js';
+import type { WalIo } from './io/types.js';
+import { runAsync } from './io/program.js';
+import { readLogId } from './log-id.js';
+import { checkDirArgument, codecOptionSchema, fenceSchema, ioOptionSchema, parseOptions, resolveCodec } from './options.js';
+import { streamLog, type ResumePoint, type StreamConfig } from './read/log-stream.js';
+import { decodeEvents, recoveryReport, replayLog } from './read/replay-log.js';
 import type { Codec, Recovery, ReplayHandler, WalRecord } from './types.js';
 
 /*
- * Read-only access for tools and followers: no lock is taken and no file is
- * changed, so both work on a log a live Wal is writing. A torn tail is
- * reported (replayDir) or simply not yielded (readWal), never cut.
+ * Read-only access for tools, followers and shippers: no lock is taken and no
+ * file is changed, so all of it works on a log a live Wal is writing. Every
+ * reader reads through the one validator and assembler open uses
+ * (src/read/), and through the io seam: node:fs (`io: 'js'`) by default, so
+ * it needs no addon; tests pass ios that observe or interfere.
+ * A torn tail is reported (replayDir) or simply not read past, never cut.
  */
 
-export interface ReplayDirOptions<Out> {
+/** What every reader reads through. Default 'js' (node:fs): readers need no addon. */
+interface ReaderIoOption {
+  io?: 'native' | 'js' | WalIo;
+}
+
+export interface ReplayDirOptions<Out> extends ReaderIoOption {
   /** Transactions committed at or below it are skipped. Default `'marker'`, as for `Wal.open`. */
   checkpointLsn?: number | 'marker';
   codec?: Codec<unknown, Out> | 'bytes' | 'utf8' | 'json';
@@ -30,6 +35,7 @@ const replayDirOptions = z.strictObject({
   checkpointLsn: fenceSchema.optional(),
   codec: codecOptionSchema.optional(),
   onReplay: z.custom<ReplayHandler<unknown>>((value) => typeof value === 'function', 'expected a function').optional(),
+  io: ioOptionSchema.optional(),
 });
 
 /** Replays a log directory without opening it for writing. */
@@ -40,17 +46,35 @@ export async function replayDir<Out = Buffer>(
   const root = checkDirArgument(dir, 'replayDir');
   const given = parseOptions(replayDirOptions, options, 'replayDir');
   const codec = resolveCodec(given.codec) as Codec<unknown, Out>;
+  const io = resolveIo(given.io ?? 'js');
   const log = await runAsync(
-    jsIo,
-    replayLog(root, given.checkpointLsn ?? 'marker', { crc32: referenceCrc32, spans: new TxSpans() }, codec, (given.onReplay as ReplayHandler<Out> | undefined) ?? null),
+    io,
+    replayLog(root, {
+      fence: given.checkpointLsn ?? 'marker',
+      crc32: io.crc32,
+      codec,
+      onReplay: (given.onReplay as ReplayHandler<Out> | undefined) ?? null,
+    }),
   );
   const repairs: string[] = [];
   if (log.refs.length > 0 && log.last === null) repairs.push('open would replace the last segment (unfinished header)');
   else if (log.last?.sealed === true) repairs.push('open would create a new active segment (the last one is sealed)');
-  return { events: log.events, recovery: recoveryReport(log, repairs, log.last?.tornTail ?? null) };
+  const logId = await runAsync(io, readLogId(root));
+  return { events: log.events, recovery: recoveryReport(log, { logId, repairs, tornTail: log.last?.tornTail ?? null }) };
 }
 
-export interface ReadWalOptions {
+/** How often a follower looks for new records by default, in ms (docs/CLI.md). */
+export const FOLLOW_POLL_MS = 50;
+
+const followOptions = {
+  follow: z.boolean().optional(),
+  signal: z.instanceof(AbortSignal).optional(),
+  pollMs: z.number().int().min(1).max(60_000).optional(),
+  io: ioOptionSchema.optional(),
+};
+const lsnOption = z.number().int().min(1).max(MAX_LSN).optional();
+
+export interface ReadWalOptions<Out = Buffer> extends ReaderIoOption {
   /** Yield records with an LSN at or above this. Default 1. */
   fromLsn?: number;
   /** After the records on disk, wait for new ones as a live Wal appends them, until `signal` aborts. */
@@ -59,66 +83,168 @@ export interface ReadWalOptions {
   signal?: AbortSignal;
   /** How often `follow` looks for new records, in ms. Default 50. */
   pollMs?: number;
+  /** Decodes the events of Mutation and MutationBatch records into `events` (no hand-parsing of the batch format). */
+  codec?: Codec<unknown, Out> | 'bytes' | 'utf8' | 'json';
 }
 
-const readWalOptions = z.strictObject({
-  fromLsn: z.number().int().min(1).max(MAX_LSN).optional(),
-  follow: z.boolean().optional(),
-  signal: z.instanceof(AbortSignal).optional(),
-  pollMs: z.number().int().min(1).max(60_000).optional(),
-});
+/** A record as readWal yields it; `events` when a codec was given and the record holds events. */
+export type ReadWalRecord<Out = Buffer> = WalRecord & { events?: Out[] };
 
-/** How often `readWal({ follow: true })` polls by default (docs/CLI.md). */
-export const FOLLOW_POLL_MS = 50;
+const readWalOptions = z.strictObject({ fromLsn: lsnOption, codec: codecOptionSchema.optional(), ...followOptions });
 
 /**
  * Every record of the log in order, as stored, after the same checks open
- * makes; a record that fails them ends the iteration with a WalError (the
- * records before it are yielded first). With `follow`, it then yields records
- * as a live Wal appends them, until `signal` aborts (docs/CLI.md).
+ * makes (transaction structure included); a record that fails them ends the
+ * iteration with a WalError, after the records before it. With `follow`, it
+ * then yields records as a live Wal appends them, across rotation and
+ * truncation, until `signal` aborts (docs/CLI.md).
  */
-export async function* readWal(dir: string, options: ReadWalOptions = {}): AsyncGenerator<WalRecord> {
+export async function* readWal<Out = Buffer>(dir: string, options: ReadWalOptions<Out> = {}): AsyncGenerator<ReadWalRecord<Out>> {
   const root = checkDirArgument(dir, 'readWal');
-  const { fromLsn = 1, follow = false, signal, pollMs = FOLLOW_POLL_MS } = parseOptions(readWalOptions, options, 'readWal');
-  const refs = await runAsync(jsIo, attempt('list directory', root, listSegments(root)));
-  const pending: WalRecord[] = [];
-  let position: FollowPosition = { segmentId: refs[0]?.id ?? 1, offset: 0, lastLsn: 0 };
-  const scanner = new LogScanner({
-    // Raw records only: no transaction is delivered, and a record whose
-    // TxBegin went with a truncated segment is yielded, not refused.
-    checkpointLsn: MAX_LSN,
-    crc32: referenceCrc32,
-    spans: new TxSpans(),
-    onRecord: (record) => {
-      position = { segmentId: record.segmentId, offset: record.offset + FRAME_OVERHEAD + record.payload.length, lastLsn: record.lsn };
-      if (record.lsn >= fromLsn) pending.push(record);
-    },
-  });
-  let scannedAny = false;
-  for (const [index, ref] of refs.entries()) {
-    const bytes = await readWholeSegment(ref, !scannedAny);
-    if (bytes === null) continue; // truncated away before we got to it, and nothing read yet
-    scannedAny = true;
-    let scanned;
-    try {
-      scanned = scanner.scan(ref, bytes, index === refs.length - 1);
-    } catch (error) {
-      yield* pending.splice(0, pending.length); // the good records before the damage
-      throw error;
+  const given = parseOptions(readWalOptions, options, 'readWal');
+  const fromLsn = given.fromLsn ?? 1;
+  const codec = given.codec === undefined ? null : (resolveCodec(given.codec) as Codec<unknown, Out>);
+  const config = streamConfig(root, { ...given, recordsOnly: true, scanFromLsn: fromLsn === 1 ? null : { lsn: fromLsn, ifTruncated: 'read what is left' } });
+  for await (const batch of streamLog(config)) {
+    for (const scanned of batch.records) {
+      if (scanned.lsn < fromLsn) continue;
+      const record: ReadWalRecord<Out> = {
+        kind: scanned.kind,
+        lsn: scanned.lsn,
+        txBeginLsn: scanned.txBeginLsn,
+        payload: scanned.payload,
+        segmentId: scanned.segmentId,
+        offset: scanned.offset,
+      };
+      if (codec !== null) {
+        if (record.kind === RecordKind.Mutation) record.events = [decodeOne(codec, record.payload, record.lsn)];
+        else if (record.kind === RecordKind.MutationBatch) record.events = batchEvents(record.payload).map((event) => decodeOne(codec, event, record.lsn));
+      }
+      yield record;
     }
-    if (scanned !== null && scanned.records === 0) position = { segmentId: ref.id, offset: HEADER_BYTES, lastLsn: scanned.baseLsn - 1 };
-    scanner.takeCommitted();
-    yield* pending.splice(0, pending.length);
   }
-  if (follow) yield* followLog(root, position, fromLsn, pollMs, signal);
 }
 
-/** A whole segment; null when `mayVanish` and truncation deleted it since the listing. */
-async function readWholeSegment(ref: SegmentRef, mayVanish: boolean): Promise<Buffer | null> {
-  try {
-    return await runAsync(jsIo, attempt('read segment', ref.path, call('readFile', ref.path)));
-  } catch (error) {
-    if (mayVanish && error instanceof WalError && error.errno === osConstants.errno.ENOENT) return null;
-    throw error;
+function decodeOne<Out>(codec: Codec<unknown, Out>, bytes: Buffer, lsn: number): Out {
+  return decodeEvents({ events: [bytes], eventLsns: [lsn], lsns: { beginLsn: 0, commitLsn: 0 } }, codec)[0] as Out;
+}
+
+export interface ReadTransactionsOptions<Out = Buffer> extends ReaderIoOption {
+  /**
+   * Yield the transactions committed at or after this LSN. Default: those
+   * `Wal.open` replays by default (above the last Checkpoint marker's fence).
+   */
+  fromLsn?: number;
+  /**
+   * Reading may start at this LSN: pass the `resume.scanFromLsn` of the last
+   * transaction you processed (with its `resume.fromLsn`), so a restart does
+   * not read the whole log. Default: the start of the log.
+   */
+  scanFromLsn?: number;
+  follow?: boolean;
+  signal?: AbortSignal;
+  pollMs?: number;
+  /** How events are decoded. Default: raw bytes. */
+  codec?: Codec<unknown, Out> | 'bytes' | 'utf8' | 'json';
+  /**
+   * Yield only what is durable: every read of a segment that is not sealed is
+   * fdatasync'd before its transactions are yielded (an fsync per read; cheap
+   * when the writer already fsync'd). For followers that ship elsewhere.
+   */
+  durableOnly?: boolean;
+}
+
+/** A committed transaction as the readers yield it. */
+export interface CommittedTransaction<Out = Buffer> {
+  beginLsn: number;
+  commitLsn: number;
+  events: Out[];
+  /** Pass to `readTransactions` (`{ ...resume }`) to see every transaction committed after this one. */
+  resume: ResumePoint;
+}
+
+const readTransactionsOptions = z.strictObject({
+  fromLsn: lsnOption,
+  scanFromLsn: lsnOption,
+  codec: codecOptionSchema.optional(),
+  durableOnly: z.boolean().optional(),
+  ...followOptions,
+});
+
+/**
+ * The committed transactions of a log, in commit order (aborted and
+ * unfinished ones never appear), each with the point to resume from. With
+ * `follow`, it goes on as a live Wal commits, across rotation and truncation,
+ * until `signal` aborts. Asked for LSNs a truncation already removed, it
+ * throws WAL_LSN_TRUNCATED rather than skip them.
+ */
+export async function* readTransactions<Out = Buffer>(
+  dir: string,
+  options: ReadTransactionsOptions<Out> = {},
+): AsyncGenerator<CommittedTransaction<Out>> {
+  const root = checkDirArgument(dir, 'readTransactions');
+  const given = parseOptions(readTransactionsOptions, options, 'readTransactions');
+  const codec = resolveCodec(given.codec) as Codec<unknown, Out>;
+  const scanFromLsn = given.scanFromLsn ?? null;
+  const config = streamConfig(root, {
+    ...given,
+    recordsOnly: false,
+    scanFromLsn: scanFromLsn === null ? null : { lsn: scanFromLsn, ifTruncated: 'refuse' },
+    syncReads: given.durableOnly === true,
+  });
+  yield* transactionsOf(config, codec);
+}
+
+/** Decodes the committed transactions of a stream. */
+export async function* transactionsOf<Out>(config: StreamConfig, codec: Codec<unknown, Out>): AsyncGenerator<CommittedTransaction<Out>> {
+  for await (const batch of streamLog(config)) {
+    for (const tx of batch.transactions) {
+      yield { beginLsn: tx.lsns.beginLsn, commitLsn: tx.lsns.commitLsn, events: decodeEvents(tx, codec), resume: tx.resume };
+    }
   }
+}
+
+/** A read-only stream over node:fs, polling when followed. */
+function streamConfig(
+  root: string,
+  given: {
+    fromLsn?: number | undefined;
+    scanFromLsn: StreamConfig['scanFrom'];
+    follow?: boolean | undefined;
+    signal?: AbortSignal | undefined;
+    pollMs?: number | undefined;
+    recordsOnly: boolean;
+    syncReads?: boolean;
+    io?: 'native' | 'js' | WalIo | undefined;
+  },
+): StreamConfig {
+  const pollMs = given.pollMs ?? FOLLOW_POLL_MS;
+  const io = resolveIo(given.io ?? 'js');
+  return {
+    io,
+    dir: root,
+    crc32: io.crc32,
+    fromLsn: given.fromLsn ?? 'marker',
+    scanFrom: given.scanFromLsn,
+    recordsOnly: given.recordsOnly,
+    follow: given.follow === true,
+    signal: given.signal,
+    waitForMore: (signal) => sleep(pollMs, signal),
+    syncReads: given.syncReads === true,
+    limit: () => Number.POSITIVE_INFINITY,
+    ended: () => false,
+  };
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted === true) return resolve();
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+  });
 }

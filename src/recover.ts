@@ -2,20 +2,12 @@ import path from 'node:path';
 import { WalError, describeLocation, toIoError } from './errors.js';
 import { LOCK_FILE_NAME, MAX_LSN } from './format/constants.js';
 import { encodeSegmentHeader } from './format/header.js';
-import { call, isSyncSettleRefusal, settle, type IoProgram } from './io/program.js';
+import { call, type IoProgram } from './io/program.js';
 import type { LockToken, WalIo } from './io/types.js';
 import { LOCK_WAIT_MS, type NormalizedOptions } from './options.js';
-import {
-  LogScanner,
-  decodeError,
-  listSegments,
-  type CommittedTx,
-  type ScanOptions,
-  type ScanTotals,
-  type ScannedSegment,
-  type SegmentRef,
-} from './replay.js';
-import { resolveFence } from './fence.js';
+import type { ScannedSegment } from './read/log-validator.js';
+import { recoveryReport, replayLog, type ReplayedLog } from './read/replay-log.js';
+import { LOG_ID_FILE_NAME, newLogId, readLogId, writeLogId } from './log-id.js';
 import { quarantineRange } from './quarantine.js';
 import {
   SPARE_FILE_NAME,
@@ -26,7 +18,7 @@ import {
   type SegmentFileConfig,
 } from './segment-files.js';
 import { TxSpans } from './tx-spans.js';
-import type { Codec, Recovery, ReplayHandler, TornTail, TxLsns } from './types.js';
+import type { Codec, Recovery, TornTail } from './types.js';
 import { newSegment, type Segment } from './writer.js';
 
 /** What open hands to the Wal: the log as found, repaired and ready to append. */
@@ -80,66 +72,6 @@ function* takeLock(dir: string): IoProgram<LockToken> {
   }
 }
 
-/** The log as one scan found it. */
-export interface ReplayedLog<Out> {
-  refs: SegmentRef[];
-  scanned: ScannedSegment[];
-  /** The last segment's scan; null when it held only an unfinished header (or there are no segments). */
-  last: ScannedSegment | null;
-  totals: ScanTotals;
-  /** The fence the scan used: the one given, or the one `'marker'` stood for. */
-  fence: number;
-  events: Out[];
-}
-
-/** Reads and checks every segment in order, decoding committed transactions above the fence. */
-export function* replayLog<Out>(
-  dir: string,
-  fenceOption: number | 'marker',
-  scanOptions: Omit<ScanOptions, 'checkpointLsn'>,
-  codec: Codec<unknown, Out>,
-  onReplay: ReplayHandler<Out> | null,
-): IoProgram<ReplayedLog<Out>> {
-  const refs = yield* attempt('list directory', dir, listSegments(dir));
-  const fence = yield* resolveFence(refs, fenceOption, scanOptions.crc32);
-  const scanner = new LogScanner({ ...scanOptions, checkpointLsn: fence });
-  const events: Out[] = [];
-  const scanned: ScannedSegment[] = [];
-  let last: ScannedSegment | null = null;
-  // With onReplay, events live only until their callback settles, so every
-  // segment is read into one reused buffer (less memory, no page faults).
-  let scratch = null as Buffer | null;
-  for (const [index, ref] of refs.entries()) {
-    const bytes: Buffer = yield* attempt('read segment', ref.path, call('readFile', ref.path, scratch));
-    if (onReplay !== null && bytes.buffer !== scratch?.buffer) scratch = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-    const isLast = index === refs.length - 1;
-    const segment = scanner.scan(ref, bytes, isLast);
-    for (const tx of scanner.takeCommitted()) yield* deliver(tx, codec, onReplay, events);
-    if (scratch !== null) scanner.detachOpenEvents();
-    if (segment === null) continue;
-    scanned.push(segment);
-    if (isLast) last = segment;
-  }
-  return { refs, scanned, last, totals: scanner.finish(), fence, events };
-}
-
-/** The recovery report of a replayed log; `repairs` lists what open did (or would do). */
-export function recoveryReport(log: ReplayedLog<unknown>, repairs: string[], tornTail: TornTail | null): Recovery {
-  const { totals } = log;
-  return {
-    maxLsn: totals.maxLsn,
-    tornTail,
-    checkpointLsn: log.fence,
-    checkpointLsnObserved: totals.checkpointLsnObserved,
-    transactions: totals.transactions,
-    events: totals.events,
-    abortedTransactions: totals.abortedTransactions,
-    incompleteTransactions: totals.incompleteTransactions,
-    segments: totals.segments,
-    repairs,
-  };
-}
-
 function* replayAndRepair<In, Out>(
   io: WalIo,
   options: NormalizedOptions<In, Out>,
@@ -151,15 +83,23 @@ function* replayAndRepair<In, Out>(
     preallocation: options.preallocation,
     crc32: io.crc32,
   };
+  const existingId = yield* readLogId(options.dir);
+  if (options.logId !== null && existingId !== null && existingId !== options.logId) {
+    throw new WalError(
+      'WAL_INVALID_OPTIONS',
+      `invalid options: option \`logId\`: the log in ${options.dir} is log ${existingId}, not ${options.logId}`,
+      { file: path.join(options.dir, LOG_ID_FILE_NAME) },
+    );
+  }
   const spans = new TxSpans();
   spans.settle(Number.MAX_SAFE_INTEGER); // everything read back is on disk already
-  const log = yield* replayLog(
-    options.dir,
-    options.checkpointLsn,
-    { crc32: io.crc32, spans },
-    options.codec as Codec<unknown, Out>,
-    options.onReplay,
-  );
+  const log = yield* replayLog(options.dir, {
+    fence: options.checkpointLsn,
+    crc32: io.crc32,
+    codec: options.codec as Codec<unknown, Out>,
+    onReplay: options.onReplay,
+    observer: spans,
+  });
   const { last, totals } = log;
   if (last?.tornTail !== null && last?.tornTail !== undefined && options.tailDamage === 'refuse') refuseTailDamage(last);
   const nextLsn = firstLsnAfter(log);
@@ -170,6 +110,12 @@ function* replayAndRepair<In, Out>(
     created: true,
   }));
   const repairs: string[] = [];
+  // A new log gets its identity before its first segment exists.
+  const logId = existingId ?? options.logId ?? newLogId();
+  if (existingId === null) {
+    yield* writeLogId(options.dir, logId);
+    if (log.refs.length > 0) repairs.push(`gave the log the identity ${logId}: it had none (written before log ids existed, or ${LOG_ID_FILE_NAME} was removed)`);
+  }
   let tornTail: TornTail | null = null;
   const lastRef = log.refs[log.refs.length - 1];
   if (lastRef === undefined) {
@@ -203,7 +149,7 @@ function* replayAndRepair<In, Out>(
     nextLsn,
     lastCheckpointSnapshot: totals.checkpointLsnObserved,
     spans,
-    recovery: recoveryReport(log, repairs, tornTail),
+    recovery: recoveryReport(log, { logId, repairs, tornTail }),
     events: log.events,
   };
 }
@@ -278,46 +224,4 @@ function* reopenActive(
     throw error;
   }
   return { fd, tornTail };
-}
-
-/** Decodes one committed transaction and hands it to `onReplay` or the events list. */
-function* deliver<In, Out>(
-  tx: CommittedTx,
-  codec: Codec<In, Out>,
-  onReplay: ReplayHandler<Out> | null,
-  events: Out[],
-): IoProgram<void> {
-  const decoded = new Array<Out>(tx.events.length);
-  for (let i = 0; i < tx.events.length; i++) {
-    const lsn = tx.eventLsns[i] as number;
-    try {
-      decoded[i] = codec.decode(tx.events[i] as Buffer, lsn);
-    } catch (error) {
-      throw decodeError(error, lsn);
-    }
-  }
-  if (onReplay === null) {
-    for (const event of decoded) events.push(event);
-    return;
-  }
-  let returned: unknown;
-  try {
-    returned = onReplay(decoded, tx.lsns);
-  } catch (error) {
-    throw replayHandlerFailed(error, tx.lsns);
-  }
-  try {
-    yield* settle(returned);
-  } catch (error) {
-    throw isSyncSettleRefusal(error) ? error : replayHandlerFailed(error, tx.lsns);
-  }
-}
-
-function replayHandlerFailed(error: unknown, lsns: TxLsns): WalError {
-  const reason = error instanceof Error ? error.message : String(error);
-  return new WalError(
-    'WAL_REPLAY_HANDLER',
-    `onReplay failed for the transaction with begin LSN ${lsns.beginLsn} and commit LSN ${lsns.commitLsn}: ${reason}`,
-    { lsn: lsns.commitLsn, cause: error },
-  );
 }

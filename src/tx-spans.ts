@@ -17,11 +17,11 @@ export class TxSpans {
   /** Ends at or below this are already durable and need not be kept in `live`. */
   private durableLsn = 0;
 
-  begin(beginLsn: number): void {
+  begun(beginLsn: number): void {
     this.live.set(beginLsn, null);
   }
 
-  end(beginLsn: number, endLsn: number): void {
+  ended(beginLsn: number, endLsn: number): void {
     if (endLsn <= this.durableLsn) this.live.delete(beginLsn);
     else if (this.live.has(beginLsn)) this.live.set(beginLsn, endLsn);
     if (this.carriedEnd.has(beginLsn)) this.carriedEnd.set(beginLsn, endLsn);

@@ -49,6 +49,12 @@ export interface WalOptions<In = Uint8Array, Out = Buffer> {
   preallocate?: boolean;
   /** Called once per committed transaction during recovery instead of collecting `events`. */
   onReplay?: ReplayHandler<Out>;
+  /**
+   * The identity a new log takes (32 lowercase hex digits), as a replica takes
+   * its source's; an existing log with another identity is refused. Default:
+   * a new log gets a random one.
+   */
+  logId?: string;
 }
 
 export interface TornTail {
@@ -75,6 +81,8 @@ export interface TornTail {
 }
 
 export interface Recovery {
+  /** The log's identity (32 hex digits; docs/FORMAT.md); null from a reader of a log that has none yet. */
+  logId: string | null;
   /** Highest LSN in the log (0 when empty). */
   maxLsn: number;
   tornTail: TornTail | null;
@@ -108,6 +116,16 @@ export interface CommitOptions {
   durable?: boolean;
 }
 
+/** Options of `wal.readTransactions` (docs/CLI.md, "Reading committed transactions"). */
+export interface WalReadOptions {
+  /** Yield the transactions committed at or after this LSN. Default: those open replays by default. */
+  fromLsn?: number;
+  /** Reading may start at this LSN (a yielded transaction's `resume.scanFromLsn`). */
+  scanFromLsn?: number;
+  /** Ends the iteration, normally. */
+  signal?: AbortSignal;
+}
+
 /** What `close()` / `closeSync()` report. */
 export interface CloseReport {
   /** Transactions begun with `wal.begin()` and neither committed nor aborted: replay drops them. */
@@ -126,6 +144,7 @@ export interface WalRecord {
 
 export interface WalStatus {
   dir: string;
+  logId: string;
   syncMode: SyncMode;
   durableLsn: number;
   nextLsn: number;

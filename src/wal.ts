@@ -1,27 +1,22 @@
 import { CommitQueue } from './commit-queue.js';
 import { WalError, toIoError } from './errors.js';
 import { MAX_BATCHED_EVENT_BYTES, MAX_EVENT_BYTES, RecordKind } from './format/constants.js';
-import { jsIo } from './io/js.js';
-import { createNativeIo } from './io/native.js';
+import { resolveIo } from './io/resolve.js';
 import { runAsync, runSync } from './io/program.js';
 import type { LockToken, WalIo } from './io/types.js';
 import { LsnAllocator } from './lsn.js';
-import { checkCommitOptions, checkLsnArgument, normalizeOptions, type NormalizedOptions } from './options.js';
+import { checkCommitOptions, checkLsnArgument, normalizeOptions, parseOptions, walReadOptions, type NormalizedOptions } from './options.js';
+import type { StreamConfig } from './read/log-stream.js';
+import { transactionsOf, type CommittedTransaction } from './readers.js';
 import { recoverProgram, type Recovered } from './recover.js';
 import { Scheduler } from './scheduler.js';
 import { truncateProgram } from './truncate.js';
 import { Tx, type TxHost } from './tx.js';
 import type { TxSpans } from './tx-spans.js';
-import type { CloseReport, CommitOptions, OpenResult, SyncMode, TxLsns, WalOptions, WalStatus } from './types.js';
+import type { CloseReport, CommitOptions, OpenResult, SyncMode, TxLsns, WalOptions, WalReadOptions, WalStatus } from './types.js';
 import { LogWriter } from './writer.js';
 
 type Lifecycle = 'open' | 'closing' | 'closed';
-
-function resolveIo(io: NormalizedOptions<unknown, unknown>['io']): WalIo {
-  if (io === 'js') return jsIo;
-  if (io === 'native') return createNativeIo();
-  return io;
-}
 
 /**
  * A segmented write-ahead log, open for appending (SPEC §4). Obtain one with
@@ -45,6 +40,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
   private closing: Promise<CloseReport> | null = null;
   private readonly failureListeners = new Set<(error: WalError) => void>();
   private readonly txHost: TxHost<In>;
+  private readonly recoveredLogId: string;
 
   static async open<In = Uint8Array, Out = Buffer>(options: WalOptions<In, Out>): Promise<OpenResult<Wal<In, Out>, Out>> {
     const normalized = normalizeOptions(options);
@@ -68,6 +64,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     recovered: Recovered<Out>,
   ) {
     this.lsns = new LsnAllocator(recovered.nextLsn);
+    this.recoveredLogId = recovered.recovery.logId as string;
     this.queue = new CommitQueue(recovered.nextLsn - 1);
     this.spans = recovered.spans;
     this.lock = recovered.lock;
@@ -112,6 +109,11 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     return this.options.dir;
   }
 
+  /** The log's identity: 32 hex digits, made when the log was created (docs/FORMAT.md). */
+  get logId(): string {
+    return this.recoveredLogId;
+  }
+
   get syncMode(): SyncMode {
     return this.options.syncMode;
   }
@@ -141,6 +143,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
   status(): WalStatus {
     return {
       dir: this.dir,
+      logId: this.logId,
       syncMode: this.syncMode,
       durableLsn: this.durableLsn,
       nextLsn: this.nextLsn,
@@ -288,6 +291,51 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     }
   }
 
+  // ---- reading -----------------------------------------------------------
+
+  /**
+   * This log's committed transactions in commit order, each handed over once
+   * it is durable (`durableLsn`), woken by the log's own progress rather than
+   * by polling, until `signal` aborts or the log closes. For a consumer in
+   * this process that ships what it reads: nothing it yields can be erased by
+   * a power cut. Ends with WAL_POISONED when the log is poisoned and no more
+   * transactions can become durable.
+   */
+  readTransactions(options: WalReadOptions = {}): AsyncGenerator<CommittedTransaction<Out>> {
+    const given = parseOptions(walReadOptions, options, 'wal.readTransactions');
+    this.assertNotClosed();
+    const config: StreamConfig = {
+      io: this.io,
+      dir: this.dir,
+      crc32: this.io.crc32,
+      fromLsn: given.fromLsn ?? 'marker',
+      scanFrom: given.scanFromLsn === undefined ? null : { lsn: given.scanFromLsn, ifTruncated: 'refuse' },
+      recordsOnly: false,
+      follow: true,
+      signal: given.signal,
+      waitForMore: (signal) => this.progress(signal),
+      syncReads: false,
+      limit: () => this.durableLsn,
+      ended: () => this.lifecycle === 'closed',
+    };
+    return transactionsOf(config, this.options.codec);
+  }
+
+  /** Resolves at the log's next write, fsync or close (or when `signal` aborts); throws once it is poisoned. */
+  private progress(signal: AbortSignal | undefined): Promise<void> {
+    if (this.queue.failure !== null) return Promise.reject(this.queue.poisonedError());
+    if (this.lifecycle === 'closed' || signal?.aborted === true) return Promise.resolve();
+    if (signal === undefined) return this.queue.progress();
+    return new Promise((resolve) => {
+      const done = () => {
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      signal.addEventListener('abort', done, { once: true });
+      void this.queue.progress().then(done);
+    });
+  }
+
   // ---- closing -----------------------------------------------------------
 
   /**
@@ -352,6 +400,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
   /** The outcome of a close whose files are closed and lock released. */
   private finishClose(dropped: number, closeError: unknown): { report: CloseReport } | { error: WalError } {
     this.lifecycle = 'closed';
+    this.queue.notifyProgress(); // in-process readers end
     if (dropped > 0) {
       process.emitWarning(
         `segwal: the log in ${this.dir} was closed with ${dropped} transaction(s) from wal.begin() neither committed nor aborted; replay drops them`,

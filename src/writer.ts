@@ -120,7 +120,7 @@ export class LogWriter {
     this.lsns.ensureAvailable(1);
     this.rotateIfFull();
     const lsn = this.stageMarker(RecordKind.TxBegin, 0);
-    this.spans.begin(lsn);
+    this.spans.begun(lsn);
     return lsn;
   }
 
@@ -151,7 +151,7 @@ export class LogWriter {
   /** TxCommit or TxAbort of a `begin()` transaction. */
   stageTxEnd(beginLsn: number, kind: RecordKind.TxCommit | RecordKind.TxAbort): number {
     const lsn = this.stageMarker(kind, beginLsn);
-    this.spans.end(beginLsn, lsn);
+    this.spans.ended(beginLsn, lsn);
     return lsn;
   }
 

@@ -1,3 +1,7 @@
+import path from 'node:path';
+import { jsIo } from '../io/js.js';
+import { runAsync } from '../io/program.js';
+import { readLogId } from '../log-id.js';
 import { describeDamage, formatTable } from './report.js';
 import { scanLog } from './scan-log.js';
 import { EXIT_DAMAGE, EXIT_OK, type Command } from './usage.js';
@@ -7,15 +11,17 @@ export const inspectCommand: Command = {
   summary: 'one row per segment, and the totals',
   help: `segwal inspect <dir> [--json]
 
-One row per segment: id, base LSN, last LSN, records, bytes (file size),
-sealed, the preallocated tail (zero bytes after the data), and its state
-(sealed, active, torn tail, unfinished header, damaged); then the totals.
+The log's identity (its log id), then one row per segment: id, base LSN,
+last LSN, records, bytes (file size), sealed, the preallocated tail (zero
+bytes after the data), and its state (sealed, active, torn tail, unfinished
+header, damaged); then the totals.
 Exits 1 when a segment is damaged (see segwal verify). Read-only: takes no
 lock, changes no file; works while a Wal writes the log.
   --json   machine-readable output`,
   options: { json: { type: 'boolean' } },
   async run(dir, values, out) {
     const scan = await scanLog(dir);
+    const logId = await runAsync(jsIo, readLogId(path.resolve(dir)));
     const rows = scan.segments.map((segment) => ({
       id: segment.id,
       file: segment.file,
@@ -37,9 +43,10 @@ lock, changes no file; works while a Wal writes the log.
     };
     const problems = scan.problems.map(describeDamage);
     if (values.json === true) {
-      await out.stdout(`${JSON.stringify({ dir, segments: rows, totals, problems }, null, 2)}\n`);
+      await out.stdout(`${JSON.stringify({ dir, logId, segments: rows, totals, problems }, null, 2)}\n`);
     } else {
       const cell = (value: unknown) => (value === null ? '-' : typeof value === 'boolean' ? (value ? 'yes' : 'no') : String(value));
+      await out.stdout(`log id ${logId ?? '(none yet: open gives the log one)'}\n\n`);
       await out.stdout(
         formatTable(
           ['segment', 'base LSN', 'last LSN', 'records', 'bytes', 'sealed', 'prealloc tail', 'state'],

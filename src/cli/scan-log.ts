@@ -1,26 +1,28 @@
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { WalError, describeLocation } from '../errors.js';
-import { MAX_LSN, RECORD_KIND_NAMES, RecordKind } from '../format/constants.js';
+import { HEADER_BYTES, MAX_LSN, RECORD_KIND_NAMES, RecordKind } from '../format/constants.js';
 import { referenceCrc32 } from '../format/crc.js';
 import { batchEvents } from '../format/frame.js';
 import { decodeSegmentHeader, type SegmentHeader } from '../format/header.js';
 import { jsIo } from '../io/js.js';
-import { call, runAsync } from '../io/program.js';
-import { LogScanner, listSegments, type ScannedSegment, type SegmentRef } from '../replay.js';
-import { attempt } from '../segment-files.js';
+import { runAsync, type IoProgram } from '../io/program.js';
+import type { WalIo } from '../io/types.js';
+import { LogValidator, type ScannedSegment, type ValidatorStep } from '../read/log-validator.js';
+import { SegmentSource } from '../read/segment-source.js';
+import { listSegments, type SegmentRef } from '../read/segments.js';
+import { TxAssembler } from '../read/tx-assembler.js';
 import type { TornTail } from '../types.js';
-import { TxSpans } from '../tx-spans.js';
 
 /*
- * The one read-only pass every command makes: the LogScanner Wal.open runs,
- * over node:fs reads, with no lock taken and no file changed, so it works on a
- * log a live Wal is writing.
+ * The one read-only pass every command makes: the validator and assembler
+ * Wal.open reads with (src/read/), over node:fs, with no lock taken and no
+ * file changed, so it works on a log a live Wal is writing.
  *
  * The scan runs with the highest fence (MAX_LSN) and records which records
  * only that fence let through (`covered`): `verify` then knows, from one pass,
- * what open with any lower fence would refuse. When the scanner refuses a
- * segment, the problem is kept and a fresh scanner resumes at the next
+ * what open with any lower fence would refuse. When the validator refuses a
+ * segment, the problem is kept and a fresh reader resumes at the next
  * segment, so one run reports the damage in every segment, not just the first.
  */
 
@@ -73,8 +75,10 @@ export interface LogScan {
 }
 
 export interface ScanLogOptions {
-  /** Called before each segment is read. */
+  /** Called as each segment has been read. */
   onSegment?: (index: number, count: number) => void;
+  /** The io the scan reads through (tests pass one that observes or interferes). Default: node:fs. */
+  io?: WalIo;
 }
 
 /** Times the scan starts over when a segment vanishes under it (a live Wal truncating). */
@@ -124,8 +128,13 @@ class VanishedSegment extends Error {
   }
 }
 
+function isVanished(error: unknown): error is WalError {
+  return error instanceof WalError && (error.code === 'WAL_LSN_TRUNCATED' || error.errno === osConstants.errno.ENOENT);
+}
+
 async function scanOnce(root: string, options: ScanLogOptions): Promise<LogScan> {
-  const refs: SegmentRef[] = await runAsync(jsIo, attempt('list directory', root, listSegments(root)));
+  const io = options.io ?? jsIo;
+  const refs: SegmentRef[] = await runAsync(io, listSegments(root));
   const tally: RecordTally = {
     byKind: Object.fromEntries(Object.values(RECORD_KIND_NAMES).map((name) => [name, 0])),
     events: 0,
@@ -136,71 +145,101 @@ async function scanOnce(root: string, options: ScanLogOptions): Promise<LogScan>
   };
   const covered: CoveredRecord[] = [];
   const problems: WalError[] = [];
-  const segments: SegmentSummary[] = [];
+  const found: Array<{ ref: SegmentRef; scanned: ScannedSegment | null; state: SegmentState; records: number; lastLsn: number | null; problem: WalError | null }> = [];
   let inSegment = { records: 0, lastLsn: null as number | null };
-  // A scanner resumed after damage has lost the transactions begun before it:
-  // what it lets through under the fence says nothing about the real log start.
-  const newScanner = (atLogStart: boolean) =>
-    new LogScanner({
-      checkpointLsn: MAX_LSN,
-      crc32: referenceCrc32,
-      spans: new TxSpans(),
-      onRecord: (record) => {
-        inSegment.records++;
-        inSegment.lastLsn = record.lsn;
-        tally.firstLsn ??= record.lsn;
-        tally.lastLsn = record.lsn;
-        tally.byKind[RECORD_KIND_NAMES[record.kind]]! += 1;
-        if (record.kind === RecordKind.Mutation) tally.events += 1;
-        if (record.kind === RecordKind.MutationBatch) tally.events += batchEvents(record.payload).length;
-        if (record.kind === RecordKind.Checkpoint) tally.lastCheckpointSnapshot = record.txBeginLsn;
-      },
-      onCoveredBySnapshot: (record, where) => {
-        if (atLogStart) covered.push({ ...where, ...record });
-      },
-    });
-  let scanner = newScanner(true);
-  for (const [index, ref] of refs.entries()) {
-    options.onSegment?.(index, refs.length);
-    const bytes = await readSegment(ref);
-    inSegment = { records: 0, lastLsn: null };
-    const summary = { id: ref.id, file: ref.path, fileBytes: bytes.length, header: decodeHeader(bytes, ref.path) };
+  let remaining = refs;
+  let atLogStart = true;
+  let openAtEnd: number | null = null;
+  while (remaining.length > 0) {
+    // Raw records: the highest fence, so every record of a transaction begun
+    // before the first segment passes, and `covered` says which ones a lower
+    // fence would refuse. A reader resumed after damage has lost the
+    // transactions begun before it: what it lets through says nothing then.
+    const fromStart = atLogStart;
+    const assembler = new TxAssembler(MAX_LSN, { covered: (record) => fromStart && covered.push({ file: record.file, offset: record.offset, lsn: record.lsn, txBeginLsn: record.txBeginLsn }) });
+    const validator = new LogValidator(root, remaining, { crc32: referenceCrc32, reuse: null, follow: false });
     try {
-      const scanned = scanner.scan(ref, bytes, index === refs.length - 1);
-      const state: SegmentState = scanned === null ? 'unfinished header' : scanned.tornTail !== null ? 'torn tail' : scanned.sealed ? 'sealed' : 'active';
-      const tail = scanned?.tornTail ?? null;
-      const problem = tail !== null && tail.validFramesAfter > 0 ? tailDamageProblem(ref, tail) : null;
-      if (problem !== null) problems.push(problem);
-      segments.push({ ...summary, scanned, state, ...inSegment, problem });
+      await runAsync(io, readAll(validator, assembler, (step) => {
+        if (step.type === 'record') {
+          const { record } = step;
+          inSegment.records++;
+          inSegment.lastLsn = record.lsn;
+          tally.firstLsn ??= record.lsn;
+          tally.lastLsn = record.lsn;
+          tally.byKind[RECORD_KIND_NAMES[record.kind]]! += 1;
+          if (record.kind === RecordKind.Mutation) tally.events += 1;
+          if (record.kind === RecordKind.MutationBatch) tally.events += batchEvents(record.payload).length;
+          if (record.kind === RecordKind.Checkpoint) tally.lastCheckpointSnapshot = record.txBeginLsn;
+          return;
+        }
+        options.onSegment?.(found.length, refs.length);
+        const scanned = step.type === 'segment' ? step.segment : null;
+        const ref = step.type === 'segment' ? step.segment.ref : step.ref;
+        const tail = scanned?.tornTail ?? null;
+        const problem = tail !== null && tail.validFramesAfter > 0 ? tailDamageProblem(ref, tail) : null;
+        if (problem !== null) problems.push(problem);
+        const state: SegmentState = scanned === null ? 'unfinished header' : tail !== null ? 'torn tail' : scanned.sealed ? 'sealed' : 'active';
+        found.push({ ref, scanned, state, ...inSegment, problem });
+        inSegment = { records: 0, lastLsn: null };
+      }));
+      openAtEnd = problems.length === 0 ? assembler.finish() : null;
+      break;
     } catch (error) {
+      if (isVanished(error)) throw new VanishedSegment(error);
       if (!(error instanceof WalError) || error.code === 'WAL_IO') throw error;
+      // The validator refused the segment it was in: keep the problem, and resume at the next segment, as if the log began there.
+      const damagedId = remaining.find((ref) => ref.path === error.file)?.id ?? remaining[0]!.id;
+      const damaged = remaining.find((ref) => ref.id === damagedId)!;
       problems.push(error);
-      segments.push({ ...summary, scanned: null, state: 'damaged', ...inSegment, problem: error });
-      scanner = newScanner(false); // resume at the next segment, as if the log began there
+      found.push({ ref: damaged, scanned: null, state: 'damaged', ...inSegment, problem: error });
+      inSegment = { records: 0, lastLsn: null };
+      remaining = remaining.filter((ref) => ref.id > damagedId);
+      atLogStart = false;
     }
-    scanner.takeCommitted(); // only the checks matter here, not the events
   }
-  const totals = scanner.finish();
-  tally.openAtEnd = problems.length === 0 ? totals.incompleteTransactions : null;
+  tally.openAtEnd = openAtEnd;
+  const segments: SegmentSummary[] = [];
+  for (const entry of found) {
+    const { header, fileBytes } = await runAsync(io, headerAndSize(entry.ref));
+    segments.push({ id: entry.ref.id, file: entry.ref.path, fileBytes, header, scanned: entry.scanned, state: entry.state, records: entry.records, lastLsn: entry.lastLsn, problem: entry.problem });
+  }
   return { segments, problems, covered, tally };
 }
 
-async function readSegment(ref: SegmentRef): Promise<Buffer> {
-  try {
-    return await runAsync(jsIo, attempt('read segment', ref.path, call('readFile', ref.path)));
-  } catch (error) {
-    if (error instanceof WalError && error.code === 'WAL_IO' && error.errno === osConstants.errno.ENOENT) {
-      throw new VanishedSegment(error);
-    }
-    throw error;
+/** Reads the whole log, handing every step (but the end) to `onStep` and every record to the assembler. */
+function* readAll(
+  validator: LogValidator,
+  assembler: TxAssembler,
+  onStep: (step: Extract<ValidatorStep, { type: 'record' | 'segment' | 'unfinished' }>) => void,
+): IoProgram<void> {
+  for (;;) {
+    const step = yield* validator.next();
+    if (step.type === 'end' || step.type === 'caughtUp') return;
+    if (step.type === 'skipped') continue; // only a follower skips
+    if (step.type === 'record') assembler.push(step.record, validator.firstBaseLsn as number);
+    onStep(step);
   }
 }
 
-function decodeHeader(bytes: Buffer, file: string): SegmentHeader | null {
+/** A segment's decoded header (null when it does not decode) and its size. */
+function* headerAndSize(ref: SegmentRef): IoProgram<{ header: SegmentHeader | null; fileBytes: number }> {
+  const source = new SegmentSource(ref, referenceCrc32, null);
   try {
-    return decodeSegmentHeader(bytes, file, referenceCrc32);
-  } catch {
-    return null;
+    yield* source.open();
+  } catch (error) {
+    throw isVanished(error) ? new VanishedSegment(error) : error;
+  }
+  try {
+    const bytes = yield* source.bytesAt(0, HEADER_BYTES);
+    let header: SegmentHeader | null = null;
+    try {
+      header = decodeSegmentHeader(bytes, ref.path, referenceCrc32);
+    } catch {
+      header = null;
+    }
+    return { header, fileBytes: yield* source.size() };
+  } finally {
+    yield* source.close();
   }
 }
 

@@ -199,7 +199,7 @@ export function batchEvents(payload: Buffer): Buffer[] {
   return events;
 }
 
-export function isZero(source: Buffer, start: number, end: number): boolean {
+function isZero(source: Buffer, start: number, end: number): boolean {
   return lastNonZeroByte(source, start, end) < start;
 }
 

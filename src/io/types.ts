@@ -55,12 +55,10 @@ export interface IoOps {
   makeDir(dir: string): void;
   /** Names of the entries in `dir` (not paths). */
   listDir(dir: string): string[];
-  /** The whole content of a file. With `reuse` big enough, the bytes are read
-   *  into it and a view of it is returned (replay reads segment after segment
-   *  into one buffer instead of allocating one per segment). */
-  readFile(path: string, reuse?: Buffer | null): Buffer;
   /** Opens a file read-only: readers that take no lock never open a segment for writing. */
   openRead(path: string): Fd;
+  /** The file's size in bytes (fstat). */
+  fileSize(fd: Fd): number;
   /** Reads up to `length` bytes at file `position` into `target` from `offset`, looping
    *  on short reads; returns the count, less than `length` only at the end of the file. */
   read(fd: Fd, target: Uint8Array, offset: number, length: number, position: number): number;

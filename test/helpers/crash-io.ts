@@ -116,8 +116,8 @@ export class CrashIo implements WalIo {
       },
       makeDir: (d) => i.makeDir(d),
       listDir: (d) => i.listDir(d),
-      readFile: (p, reuse) => i.readFile(p, reuse),
       openRead: (p) => i.openRead(p),
+      fileSize: (fd) => i.fileSize(fd),
       read: (fd, target, offset, length, position) => i.read(fd, target, offset, length, position),
       unlink: (p) => {
         i.unlink(p);
@@ -161,8 +161,8 @@ export class CrashIo implements WalIo {
       },
       makeDir: (d) => a.makeDir(d),
       listDir: (d) => a.listDir(d),
-      readFile: (p, reuse) => a.readFile(p, reuse),
       openRead: (p) => a.openRead(p),
+      fileSize: (fd) => a.fileSize(fd),
       read: (fd, target, offset, length, position) => a.read(fd, target, offset, length, position),
       unlink: async (p) => {
         await a.unlink(p);

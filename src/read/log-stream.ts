@@ -1,0 +1,195 @@
+import { WalError, describeLocation } from '../errors.js';
+import { HEADER_BYTES } from '../format/constants.js';
+import type { Crc32 } from '../format/crc.js';
+import { decodeSegmentHeader } from '../format/header.js';
+import { runAsync, type IoProgram } from '../io/program.js';
+import type { WalIo } from '../io/types.js';
+import { resolveFence } from './fence.js';
+import { LogValidator, type ScannedRecord } from './log-validator.js';
+import { SegmentSource } from './segment-source.js';
+import { listSegments, type SegmentRef } from './segments.js';
+import { TxAssembler, type CommittedTx } from './tx-assembler.js';
+
+/*
+ * The engine behind readWal, readTransactions and wal.readTransactions: the
+ * one validator and assembler, read in batches off the event loop's io, and,
+ * when followed, woken by whatever says more may be there (a poll timer, or a
+ * live Wal's durable progress). Every record passes the checks open makes,
+ * transaction structure included.
+ */
+
+/** Where a reader resumes to see every transaction committed after the one it was handed. */
+export interface ResumePoint {
+  /** Transactions committed at or after it are yielded. */
+  fromLsn: number;
+  /** Reading may start here: no transaction committed later began before it. */
+  scanFromLsn: number;
+}
+
+export type StreamedTx = CommittedTx & { resume: ResumePoint };
+
+export interface StreamConfig {
+  io: WalIo;
+  dir: string;
+  crc32: Crc32;
+  /** Transactions committed at or after it are yielded; 'marker': those open would replay by default. */
+  fromLsn: number | 'marker';
+  /**
+   * Reading may start at the segment holding this LSN (a resume point's
+   * `scanFromLsn`). When truncation removed it: refuse (WAL_LSN_TRUNCATED), or
+   * read what is left (a tool listing records).
+   */
+  scanFrom: { lsn: number; ifTruncated: 'refuse' | 'read what is left' } | null;
+  /** Raw records only: no transaction is handed over, and records of transactions begun before the read are fine. */
+  recordsOnly: boolean;
+  follow: boolean;
+  signal: AbortSignal | undefined;
+  /** Followed: resolves when more may be there. */
+  waitForMore(signal: AbortSignal | undefined): Promise<void>;
+  /** fdatasync what is read of a segment that is not sealed before handing it over (durable-only, out of process). */
+  syncReads: boolean;
+  /** Transactions committed above it are held back until it moves (a live Wal's durableLsn); Infinity for none. */
+  limit(): number;
+  /** True once the source is gone for good (a closed Wal): the stream ends. May throw (a poisoned Wal). */
+  ended(): boolean;
+}
+
+const BATCH_RECORDS = 4096;
+
+export interface Batch {
+  records: ScannedRecord[];
+  transactions: StreamedTx[];
+}
+
+/** Reads the log in batches until its end (or, followed, until `signal` aborts). */
+export async function* streamLog(config: StreamConfig): AsyncGenerator<Batch> {
+  const { io, signal } = config;
+  const aborted = () => signal?.aborted === true || config.ended();
+  const reader = await runAsync(io, openStream(config));
+  const held: StreamedTx[] = [];
+  try {
+    while (!aborted()) {
+      const { batch, state, failure } = await runAsync(io, reader.readBatch());
+      held.push(...batch.transactions);
+      const limit = config.limit();
+      let ready = 0;
+      while (ready < held.length && (held[ready] as StreamedTx).lsns.commitLsn <= limit) ready++;
+      const transactions = held.splice(0, ready);
+      if (batch.records.length > 0 || transactions.length > 0) yield { records: batch.records, transactions };
+      // What was read before a refused record is handed over first, then the refusal.
+      if (failure !== undefined) throw failure;
+      if (state === 'end') return;
+      if (state === 'caughtUp' || held.length > 0) await config.waitForMore(signal);
+    }
+  } finally {
+    await runAsync(io, reader.validator.close());
+  }
+}
+
+interface BatchRead {
+  batch: Batch;
+  state: 'more' | 'caughtUp' | 'end';
+  /** The validator or assembler refused what followed the batch. */
+  failure?: unknown;
+}
+
+interface Stream {
+  validator: LogValidator;
+  readBatch(): IoProgram<BatchRead>;
+}
+
+function* openStream(config: StreamConfig): IoProgram<Stream> {
+  const all = yield* listSegments(config.dir);
+  const refs = config.scanFrom === null ? all : yield* fromSegmentHolding(all, config.scanFrom, config.crc32);
+  const fence = config.recordsOnly
+    ? Number.POSITIVE_INFINITY
+    : config.fromLsn === 'marker'
+      ? yield* resolveFence(refs, 'marker', config.crc32)
+      : config.fromLsn - 1;
+  const assembler = new TxAssembler(fence);
+  const validator = new LogValidator(config.dir, refs, {
+    crc32: config.crc32,
+    reuse: null,
+    follow: config.follow,
+    syncReads: config.syncReads,
+    neededFromLsn: config.scanFrom?.lsn ?? 1,
+  });
+  let ended = false;
+  function* readBatch(): IoProgram<BatchRead> {
+    const batch: Batch = { records: [], transactions: [] };
+    if (ended) return { batch, state: 'end' };
+    try {
+      while (batch.records.length < BATCH_RECORDS) {
+        const step = yield* validator.next();
+        if (step.type === 'caughtUp') return { batch, state: 'caughtUp' };
+        if (step.type === 'end') {
+          ended = true;
+          assembler.finish();
+          return { batch, state: 'end' };
+        }
+        if (step.type === 'skipped') assembler.forgetBegunBefore(step.baseLsn);
+        if (step.type !== 'record') continue;
+        const tx = assembler.push(step.record, validator.firstBaseLsn as number);
+        batch.records.push(step.record);
+        if (tx !== null) {
+          const next = tx.lsns.commitLsn + 1;
+          batch.transactions.push({ ...tx, resume: { fromLsn: next, scanFromLsn: Math.min(next, assembler.oldestOpenBegin ?? next) } });
+        }
+      }
+    } catch (failure) {
+      ended = true;
+      return { batch, state: 'end', failure };
+    }
+    return { batch, state: 'more' };
+  }
+  return { validator, readBatch };
+}
+
+/**
+ * The segments from the one holding `lsn` on, found by a binary search over
+ * the headers. A log whose segments were truncated past `lsn` no longer holds
+ * what the reader asks for: WAL_LSN_TRUNCATED (a log that simply starts later,
+ * a new log above a restored snapshot's fence, is read from its start).
+ */
+function* fromSegmentHolding(refs: SegmentRef[], scanFrom: NonNullable<StreamConfig['scanFrom']>, crc32: Crc32): IoProgram<SegmentRef[]> {
+  if (refs.length === 0) return refs;
+  const { lsn } = scanFrom;
+  let low = 0;
+  let high = refs.length - 1;
+  const firstBase = yield* baseLsnOf(refs[0] as SegmentRef, crc32);
+  if (firstBase > lsn) {
+    const first = refs[0] as SegmentRef;
+    if (first.id === 1 || scanFrom.ifTruncated === 'read what is left') return refs;
+    const where = { file: first.path, offset: 0, lsn: firstBase };
+    throw new WalError(
+      'WAL_LSN_TRUNCATED',
+      `the log no longer holds LSN ${lsn}: its oldest segment starts at LSN ${firstBase}, the segments before it were truncated${describeLocation(where)}`,
+      where,
+    );
+  }
+  // Invariant: base(low) <= lsn; the answer is the last such index.
+  while (low < high) {
+    const middle = Math.ceil((low + high) / 2);
+    const ref = refs[middle] as SegmentRef;
+    const base = yield* baseLsnOf(ref, crc32);
+    if (base <= lsn) low = middle;
+    else high = middle - 1;
+  }
+  return refs.slice(low);
+}
+
+/** A segment's base LSN; a last segment still being created counts as starting after everything. */
+function* baseLsnOf(ref: SegmentRef, crc32: Crc32): IoProgram<number> {
+  const source = new SegmentSource(ref, crc32, null);
+  yield* source.open();
+  try {
+    const bytes = yield* source.bytesAt(0, HEADER_BYTES);
+    try {
+      return decodeSegmentHeader(bytes, ref.path, crc32).baseLsn;
+    } catch {
+      return Number.POSITIVE_INFINITY;
+    }
+  } finally {
+    yield* source.close();
+  }
+}
