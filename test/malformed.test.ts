@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { Wal, WalError } from '../src/index.js';
+import { Wal, WalError, readWal, replayDir } from '../src/index.js';
 import { RecordKind } from '../src/format/constants.js';
 import { BACKENDS } from './helpers/backends.js';
 import { committedTx, craftSegment, writeSegment, type CraftedRecord } from './helpers/craft.js';
 import { snapshotFiles, tempDir } from './helpers/temp-dir.js';
 
-const { TxBegin, Mutation, Checkpoint } = RecordKind;
+const { TxBegin, Mutation, TxCommit, Checkpoint } = RecordKind;
 
 interface MalformedCase {
   name: string;
@@ -163,6 +163,56 @@ describe.each(BACKENDS)('open refuses a malformed log on the $name backend', ({ 
     expect(error.file).toMatch(/0000000003\.wal$/);
     expect(error.message).toMatch(/segment 2 is missing: segment 3 follows segment 1/);
     expectUnchanged(dir, before);
+  });
+});
+
+// LSNs are dense (docs/DESIGN.md): a record that skips one inside a segment means
+// records are missing. Accepting it would also hand the next commit an LSN the
+// log already holds (the scanner's next LSN follows the count, not the record).
+describe('a gap in the LSNs inside one segment (records 1, 3, 4)', () => {
+  const GAP_OFFSET = 32 + 25; // the header, then the 25-byte TxBegin at LSN 1
+  function logWithGap(): { dir: string; file: string; before: Map<string, string> } {
+    const dir = tempDir();
+    const file = writeSegment(
+      dir,
+      1,
+      craftSegment(1, [
+        { kind: TxBegin, lsn: 1 },
+        { kind: Mutation, lsn: 3, txBeginLsn: 1, payload: Buffer.from('after the gap') },
+        { kind: TxCommit, lsn: 4, txBeginLsn: 1 },
+      ]),
+    );
+    return { dir, file, before: snapshotFiles(dir) };
+  }
+  const expected = (file: string) => ({
+    code: 'WAL_MALFORMED',
+    file,
+    offset: GAP_OFFSET,
+    lsn: 3,
+    message: expect.stringMatching(new RegExp(`record LSN 3 skips LSN 2: records are missing.*offset ${GAP_OFFSET}, LSN 3`)),
+  });
+
+  it.each(BACKENDS)('is refused by Wal.open on the $name backend, naming file, offset and LSN, and the log is left as it was', async ({ io }) => {
+    const { dir, file, before } = logWithGap();
+    const error = await Wal.open({ dir, io: io() }).then(
+      () => null,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(WalError);
+    expect(error).toMatchObject(expected(file));
+    expect(() => Wal.openSync({ dir, io: io() })).toThrow(expect.objectContaining(expected(file)));
+    expectUnchanged(dir, before);
+  });
+
+  it('is refused by replayDir, and readWal yields the record before it, then the same error', async () => {
+    const { dir, file } = logWithGap();
+    await expect(replayDir(dir)).rejects.toMatchObject(expected(file));
+    const lsns: number[] = [];
+    const read = (async () => {
+      for await (const record of readWal(dir)) lsns.push(record.lsn);
+    })();
+    await expect(read).rejects.toMatchObject(expected(file));
+    expect(lsns).toEqual([1]);
   });
 });
 
