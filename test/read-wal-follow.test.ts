@@ -1,19 +1,10 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { Wal, WalError, readWal, type WalRecord } from '../src/index.js';
-import { RecordKind } from '../src/format/constants.js';
-import { committedTx, craftSegment, writeSegment } from './helpers/craft.js';
+import { Wal, WalError, readWal, replayDir, type WalRecord } from '../src/index.js';
+import { FRAME_OVERHEAD, RecordKind } from '../src/format/constants.js';
+import { committedTx, craftFrame, craftSegment, segmentPath, tornWrite, writeSegment } from './helpers/craft.js';
+import { startFollowing, watchPolls } from './helpers/follow-polls.js';
 import { segmentNames, tempDir } from './helpers/temp-dir.js';
-
-/** Follows `dir` in the background, collecting records until aborted. */
-function startFollowing(dir: string, fromLsn = 1, pollMs = 5) {
-  const controller = new AbortController();
-  const records: WalRecord[] = [];
-  const done = (async () => {
-    for await (const record of readWal(dir, { fromLsn, follow: true, signal: controller.signal, pollMs })) records.push(record);
-  })();
-  return { records, done, stop: () => (controller.abort(), done) };
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -171,5 +162,62 @@ describe('readWal({ follow: true })', () => {
     writeSegment(dir, 2, craftSegment(4, committedTx(4, 'two')));
     expect(await end).toMatchObject({ code: 'WAL_MALFORMED', file: first, offset: dataEnd, lsn: 4 });
     expect(follower.records.map((record) => record.lsn)).toEqual([1, 2, 3]);
+  });
+});
+
+// A power cut while a Mutation frame was being written into a preallocated
+// segment can leave it whole-looking: length, kind and LSN right (the first
+// sector made it), the CRC there too (the last sector), a middle sector still
+// zeros. Nothing but the CRC tells it from a record; readFrame's payload checks
+// cannot (a Mutation's payload is any bytes).
+describe('a single-event Mutation frame torn inside a preallocated active segment, whose only defect is its CRC', () => {
+  /** A closed log of one committed transaction (LSN 1..3), preallocated to 64 KiB, and the frames of the next one. */
+  async function logAndNextFrames() {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: 'js', sync: 'per-commit', segmentBytes: 64 * 1024 });
+    await wal.commit([Buffer.from('whole')]);
+    await wal.close();
+    const file = segmentPath(dir, 1);
+    expect(fs.statSync(file).size).toBe(64 * 1024);
+    const records: WalRecord[] = [];
+    for await (const record of readWal(dir)) records.push(record);
+    const dataEnd = records.at(-1)!.offset + FRAME_OVERHEAD; // after the TxCommit, which has no payload
+    const begin = craftFrame({ kind: RecordKind.TxBegin, lsn: 4 });
+    const payload = Buffer.alloc(1500, 'm');
+    const mutation = craftFrame({ kind: RecordKind.Mutation, lsn: 5, txBeginLsn: 4, payload });
+    const mutationAt = dataEnd + begin.length;
+    return { dir, file, dataEnd, begin, mutation, mutationAt, payload, torn: tornWrite(mutation, mutationAt) };
+  }
+
+  function writeAt(file: string, bytes: Buffer, position: number): void {
+    const fd = fs.openSync(file, 'r+');
+    fs.writeSync(fd, bytes, 0, bytes.length, position);
+    fs.closeSync(fd);
+  }
+
+  it('a follower does not yield it, waits, and yields the frame once it is whole', async () => {
+    const log = await logAndNextFrames();
+    const polls = watchPolls(log.dir);
+    const follower = startFollowing(log.dir);
+    await expect.poll(() => follower.records.length, { timeout: 5000, interval: 5 }).toBe(3);
+    writeAt(log.file, Buffer.concat([log.begin, log.torn]), log.dataEnd);
+    await polls.nextPollDone();
+    expect(follower.records.map((record) => record.lsn)).toEqual([1, 2, 3, 4]);
+    writeAt(log.file, log.mutation, log.mutationAt); // the rest of the write lands
+    await expect.poll(() => follower.records.length, { timeout: 5000, interval: 5 }).toBe(5);
+    await follower.stop();
+    expect(follower.records[4]).toMatchObject({ kind: RecordKind.Mutation, lsn: 5, txBeginLsn: 4, offset: log.mutationAt });
+    expect(follower.records[4]!.payload.equals(log.payload)).toBe(true);
+  });
+
+  it('readWal without follow stops before it, and replayDir reports it as a torn tail (CRC mismatch)', async () => {
+    const log = await logAndNextFrames();
+    writeAt(log.file, Buffer.concat([log.begin, log.torn]), log.dataEnd);
+    const lsns: number[] = [];
+    for await (const record of readWal(log.dir)) lsns.push(record.lsn);
+    expect(lsns).toEqual([1, 2, 3, 4]);
+    const { events, recovery } = await replayDir(log.dir);
+    expect(events).toEqual([Buffer.from('whole')]);
+    expect(recovery.tornTail).toMatchObject({ segmentId: 1, offset: log.mutationAt, cause: expect.stringMatching(/^WAL_CRC_MISMATCH/) });
   });
 });
