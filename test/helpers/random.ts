@@ -13,3 +13,21 @@ export function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * The seed of a randomized test: the integer in `envVar` when it is set (to
+ * replay a run), else a fresh one below `limit`. Either way it is printed
+ * with the line that replays it, once per call: one call per test.
+ */
+export function testSeed(label: string, envVar: string, fresh: () => number, limit = 2 ** 32): number {
+  const raw = process.env[envVar];
+  let seed: number;
+  if (raw === undefined || raw === '') {
+    seed = fresh() % limit;
+  } else {
+    seed = Number(raw);
+    if (!Number.isSafeInteger(seed) || seed < 0 || seed >= limit) throw new Error(`${envVar} must be an integer from 0 to ${limit - 1}, not ${raw}`);
+  }
+  console.log(`${label}: seed ${seed} (replay with ${envVar}=${seed})`);
+  return seed;
+}
