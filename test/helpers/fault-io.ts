@@ -40,6 +40,7 @@ export class FaultIo implements WalIo {
   /** The current path of each open fd, following renames (the spare segment becomes a segment). */
   private readonly paths = new Map<number, string>();
   private fsyncDelayMs = 0;
+  private firedCount = 0;
   private readonly plannedFsyncFailures: Array<{ skip: number; errno: keyof typeof osConstants.errno }> = [];
 
   constructor(readonly inner: WalIo) {
@@ -61,6 +62,11 @@ export class FaultIo implements WalIo {
   /** Every fsync call so far, the spare's included: what `failNthFsync` counts. */
   get fsyncCalls(): number {
     return this.fsyncCallCount;
+  }
+
+  /** Planned faults (`failNth`, `failNthFsync`) that have fired so far. */
+  get fired(): number {
+    return this.firedCount;
   }
 
   /** Makes every later fsync take at least `ms` (blocking in the sync form). */
@@ -140,6 +146,7 @@ export class FaultIo implements WalIo {
       return null;
     }
     this.plannedFsyncFailures.shift();
+    this.firedCount++;
     return planned.errno;
   }
 
@@ -156,6 +163,7 @@ export class FaultIo implements WalIo {
     if (planned.fault === 'short' && op !== 'write' && op !== 'appendFrames') {
       throw new Error(`a short fault only applies to write and appendFrames, not ${op}`);
     }
+    this.firedCount++;
     return planned.fault;
   }
 
