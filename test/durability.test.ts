@@ -31,16 +31,20 @@ describe.each(BACKENDS)('durability on the $name backend', ({ io }) => {
   });
 
   it('group mode: commit({ durable: true }) resolves only after an fsync that covers it', async () => {
-    const counted = new FaultIo(io()).delayFsync(50);
+    const counted = new FaultIo(io());
     const { wal } = await Wal.open({ dir: tempDir(), io: counted, sync: { mode: 'group', intervalMs: 60_000 } });
     const plainLsns = (await wal.commit(events('not waiting')))!;
     expect(wal.durableLsn).toBeLessThan(plainLsns.commitLsn);
     const before = counted.fsyncs;
+    const fsync = counted.hold('fsync');
     const durable = wal.commit(events('waiting'), { durable: true });
     let resolved = false;
     void durable.then(() => (resolved = true));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    const first = await Promise.race([fsync.reached.then(() => 'fsync called'), durable.then(() => 'commit resolved')]);
+    expect(first).toBe('fsync called'); // and held there, in flight
+    await new Promise((resolve) => setImmediate(resolve)); // whatever could resolve it has run
     expect(resolved).toBe(false);
+    fsync.release();
     const { commitLsn } = (await durable)!;
     expect(counted.fsyncs).toBeGreaterThan(before);
     expect(wal.durableLsn).toBeGreaterThanOrEqual(commitLsn);
