@@ -75,3 +75,19 @@ export function startFollowing(dir: string, fromLsn = 1, pollMs = 5) {
   onTestFinished(() => controller.abort());
   return { records, done, stop: () => (controller.abort(), done) };
 }
+
+/**
+ * Resolves once something in this process arms a timer of exactly `ms`: a
+ * follower going to sleep for its poll interval (src/follow.ts). Install it
+ * before the follower starts.
+ */
+export function timerArmed(ms: number): Promise<void> {
+  const setTimer = globalThis.setTimeout;
+  return new Promise((resolve) => {
+    const spy = vi.spyOn(globalThis, 'setTimeout').mockImplementation(((...args: Parameters<typeof setTimeout>) => {
+      if (args[1] === ms) resolve();
+      return setTimer(...args);
+    }) as typeof setTimeout);
+    onTestFinished(() => spy.mockRestore());
+  });
+}
