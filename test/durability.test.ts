@@ -10,9 +10,14 @@ describe.each(BACKENDS)('durability on the $name backend', ({ io }) => {
     const counted = new FaultIo(io());
     const { wal } = await Wal.open({ dir: tempDir(), io: counted, sync: { mode: 'group', intervalMs: 20 } });
     const fsyncsAtOpen = counted.fsyncs;
+    // The first fsync of the segment (the timer's) is held until released, however soon the timer fires.
+    const timerFsync = counted.hold('fsync');
     const { commitLsn } = (await wal.commit(events('a')))!;
     expect(counted.fsyncs).toBe(fsyncsAtOpen);
     expect(wal.durableLsn).toBeLessThan(commitLsn);
+    await timerFsync.reached;
+    expect(wal.durableLsn).toBeLessThan(commitLsn);
+    timerFsync.release();
     await expect.poll(() => wal.durableLsn, { timeout: 2000, interval: 5 }).toBe(commitLsn);
     expect(counted.fsyncs).toBeGreaterThan(fsyncsAtOpen);
     await wal.close();

@@ -145,7 +145,7 @@ export class FaultIo implements WalIo {
     const fault = this.next(op);
     const fsyncFailure = this.nextFsync(op, args);
     const ms = this.delayOf(op, args);
-    if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
+    if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms)); // the slow disk being simulated
     if (fault === 'short') return this.shortWriteAsync(op, args);
     if (fault !== null) throw syscallError(op, fault.errno);
     if (fsyncFailure !== null) {
