@@ -114,14 +114,16 @@ describe.each(BACKENDS)('bad calls on the $name backend', ({ io }) => {
 
   it('a blocking call while an async write is in flight throws WAL_BUSY and writes nothing of its own', async () => {
     const dir = tempDir();
-    const slow = new FaultIo(io()).delay('appendFrames', 100);
-    const { wal } = await Wal.open({ dir, io: slow, sync: 'per-commit' });
+    const held = new FaultIo(io());
+    const { wal } = await Wal.open({ dir, io: held, sync: 'per-commit' });
+    const write = held.hold('appendFrames');
     const inFlight = wal.commit(events('in flight'));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await write.reached; // the async write is in flight, held there
     expect(() => wal.commitSync(events('blocked'))).toThrow(expect.objectContaining({ code: 'WAL_BUSY' }));
     expect(() => wal.commitSync(events('blocked'))).toThrow(/in flight; await the pending commit/);
     expect(() => wal.syncSync()).toThrow(expect.objectContaining({ code: 'WAL_BUSY' }));
     expect(() => wal.closeSync()).toThrow(expect.objectContaining({ code: 'WAL_BUSY' }));
+    write.release();
     await inFlight;
     await wal.close();
     const { wal: reopened, events: replayed } = await Wal.open({ dir, io: io() });

@@ -12,9 +12,14 @@ describe.each(BACKENDS)('durability on the $name backend', ({ io }) => {
     const counted = new FaultIo(io());
     const { wal } = await Wal.open({ dir: tempDir(), io: counted, sync: { mode: 'group', intervalMs: 20 } });
     const fsyncsAtOpen = counted.fsyncs;
+    // The first fsync of the segment (the timer's) is held until released, however soon the timer fires.
+    const timerFsync = counted.hold('fsync');
     const { commitLsn } = (await wal.commit(events('a')))!;
     expect(counted.fsyncs).toBe(fsyncsAtOpen);
     expect(wal.durableLsn).toBeLessThan(commitLsn);
+    await timerFsync.reached;
+    expect(wal.durableLsn).toBeLessThan(commitLsn);
+    timerFsync.release();
     await expect.poll(() => wal.durableLsn, { timeout: 2000, interval: 5 }).toBe(commitLsn);
     expect(counted.fsyncs).toBeGreaterThan(fsyncsAtOpen);
     await wal.close();
@@ -33,16 +38,20 @@ describe.each(BACKENDS)('durability on the $name backend', ({ io }) => {
   });
 
   it('group mode: commit({ durable: true }) resolves only after an fsync that covers it', async () => {
-    const counted = new FaultIo(io()).delayFsync(50);
+    const counted = new FaultIo(io());
     const { wal } = await Wal.open({ dir: tempDir(), io: counted, sync: { mode: 'group', intervalMs: 60_000 } });
     const plainLsns = (await wal.commit(events('not waiting')))!;
     expect(wal.durableLsn).toBeLessThan(plainLsns.commitLsn);
     const before = counted.fsyncs;
+    const fsync = counted.hold('fsync');
     const durable = wal.commit(events('waiting'), { durable: true });
     let resolved = false;
     void durable.then(() => (resolved = true));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    const first = await Promise.race([fsync.reached.then(() => 'fsync called'), durable.then(() => 'commit resolved')]);
+    expect(first).toBe('fsync called'); // and held there, in flight
+    await new Promise((resolve) => setImmediate(resolve)); // whatever could resolve it has run
     expect(resolved).toBe(false);
+    fsync.release();
     const { commitLsn } = (await durable)!;
     expect(counted.fsyncs).toBeGreaterThan(before);
     expect(wal.durableLsn).toBeGreaterThanOrEqual(commitLsn);

@@ -1,11 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_LSN } from '../src/format/constants.js';
 import { readU64, writeU32, writeU64 } from '../src/format/little-endian.js';
+import { mulberry32 } from './helpers/random.js';
+
+/** Fixed seed: the same values on every run. */
+const random = mulberry32(0x1e);
 
 describe('little-endian integers of the frame and header fields', () => {
   it('writeU32 writes the same bytes as writeUInt32LE for every u32 shape, and nothing around them', () => {
     const values = [0, 1, 255, 256, 65535, 65536, 2 ** 24, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1];
-    for (let i = 0; i < 1000; i++) values.push(Math.floor(Math.random() * 2 ** 32));
+    for (let i = 0; i < 1000; i++) values.push(Math.floor(random() * 2 ** 32));
     for (const value of values) {
       const ours = Buffer.alloc(9, 0xee);
       writeU32(ours, value, 3);
@@ -17,7 +21,7 @@ describe('little-endian integers of the frame and header fields', () => {
 
   it('writes the same bytes as a BigInt u64 for every safe integer shape, and reads them back', () => {
     const values = [0, 1, 255, 256, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 2 ** 40 + 12345, 2 ** 52 + 3, MAX_LSN];
-    for (let i = 0; i < 1000; i++) values.push(Math.floor(Math.random() * MAX_LSN));
+    for (let i = 0; i < 1000; i++) values.push(Math.floor(random() * MAX_LSN));
     for (const value of values) {
       const ours = Buffer.alloc(11, 0xee);
       writeU64(ours, value, 3);

@@ -3,6 +3,7 @@ import { Wal, WalError } from '../src/index.js';
 import { BACKENDS } from './helpers/backends.js';
 import { events } from './helpers/bytes.js';
 import { FaultIo, type Fault, type IoOp } from './helpers/fault-io.js';
+import { serialized } from './helpers/serial-io.js';
 import { tempDir } from './helpers/temp-dir.js';
 import type { SyncMode } from '../src/types.js';
 
@@ -53,8 +54,10 @@ const FAULTS: Array<[IoOp | 'fsync', Fault]> = [
 describe.each(BACKENDS)('poisoning on the $name backend', ({ io }) => {
   describe.each(FAULTS)('a failed %s (%o), injected at every call of the workload', (op, fault) => {
     it('poisons the Wal, rejects every pending and later commit with the first cause, and a reopen recovers what reached the disk', async () => {
-      // How many calls of `op` the workload makes without faults: inject at each of them.
-      const probe = new FaultIo(io());
+      // How many calls of `op` the workload makes without faults: inject at each of them. One
+      // async io call at a time (helpers/serial-io.ts): every run makes the same calls in the
+      // same order, so the Nth call comes in the faulty run too.
+      const probe = new FaultIo(serialized(io()));
       const probeWal = (await Wal.open({ dir: tempDir(), io: probe, sync: 'per-commit', segmentBytes: 1024 })).wal;
       const countOf = (io: FaultIo) => (op === 'fsync' ? io.fsyncs : io.count(op));
       const callsAtOpen = countOf(probe);
@@ -63,9 +66,10 @@ describe.each(BACKENDS)('poisoning on the $name backend', ({ io }) => {
       const calls = countOf(probe) - callsAtOpen;
       expect(calls).toBeGreaterThan(0);
 
+      let rejectionsChecked = 0;
       for (let nth = 1; nth <= Math.min(calls, 24); nth++) {
         const dir = tempDir();
-        const faulty = new FaultIo(io());
+        const faulty = new FaultIo(serialized(io()));
         const { wal } = await Wal.open({ dir, io: faulty, sync: 'per-commit', segmentBytes: 1024 });
         const heard: WalError[] = [];
         wal.on('failure', (error) => heard.push(error));
@@ -77,6 +81,10 @@ describe.each(BACKENDS)('poisoning on the $name backend', ({ io }) => {
         // The fault may hit the spare segment prepared in the background after the
         // workload's last commit; either way the Wal ends up poisoned.
         await expect.poll(() => wal.bgFailure, { timeout: 5000, interval: 5 }).toEqual(expect.any(String));
+        expect(faulty.fired, context).toBe(1);
+        // Every attempted commit settled once: no rejection means the fault came after the last commit.
+        expect(outcome.acknowledged.length + outcome.rejections.length, context).toBe(outcome.attempted.length);
+        rejectionsChecked += outcome.rejections.length;
         for (const rejection of outcome.rejections) {
           expect(rejection, context).toBeInstanceOf(WalError);
           expect((rejection as WalError).code, context).toBe('WAL_POISONED');
@@ -102,6 +110,8 @@ describe.each(BACKENDS)('poisoning on the $name backend', ({ io }) => {
         expect(recovered, context).toEqual(outcome.attempted.slice(0, recovered.length));
         await reopened.close();
       }
+      // The checks of each rejection ran: some fault came while commits were pending.
+      expect(rejectionsChecked).toBeGreaterThan(0);
     });
   });
 

@@ -1,21 +1,10 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { Wal, WalError, readWal, type WalRecord } from '../src/index.js';
-import { RecordKind } from '../src/format/constants.js';
-import { committedTx, craftSegment, writeSegment } from './helpers/craft.js';
+import { Wal, WalError, readWal, replayDir, type WalRecord } from '../src/index.js';
+import { FRAME_OVERHEAD, RecordKind } from '../src/format/constants.js';
+import { committedTx, craftFrame, craftSegment, segmentPath, tornWrite, writeSegment } from './helpers/craft.js';
+import { startFollowing, timerArmed, watchPolls } from './helpers/follow-polls.js';
 import { segmentNames, tempDir } from './helpers/temp-dir.js';
-
-/** Follows `dir` in the background, collecting records until aborted. */
-function startFollowing(dir: string, fromLsn = 1, pollMs = 5) {
-  const controller = new AbortController();
-  const records: WalRecord[] = [];
-  const done = (async () => {
-    for await (const record of readWal(dir, { fromLsn, follow: true, signal: controller.signal, pollMs })) records.push(record);
-  })();
-  return { records, done, stop: () => (controller.abort(), done) };
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('readWal({ follow: true })', () => {
   it('yields the records on disk, then each new one as a live Wal appends it, across rotation, until aborted', async () => {
@@ -25,7 +14,8 @@ describe('readWal({ follow: true })', () => {
     const follower = startFollowing(dir);
     for (let i = 0; i < 40; i++) {
       await wal.commit([Buffer.from(`live ${i} ${'w'.repeat(40)}`)]);
-      if (i % 10 === 0) await new Promise((resolve) => setTimeout(resolve, 15));
+      // Every tenth commit, let the follower catch up: it reads the log live, across each rotation.
+      if (i % 10 === 0) await expect.poll(() => follower.records.at(-1)?.lsn, { timeout: 5000, interval: 2 }).toBe(wal.nextLsn - 1);
     }
     expect(segmentNames(dir).length).toBeGreaterThan(3);
     const last = wal.nextLsn - 1;
@@ -58,6 +48,7 @@ describe('readWal({ follow: true })', () => {
     const { wal } = await Wal.open({ dir, io: 'js', sync: 'none' });
     await wal.commit([Buffer.from('whole')]);
     await wal.close();
+    const polls = watchPolls(dir);
     const follower = startFollowing(dir);
     await expect.poll(() => follower.records.length, { timeout: 5000, interval: 10 }).toBe(3);
     // The next transaction's frames, taken from a twin log, land in two halves as a slow write would.
@@ -72,7 +63,7 @@ describe('readWal({ follow: true })', () => {
     const frames = donorBytes.subarray(dataEnd, dataEnd + 25 + (25 + 4 + 4 + 21) + 25); // TxBegin, MutationBatch, TxCommit
     const fd = fs.openSync(file, 'r+');
     fs.writeSync(fd, frames.subarray(0, 40), 0, 40, dataEnd);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await polls.nextPollDone();
     expect(follower.records.length).toBe(4); // the TxBegin (25 bytes) is whole; the batch is not
     fs.writeSync(fd, frames.subarray(40), 0, frames.length - 40, dataEnd + 40);
     fs.closeSync(fd);
@@ -93,8 +84,9 @@ describe('readWal({ follow: true })', () => {
 
   it('starts on a directory with no segment yet and picks the log up once a Wal creates it', async () => {
     const dir = tempDir();
+    const polls = watchPolls(dir);
     const follower = startFollowing(dir);
-    await sleep(20);
+    await polls.reached(3); // the first scan's listing, then a whole poll of the empty directory
     const { wal } = await Wal.open({ dir, io: 'js', segmentBytes: 1024, sync: 'none' });
     for (let i = 0; i < 10; i++) await wal.commit([Buffer.from(`late ${i}`)]);
     await expect.poll(() => follower.records.length, { timeout: 5000, interval: 10 }).toBe(30);
@@ -107,9 +99,10 @@ describe('readWal({ follow: true })', () => {
     const dir = tempDir();
     const { wal } = await Wal.open({ dir, io: 'js', sync: 'none' });
     await wal.commit([Buffer.from('one')]);
+    const asleep = timerArmed(60_000);
     const follower = startFollowing(dir, 1, 60_000);
     await expect.poll(() => follower.records.length, { timeout: 5000, interval: 10 }).toBe(3);
-    await sleep(20); // now asleep until the next poll, a minute away
+    await asleep; // now asleep until the next poll, a minute away
     const started = performance.now();
     await follower.stop();
     expect(performance.now() - started).toBeLessThan(500);
@@ -120,15 +113,19 @@ describe('readWal({ follow: true })', () => {
     const dir = tempDir();
     const { wal } = await Wal.open({ dir, io: 'js', segmentBytes: 1024, sync: 'none' });
     await wal.commit([Buffer.from('first')]);
-    // Both followers read LSN 1..3, then sleep for 2 s while the Wal writes far ahead and truncates.
-    const wantsLater = startFollowing(dir, 400, 2000);
-    const wantsAll = startFollowing(dir, 1, 2000);
+    // Both followers read LSN 1..3, then are held at the start of their next poll while the Wal
+    // writes far ahead and truncates; released, they find the log truncated.
+    const polls = watchPolls(dir);
+    const wantsLater = startFollowing(dir, 400);
+    const wantsAll = startFollowing(dir, 1);
     const wantsAllEnd = wantsAll.done.then(() => 'ended normally', (error: unknown) => error);
     await expect.poll(() => wantsAll.records.length, { timeout: 5000, interval: 10 }).toBe(3);
-    await sleep(100);
+    polls.hold();
+    await polls.reached(polls.count + 2); // each follower has started a poll since, and waits in it
     while (wal.nextLsn <= 600) await wal.commit([Buffer.alloc(100, 1)]);
     expect(await wal.truncateUpTo(300)).toBeGreaterThan(0);
     expect(Number.parseInt(segmentNames(dir)[0]!, 10)).toBeGreaterThan(1);
+    polls.release();
     const last = wal.nextLsn - 1;
     await expect.poll(() => wantsLater.records.at(-1)?.lsn, { timeout: 10_000, interval: 20 }).toBe(last);
     expect(wantsLater.records.map((record) => record.lsn)).toEqual(Array.from({ length: last - 399 }, (_, i) => 400 + i));
@@ -145,8 +142,9 @@ describe('readWal({ follow: true })', () => {
   it('follows frames of every size: many small ones in one poll, and one larger than any read window', async () => {
     const dir = tempDir();
     const { wal } = await Wal.open({ dir, io: 'js', segmentBytes: 64 * 1024, sync: 'none' });
+    const polls = watchPolls(dir);
     const follower = startFollowing(dir, 1, 20);
-    await sleep(30);
+    await polls.reached(2); // past the first scan, following: the frames below are read by polls
     const big = Buffer.alloc(3 * 1024 * 1024, 7);
     const events = [...Array.from({ length: 300 }, (_, i) => Buffer.from(`small ${i}`)), big, Buffer.from('after the big one')];
     for (const event of events) wal.begin().append(event);
@@ -164,16 +162,74 @@ describe('readWal({ follow: true })', () => {
   it('waits on bytes that are not a frame yet in the last segment, but calls them damage once a later segment exists', async () => {
     const dir = tempDir();
     writeSegment(dir, 1, craftSegment(1, committedTx(1, 'one')));
+    const polls = watchPolls(dir);
     const follower = startFollowing(dir);
     const end = follower.done.then(() => 'ended normally', (error: unknown) => error);
     await expect.poll(() => follower.records.length, { timeout: 5000, interval: 10 }).toBe(3);
     const first = `${dir}/0000000001.wal`;
     const dataEnd = fs.statSync(first).size;
     fs.appendFileSync(first, Buffer.from([99, 0, 0, 0, 1, 4, 0])); // a frame's start, as a torn write leaves it
-    await sleep(40);
+    await polls.nextPollDone();
     expect(follower.records.length).toBe(3); // not yielded, and not an error: it may still be written
     writeSegment(dir, 2, craftSegment(4, committedTx(4, 'two')));
     expect(await end).toMatchObject({ code: 'WAL_MALFORMED', file: first, offset: dataEnd, lsn: 4 });
     expect(follower.records.map((record) => record.lsn)).toEqual([1, 2, 3]);
+  });
+});
+
+// A power cut while a Mutation frame was being written into a preallocated
+// segment can leave it whole-looking: length, kind and LSN right (the first
+// sector made it), the CRC there too (the last sector), a middle sector still
+// zeros. Nothing but the CRC tells it from a record; readFrame's payload checks
+// cannot (a Mutation's payload is any bytes).
+describe('a single-event Mutation frame torn inside a preallocated active segment, whose only defect is its CRC', () => {
+  /** A closed log of one committed transaction (LSN 1..3), preallocated to 64 KiB, and the frames of the next one. */
+  async function logAndNextFrames() {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: 'js', sync: 'per-commit', segmentBytes: 64 * 1024 });
+    await wal.commit([Buffer.from('whole')]);
+    await wal.close();
+    const file = segmentPath(dir, 1);
+    expect(fs.statSync(file).size).toBe(64 * 1024);
+    const records: WalRecord[] = [];
+    for await (const record of readWal(dir)) records.push(record);
+    const dataEnd = records.at(-1)!.offset + FRAME_OVERHEAD; // after the TxCommit, which has no payload
+    const begin = craftFrame({ kind: RecordKind.TxBegin, lsn: 4 });
+    const payload = Buffer.alloc(1500, 'm');
+    const mutation = craftFrame({ kind: RecordKind.Mutation, lsn: 5, txBeginLsn: 4, payload });
+    const mutationAt = dataEnd + begin.length;
+    return { dir, file, dataEnd, begin, mutation, mutationAt, payload, torn: tornWrite(mutation, mutationAt) };
+  }
+
+  function writeAt(file: string, bytes: Buffer, position: number): void {
+    const fd = fs.openSync(file, 'r+');
+    fs.writeSync(fd, bytes, 0, bytes.length, position);
+    fs.closeSync(fd);
+  }
+
+  it('a follower does not yield it, waits, and yields the frame once it is whole', async () => {
+    const log = await logAndNextFrames();
+    const polls = watchPolls(log.dir);
+    const follower = startFollowing(log.dir);
+    await expect.poll(() => follower.records.length, { timeout: 5000, interval: 5 }).toBe(3);
+    writeAt(log.file, Buffer.concat([log.begin, log.torn]), log.dataEnd);
+    await polls.nextPollDone();
+    expect(follower.records.map((record) => record.lsn)).toEqual([1, 2, 3, 4]);
+    writeAt(log.file, log.mutation, log.mutationAt); // the rest of the write lands
+    await expect.poll(() => follower.records.length, { timeout: 5000, interval: 5 }).toBe(5);
+    await follower.stop();
+    expect(follower.records[4]).toMatchObject({ kind: RecordKind.Mutation, lsn: 5, txBeginLsn: 4, offset: log.mutationAt });
+    expect(follower.records[4]!.payload.equals(log.payload)).toBe(true);
+  });
+
+  it('readWal without follow stops before it, and replayDir reports it as a torn tail (CRC mismatch)', async () => {
+    const log = await logAndNextFrames();
+    writeAt(log.file, Buffer.concat([log.begin, log.torn]), log.dataEnd);
+    const lsns: number[] = [];
+    for await (const record of readWal(log.dir)) lsns.push(record.lsn);
+    expect(lsns).toEqual([1, 2, 3, 4]);
+    const { events, recovery } = await replayDir(log.dir);
+    expect(events).toEqual([Buffer.from('whole')]);
+    expect(recovery.tornTail).toMatchObject({ segmentId: 1, offset: log.mutationAt, cause: expect.stringMatching(/^WAL_CRC_MISMATCH/) });
   });
 });

@@ -5,6 +5,7 @@ import { referenceCrc32 } from '../../src/format/crc.js';
 import { sealFrames, writeFrame } from '../../src/format/frame.js';
 import { encodeSegmentHeader } from '../../src/format/header.js';
 import { segmentFileName } from '../../src/format/segment-name.js';
+import { SECTOR_BYTES } from './crash-io.js';
 
 /** One record to lay down by hand, for logs no Wal would write. */
 export interface CraftedRecord {
@@ -17,13 +18,31 @@ export interface CraftedRecord {
 /** A segment's bytes: header, then the records' frames, built with the format module. */
 export function craftSegment(baseLsn: number, records: readonly CraftedRecord[], sealed = false): Buffer {
   const header = encodeSegmentHeader({ baseLsn, sealed }, referenceCrc32);
-  const frames = records.map((record) => {
-    const frame = Buffer.alloc(FRAME_OVERHEAD + (record.payload?.length ?? 0));
-    writeFrame(frame, 0, record.kind, record.lsn, record.txBeginLsn ?? 0, record.payload ?? null);
-    sealFrames(frame, referenceCrc32);
-    return frame;
-  });
-  return Buffer.concat([header, ...frames]);
+  return Buffer.concat([header, ...records.map(craftFrame)]);
+}
+
+/** One record's frame, CRC filled, as the writer lays it down. */
+export function craftFrame(record: CraftedRecord): Buffer {
+  const frame = Buffer.alloc(FRAME_OVERHEAD + (record.payload?.length ?? 0));
+  writeFrame(frame, 0, record.kind, record.lsn, record.txBeginLsn ?? 0, record.payload ?? null);
+  sealFrames(frame, referenceCrc32);
+  return frame;
+}
+
+/**
+ * `frame` as a power cut may leave it after writing it at file offset
+ * `position` over preallocated zeros: its first and last 512-byte sectors
+ * reached the disk, the ones between did not (still zeros). Length, kind, LSNs
+ * and CRC are all there; only the CRC can tell. The frame must span at least
+ * three sectors.
+ */
+export function tornWrite(frame: Buffer, position: number): Buffer {
+  const firstSectorEnd = (Math.floor(position / SECTOR_BYTES) + 1) * SECTOR_BYTES - position;
+  const lastSectorStart = Math.floor((position + frame.length - 1) / SECTOR_BYTES) * SECTOR_BYTES - position;
+  if (lastSectorStart <= firstSectorEnd) throw new Error('tornWrite: the frame does not span three sectors');
+  const torn = Buffer.from(frame);
+  torn.fill(0, firstSectorEnd, lastSectorStart);
+  return torn;
 }
 
 /** A committed single-event transaction starting at `lsn`: TxBegin, Mutation, TxCommit. */

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AsyncIoOps, Fd, IoOps, WalIo } from '../../src/io/types.js';
+import { serializeAsync } from './serial-io.js';
 
 /*
  * A WalIo that records what a power cut could undo.
@@ -20,6 +21,11 @@ import type { AsyncIoOps, Fd, IoOps, WalIo } from '../../src/io/types.js';
  *     and directory fsync (syncDir), which makes the entry changes that
  *     completed before it started durable;
  *   - marks the test adds itself (`mark`): acknowledgements, checkpoint fences.
+ *
+ * Its async calls run one at a time, in call order (helpers/serial-io.ts):
+ * the history then depends on the workload alone, not on how the thread pool
+ * interleaved the drain loop with the spare segment's preparation, and a seed
+ * records the same history on every run.
  *
  * Files are tracked as inodes, so data follows a file through a rename (the
  * spare segment becoming a segment) and an unlinked file's data is there again
@@ -128,7 +134,7 @@ export class CrashIo implements WalIo {
         this.renamed(from, to);
       },
     };
-    this.async = {
+    this.async = serializeAsync({
       lock: (p, w) => a.lock(p, w),
       unlock: (t) => a.unlock(t),
       openSegment: async (p, create) => this.opened(p, create, await a.openSegment(p, create)),
@@ -172,7 +178,7 @@ export class CrashIo implements WalIo {
         await a.rename(from, to);
         this.renamed(from, to);
       },
-    };
+    });
   }
 
   /** Adds a test's own entry (an acknowledgement, a fence) to the history; returns its index. */

@@ -25,6 +25,18 @@ interface PlannedFault {
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 
+/** An async call held at its start: `reached` resolves once it is made; it goes on after `release()`. */
+export interface Hold {
+  reached: Promise<void>;
+  release(): void;
+}
+
+interface PlannedHold {
+  target: IoOp | 'fsync';
+  arrive(): void;
+  released: Promise<void>;
+}
+
 export class FaultIo implements WalIo {
   readonly name = 'fault';
   readonly sync: IoOps;
@@ -40,7 +52,9 @@ export class FaultIo implements WalIo {
   /** The current path of each open fd, following renames (the spare segment becomes a segment). */
   private readonly paths = new Map<number, string>();
   private fsyncDelayMs = 0;
+  private firedCount = 0;
   private readonly plannedFsyncFailures: Array<{ skip: number; errno: keyof typeof osConstants.errno }> = [];
+  private readonly holds: PlannedHold[] = [];
 
   constructor(readonly inner: WalIo) {
     this.crc32 = inner.crc32;
@@ -63,6 +77,11 @@ export class FaultIo implements WalIo {
     return this.fsyncCallCount;
   }
 
+  /** Planned faults (`failNth`, `failNthFsync`) that have fired so far. */
+  get fired(): number {
+    return this.firedCount;
+  }
+
   /** Makes every later fsync take at least `ms` (blocking in the sync form). */
   delayFsync(ms: number): this {
     this.fsyncDelayMs = ms;
@@ -81,6 +100,21 @@ export class FaultIo implements WalIo {
     return this;
   }
 
+  /**
+   * Holds the next async call of `op`, or with 'fsync' the next fsync of a log
+   * segment (the spare's preparation is not counted, as for `fsyncs`), until
+   * `release()`: a test can then look at the Wal while that call is in flight,
+   * for as long as it needs, instead of sleeping. A held sync call throws.
+   */
+  hold(target: IoOp | 'fsync'): Hold {
+    let arrive!: () => void;
+    let release!: () => void;
+    const reached = new Promise<void>((resolve) => (arrive = resolve));
+    const released = new Promise<void>((resolve) => (release = resolve));
+    this.holds.push({ target, arrive, released });
+    return { reached, release };
+  }
+
   /** Makes every later call of `op` take at least `ms` (blocking in the sync form, as a real slow disk would). */
   delay(op: IoOp, ms: number): this {
     this.delays.set(op, ms);
@@ -88,6 +122,7 @@ export class FaultIo implements WalIo {
   }
 
   private callSync(op: IoOp, args: unknown[]): unknown {
+    if (this.takeHold(op, args) !== null) throw new Error(`FaultIo.hold applies to async calls, and ${op} was called in its blocking form`);
     const fault = this.next(op);
     const fsyncFailure = this.nextFsync(op, args);
     const ms = this.delayOf(op, args);
@@ -102,10 +137,15 @@ export class FaultIo implements WalIo {
   }
 
   private async callAsync(op: IoOp, args: unknown[]): Promise<unknown> {
+    const hold = this.takeHold(op, args);
+    if (hold !== null) {
+      hold.arrive();
+      await hold.released;
+    }
     const fault = this.next(op);
     const fsyncFailure = this.nextFsync(op, args);
     const ms = this.delayOf(op, args);
-    if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
+    if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms)); // the slow disk being simulated
     if (fault === 'short') return this.shortWriteAsync(op, args);
     if (fault !== null) throw syscallError(op, fault.errno);
     if (fsyncFailure !== null) {
@@ -125,6 +165,12 @@ export class FaultIo implements WalIo {
     return result;
   }
 
+  private takeHold(op: IoOp, args: unknown[]): PlannedHold | null {
+    const fsyncOfSegment = isFsync(op, args) && !this.paths.get(args[0] as number)?.endsWith(SPARE_FILE_NAME);
+    const index = this.holds.findIndex((hold) => hold.target === op || (hold.target === 'fsync' && fsyncOfSegment));
+    return index < 0 ? null : (this.holds.splice(index, 1)[0] as PlannedHold);
+  }
+
   private delayOf(op: IoOp, args: unknown[]): number {
     return (this.delays.get(op) ?? 0) + (isFsync(op, args) ? this.fsyncDelayMs : 0);
   }
@@ -140,6 +186,7 @@ export class FaultIo implements WalIo {
       return null;
     }
     this.plannedFsyncFailures.shift();
+    this.firedCount++;
     return planned.errno;
   }
 
@@ -156,6 +203,7 @@ export class FaultIo implements WalIo {
     if (planned.fault === 'short' && op !== 'write' && op !== 'appendFrames') {
       throw new Error(`a short fault only applies to write and appendFrames, not ${op}`);
     }
+    this.firedCount++;
     return planned.fault;
   }
 

@@ -1,9 +1,11 @@
+import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WAL_ERROR_CODES, Wal, WalError, replayDir } from '../../src/index.js';
+import { testSeed } from '../helpers/random.js';
 
 /*
  * Corruption fuzz (issue 5), with fast-check.
@@ -223,7 +225,8 @@ describe('corruption fuzz', () => {
     async (which) => {
       const base = bases[which]!;
       const dir = path.join(work, `case-${base.label}`);
-      const seed = Number(process.env.SEGWAL_FUZZ_SEED) || Date.now() % 2 ** 31;
+      const seed = testSeed(`fuzz base log ${base.label}`, 'SEGWAL_FUZZ_SEED', () => randomInt(2 ** 31), 2 ** 31);
+      const counted = { opened: 0, refused: 0 };
       await fc.assert(
         fc.asyncProperty(fc.boolean(), fc.array(mutationArb, { minLength: 1, maxLength: 4 }), async (lastOnly, mutations) => {
           const mutated = applyMutations(base.files, mutations, lastOnly);
@@ -243,11 +246,13 @@ describe('corruption fuzz', () => {
           totals.cases++;
           if (!opened.ok || !read.ok) {
             totals.refused++;
+            counted.refused++;
             const code = (opened.ok ? (read as { error: WalError }).error : (opened as { error: WalError }).error).code;
             totals.codes.set(code, (totals.codes.get(code) ?? 0) + 1);
             return;
           }
           totals.opened++;
+          counted.opened++;
           expect(onlyLast, `${context}: opened although a segment other than the last is damaged`).toBe(true);
           expectPrefix(read.events, base.events, `${context} (replayDir)`);
           expectPrefix(opened.events, base.events, `${context} (Wal.open)`);
@@ -265,6 +270,9 @@ describe('corruption fuzz', () => {
         }),
         { numRuns: RUNS_PER_LOG, seed, verbose: 1 },
       );
+      // Both branches of the property ran: the checks of an opened log, and of a refused one.
+      expect(counted.opened, 'cases that opened').toBeGreaterThan(0);
+      expect(counted.refused, 'cases that were refused').toBeGreaterThan(0);
     },
     TIMEOUT,
   );

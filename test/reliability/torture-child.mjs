@@ -96,6 +96,7 @@ async function writer(w) {
     } else if (extra < 0.02 && fence > 0) {
       await wal.truncateUpTo(fence);
     } else if (extra < 0.15) {
+      // Think time between transactions: varies how writers interleave (the kill itself comes at a random time).
       await new Promise((resolve) => setTimeout(resolve, pick(3)));
     }
   }
