@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { constants as osConstants } from 'node:os';
 import { WalError } from '../errors.js';
 
 /**
@@ -7,6 +8,8 @@ import { WalError } from '../errors.js';
  * Failures throw/reject an Error with `errno` (positive) and `syscall`.
  */
 export interface NativeAddon {
+  /** Gives the addon Node's errno names (name → number) for the `code` of its errors; called once, at load. */
+  setErrnoNames(names: Record<string, number>): void;
   crc32(data: Uint8Array, initial: number): number;
   /** flock(LOCK_EX|LOCK_NB) on `path` (created if missing); returns the held fd. */
   tryLock(path: string): number;
@@ -38,7 +41,9 @@ export function tryLoadAddon(): NativeAddon | null {
     try {
       const require = createRequire(import.meta.url);
       const bindings = require('bindings') as (name: string) => NativeAddon;
-      loaded = { addon: bindings('segwal_native') };
+      const addon = bindings('segwal_native');
+      addon.setErrnoNames(osConstants.errno);
+      loaded = { addon };
     } catch (error) {
       loaded = { error };
     }
