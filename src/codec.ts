@@ -1,5 +1,5 @@
 import { WalError } from './errors.js';
-import type { Codec } from './types.js';
+import type { Codec, CodecName, CodecsByName } from './types.js';
 
 /** Anything with zod's `safeParse`: a zod schema, or a look-alike. */
 export interface EventSchema<T> {
@@ -68,12 +68,17 @@ function json<T = unknown>(schema?: EventSchema<T>): Codec<T> {
   };
 }
 
-export const codecs = { bytes, utf8, json } as const;
+/** The built-in codecs. Declared, not inferred, so the shipped .d.ts reads the same on every TypeScript version. */
+export interface Codecs {
+  readonly bytes: Codec<Uint8Array, Buffer>;
+  readonly utf8: Codec<string>;
+  json<T = unknown>(schema?: EventSchema<T>): Codec<T>;
+}
 
-export type CodecName = 'bytes' | 'utf8' | 'json';
+export const codecs: Codecs = { bytes, utf8, json };
 
-export function codecByName(name: CodecName): Codec<unknown, unknown> {
-  return name === 'json' ? json() : (codecs[name] as Codec<unknown, unknown>);
+export function codecByName<N extends CodecName>(name: N): CodecsByName[N] {
+  return (name === 'json' ? json() : codecs[name as 'bytes' | 'utf8']) as CodecsByName[N];
 }
 
 function describe(value: unknown): string {

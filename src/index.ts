@@ -1,15 +1,21 @@
 export { Wal } from './wal.js';
 export { Tx } from './tx.js';
 export { WalError, WAL_ERROR_CODES, type WalErrorCode } from './errors.js';
-export { codecs, type EventSchema } from './codec.js';
-export { replayDir, readWal, type ReplayDirOptions, type ReadWalOptions } from './readers.js';
+export { codecs, type Codecs, type EventSchema } from './codec.js';
+export { replayDir, readWal, type ReplayDirOptions, type ReplayDirOptionsFor, type ReadWalOptions } from './readers.js';
 export { RecordKind } from './format/constants.js';
 export { jsIo } from './io/js.js';
 export { createNativeIo } from './io/native.js';
 export type { WalIo, IoOps, AsyncIoOps, Fd, LockToken } from './io/types.js';
 export type {
   Codec,
+  CodecName,
+  CodecNameFor,
+  CodecOption,
+  CodecsByName,
   CommitOptions,
+  EventIn,
+  EventOut,
   OpenResult,
   Recovery,
   ReplayHandler,
@@ -18,6 +24,7 @@ export type {
   TornTail,
   TxLsns,
   WalOptions,
+  WalOptionsFor,
   WalRecord,
   WalStatus,
 } from './types.js';

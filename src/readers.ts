@@ -13,7 +13,7 @@ import { recoveryReport, replayLog } from './recover.js';
 import { LogScanner, listSegments, type SegmentRef } from './replay.js';
 import { attempt } from './segment-files.js';
 import { TxSpans } from './tx-spans.js';
-import type { Codec, Recovery, ReplayHandler, WalRecord } from './types.js';
+import type { Codec, CodecNameFor, CodecOption, EventOut, Recovery, ReplayHandler, WalRecord } from './types.js';
 
 /*
  * Read-only access for tools and followers: no lock is taken and no file is
@@ -21,15 +21,22 @@ import type { Codec, Recovery, ReplayHandler, WalRecord } from './types.js';
  * reported (replayDir) or simply not yielded (readWal), never cut.
  */
 
-export interface ReplayDirOptions<Out> {
+export interface ReplayDirOptions<Out = Buffer> {
   /** Transactions committed at or below it are skipped. Default 0. */
   checkpointLsn?: number;
-  codec?: Codec<unknown, Out> | 'bytes' | 'utf8' | 'json';
+  codec?: Codec<unknown, Out> | CodecNameFor<unknown, Out>;
   onReplay?: ReplayHandler<Out>;
 }
 
+/** `ReplayDirOptions` for the codec option `C`, which types the events (as `WalOptionsFor` does). */
+export type ReplayDirOptionsFor<C extends CodecOption> = Omit<ReplayDirOptions<EventOut<C>>, 'codec'> & { codec?: C };
+
 /** Replays a log directory without opening it for writing. */
-export async function replayDir<Out = Buffer>(
+export function replayDir<C extends CodecOption = 'bytes'>(
+  dir: string,
+  options?: ReplayDirOptionsFor<C>,
+): Promise<{ events: EventOut<C>[]; recovery: Recovery }>;
+export async function replayDir<Out>(
   dir: string,
   options: ReplayDirOptions<Out> = {},
 ): Promise<{ events: Out[]; recovery: Recovery }> {
