@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { codecByName } from './codec.js';
+import { codecByName, codecs } from './codec.js';
+import { describeIssues } from './describe-issues.js';
 import { WalError } from './errors.js';
 import { MAX_LSN } from './format/constants.js';
 import type { WalIo } from './io/types.js';
@@ -50,16 +51,20 @@ const isCodec = (value: unknown): value is Codec<unknown, unknown> => {
 
 const lsnSchema = z.number().int().min(0).max(MAX_LSN);
 
+// Messages that start with "expected" are the option's own words (src/describe-issues.ts).
 const optionsSchema = z.strictObject({
-  dir: z.string().min(1, 'expected a non-empty path'),
+  dir: z.string({ error: 'expected a directory path' }).min(1, 'expected a non-empty path'),
   sync: z
-    .union([
-      z.enum(['per-commit', 'group', 'none']),
-      z.strictObject({
-        mode: z.literal('group'),
-        intervalMs: z.number().positive().max(MAX_TIMER_MS).optional(),
-      }),
-    ])
+    .union(
+      [
+        z.enum(['per-commit', 'group', 'none']),
+        z.strictObject({
+          mode: z.literal('group'),
+          intervalMs: z.number().positive().max(MAX_TIMER_MS).optional(),
+        }),
+      ],
+      { error: "expected 'per-commit' | 'group' | 'none' | { mode: 'group', intervalMs }" },
+    )
     .optional(),
   segmentBytes: z.number().int().min(MIN_SEGMENT_BYTES).max(MAX_SEGMENT_BYTES).optional(),
   checkpointLsn: lsnSchema.optional(),
@@ -67,14 +72,17 @@ const optionsSchema = z.strictObject({
     .union([z.enum(['native', 'js']), z.custom<WalIo>(isWalIo, 'expected a WalIo object')])
     .optional(),
   codec: z
-    .union([z.enum(['bytes', 'utf8', 'json']), z.custom<Codec<unknown, unknown>>(isCodec, 'expected a Codec object')])
+    .union([z.enum(['bytes', 'utf8', 'json']), z.custom<Codec<unknown, unknown>>(isCodec, 'expected a Codec object')], {
+      error: (issue) =>
+        issue.input === codecs.json ? 'expected a Codec, got the function codecs.json: call it, as codecs.json() or codecs.json(schema)' : undefined,
+    })
     .optional(),
   preallocate: z.boolean().optional(),
   onReplay: z.custom<ReplayHandler<unknown>>((value) => typeof value === 'function', 'expected a function').optional(),
 });
 
 export function normalizeOptions<In, Out>(options: WalOptions<In, Out>): NormalizedOptions<In, Out> {
-  const parsed = optionsSchema.safeParse(options);
+  const parsed = optionsSchema.safeParse(options, { reportInput: true });
   if (!parsed.success) throw invalidOptions(parsed.error.issues);
   const given = parsed.data;
   const sync = given.sync ?? 'group';
@@ -94,13 +102,7 @@ export function normalizeOptions<In, Out>(options: WalOptions<In, Out>): Normali
 }
 
 function invalidOptions(issues: readonly z.core.$ZodIssue[]): WalError {
-  const described = issues.map((issue) => {
-    const name = issue.path.length === 0 ? 'options' : issue.path.map(String).join('.');
-    return issue.code === 'unrecognized_keys'
-      ? `unknown option(s) ${issue.keys.map((key) => `\`${key}\``).join(', ')}`
-      : `option \`${name}\`: ${issue.message}`;
-  });
-  return new WalError('WAL_INVALID_OPTIONS', `invalid options: ${described.join('; ')}`);
+  return new WalError('WAL_INVALID_OPTIONS', `invalid options: ${describeIssues(issues, 'option')}`);
 }
 
 /** Validates an LSN argument of a method (`truncateUpTo(fence)`, …). */

@@ -2,6 +2,7 @@ import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { codecByName } from './codec.js';
+import { describeIssues } from './describe-issues.js';
 import { followLog, type FollowPosition } from './follow.js';
 import { WalError } from './errors.js';
 import { FRAME_OVERHEAD, HEADER_BYTES, MAX_LSN } from './format/constants.js';
@@ -83,11 +84,8 @@ export const FOLLOW_POLL_MS = 50;
  * as a live Wal appends them, until `signal` aborts (docs/CLI.md).
  */
 export async function* readWal(dir: string, options: ReadWalOptions = {}): AsyncGenerator<WalRecord> {
-  const parsed = readWalOptions.safeParse(options ?? {});
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => `\`${issue.path.join('.') || 'options'}\` ${issue.message}`).join('; ');
-    throw new WalError('WAL_INVALID_OPTIONS', `invalid readWal options: ${issues}`);
-  }
+  const parsed = readWalOptions.safeParse(options ?? {}, { reportInput: true });
+  if (!parsed.success) throw new WalError('WAL_INVALID_OPTIONS', `invalid readWal options: ${describeIssues(parsed.error.issues, 'option')}`);
   const { fromLsn = 1, follow = false, signal, pollMs = FOLLOW_POLL_MS } = parsed.data;
   const root = path.resolve(dir);
   const refs = await runAsync(jsIo, attempt('list directory', root, listSegments(root)));

@@ -3,6 +3,7 @@ import { WalError, toIoError } from './errors.js';
 import { LOCK_FILE_NAME } from './format/constants.js';
 import { call, settle, type IoProgram } from './io/program.js';
 import type { LockToken, WalIo } from './io/types.js';
+import { makeLogDir } from './log-dir.js';
 import { LOCK_WAIT_MS, type NormalizedOptions } from './options.js';
 import {
   LogScanner,
@@ -34,7 +35,7 @@ export interface Recovered<Out> {
 /** SPEC §6: create the directory, take the lock, replay, repair the tail. */
 export function* recoverProgram<In, Out>(io: WalIo, options: NormalizedOptions<In, Out>): IoProgram<Recovered<Out>> {
   const { dir } = options;
-  yield* attempt('create directory', dir, call('makeDir', dir));
+  yield* makeLogDir(dir);
   const lock = yield* takeLock(dir);
   try {
     yield* removeStaleSpare(dir);

@@ -71,6 +71,19 @@ describe('codecs', () => {
     await reopened.close();
   });
 
+  it("a schema failure is one line naming the field, not zod's JSON, and does not show the event's contents", async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: 'js', codec: codecs.json(z.object({ id: z.number(), tags: z.array(z.string()) })) });
+    await expect(wal.commit([{ id: 'secret', tags: [] } as unknown as { id: number; tags: string[] }])).rejects.toThrow(
+      'event 0: event fails the schema: field `id`: expected a number',
+    );
+    await wal.commit([{ id: -1, tags: ['a'] }]);
+    await wal.close();
+    const strict = codecs.json(z.object({ id: z.number().positive(), tags: z.array(z.string()) }));
+    const error = await Wal.open({ dir, io: 'js', codec: strict }).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'WAL_DECODE', message: 'event at LSN 2 does not decode: fails the schema: field `id`: expected a number > 0' });
+  });
+
   // These tests are checked by `npm run typecheck` as much as by vitest: a wrong type fails tsc.
   it('a codec given by name types the events as its codec object does, in open, openSync, onReplay and replayDir', async () => {
     const dir = tempDir();
