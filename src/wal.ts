@@ -11,18 +11,7 @@ import { recoverProgram, type Recovered } from './recover.js';
 import { truncateProgram } from './truncate.js';
 import { Tx, type TxHost } from './tx.js';
 import type { TxSpans } from './tx-spans.js';
-import type {
-  CodecOption,
-  CommitOptions,
-  EventIn,
-  EventOut,
-  OpenResult,
-  SyncMode,
-  TxLsns,
-  WalOptions,
-  WalOptionsFor,
-  WalStatus,
-} from './types.js';
+import type { CodecOption, CommitOptions, EventIn, EventOut, OpenResult, SyncMode, TxLsns, WalOptions, WalOptionsFor, WalStatus } from './types.js';
 import { LogWriter } from './writer.js';
 
 type Lifecycle = 'open' | 'closing' | 'closed';
