@@ -155,6 +155,12 @@ Napi::Value TryLockJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fd);
 }
 
+Napi::Value SetErrnoNamesJs(const Napi::CallbackInfo& info) {
+  if (!info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "argument 0 must be an object");
+  SetErrnoNames(info.Env(), info[0].As<Napi::Object>());
+  return info.Env().Undefined();
+}
+
 Napi::Value UnlockJs(const Napi::CallbackInfo& info) {
   SysError error;
   Unlock(IntArg(info, 0), &error);
@@ -175,6 +181,7 @@ void ExportPair(Napi::Env env, Napi::Object exports, const char* name, Syscall (
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("setErrnoNames", Napi::Function::New(env, SetErrnoNamesJs));
   exports.Set("crc32", Napi::Function::New(env, Crc32Js));
   exports.Set("tryLock", Napi::Function::New(env, TryLockJs));
   exports.Set("unlock", Napi::Function::New(env, UnlockJs));

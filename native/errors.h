@@ -12,6 +12,9 @@ struct SysError {
   bool failed() const { return errnum != 0; }
 };
 
+// Keeps the errno names Node knows (`os.constants.errno`, name → number) for this env's errors.
+void SetErrnoNames(Napi::Env env, Napi::Object names);
+
 Napi::Error MakeSysError(Napi::Env env, const SysError& error);
 
 }  // namespace segwal

@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -51,12 +50,13 @@ int64_t AppendFrames(int fd, uint8_t* data, size_t size, int64_t position, bool 
 }
 
 void Allocate(int fd, int64_t size, bool zeroFill, SysError* error) {
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    *error = {errno, "fstat"};
+  // The size by lseek, not fstat: fstat is a glibc 2.33 symbol, and the prebuilt addon must load on
+  // the glibc 2.28 Node 20 itself needs. Writes use pwrite, so the file offset this moves is unused.
+  int64_t from = lseek(fd, 0, SEEK_END);
+  if (from < 0) {
+    *error = {errno, "lseek"};
     return;
   }
-  int64_t from = st.st_size;
   if (from >= size) return;
   int result;
   do result = fallocate(fd, 0, from, size - from);

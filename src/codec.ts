@@ -1,5 +1,7 @@
+import type { z } from 'zod';
+import { describeIssues } from './describe-issues.js';
 import { WalError } from './errors.js';
-import type { Codec } from './types.js';
+import type { Codec, CodecName, CodecsByName } from './types.js';
 
 /** Anything with zod's `safeParse`: a zod schema, or a look-alike. */
 export interface EventSchema<T> {
@@ -42,7 +44,7 @@ function json<T = unknown>(schema?: EventSchema<T>): Codec<T> {
     encode(event) {
       if (schema !== undefined) {
         const checked = schema.safeParse(event);
-        if (!checked.success) throw invalidEvent(`event fails the schema: ${checked.error.message}`, checked.error);
+        if (!checked.success) throw invalidEvent(`event fails the schema: ${schemaFailure(checked.error)}`, checked.error);
       }
       let text: string | undefined;
       try {
@@ -62,18 +64,29 @@ function json<T = unknown>(schema?: EventSchema<T>): Codec<T> {
       }
       if (schema === undefined) return value as T;
       const checked = schema.safeParse(value);
-      if (!checked.success) throw undecodable(lsn, `fails the schema: ${checked.error.message}`, checked.error);
+      if (!checked.success) throw undecodable(lsn, `fails the schema: ${schemaFailure(checked.error)}`, checked.error);
       return checked.data;
     },
   };
 }
 
-export const codecs = { bytes, utf8, json } as const;
+/** The built-in codecs. Declared, not inferred, so the shipped .d.ts reads the same on every TypeScript version. */
+export interface Codecs {
+  readonly bytes: Codec<Uint8Array, Buffer>;
+  readonly utf8: Codec<string>;
+  json<T = unknown>(schema?: EventSchema<T>): Codec<T>;
+}
 
-export type CodecName = 'bytes' | 'utf8' | 'json';
+export const codecs: Codecs = { bytes, utf8, json };
 
-export function codecByName(name: CodecName): Codec<unknown, unknown> {
-  return name === 'json' ? json() : (codecs[name] as Codec<unknown, unknown>);
+export function codecByName<N extends CodecName>(name: N): CodecsByName[N] {
+  return (name === 'json' ? json() : codecs[name as 'bytes' | 'utf8']) as CodecsByName[N];
+}
+
+/** A schema's failure in one line: zod's issues as `describeIssues` words them (zod's own message is JSON), another schema's message as it is. */
+function schemaFailure(error: { message: string }): string {
+  const issues = (error as { issues?: unknown }).issues;
+  return Array.isArray(issues) && issues.length > 0 ? describeIssues(issues as z.core.$ZodIssue[], 'field') : error.message;
 }
 
 function describe(value: unknown): string {

@@ -1,15 +1,18 @@
 export { Wal } from './wal.js';
 export { Tx } from './tx.js';
 export { WalError, WAL_ERROR_CODES, type WalErrorCode } from './errors.js';
-export { codecs, type EventSchema } from './codec.js';
+export { codecs, type Codecs, type EventSchema } from './codec.js';
 export {
   replayDir,
   readWal,
   readTransactions,
   type ReplayDirOptions,
+  type ReplayDirOptionsFor,
   type ReadWalOptions,
+  type ReadWalOptionsFor,
   type ReadWalRecord,
   type ReadTransactionsOptions,
+  type ReadTransactionsOptionsFor,
   type CommittedTransaction,
 } from './readers.js';
 export type { ResumePoint } from './read/log-stream.js';
@@ -20,7 +23,13 @@ export type { WalIo, IoOps, AsyncIoOps, Fd, LockToken } from './io/types.js';
 export type {
   Codec,
   CloseReport,
+  CodecName,
+  CodecNameFor,
+  CodecOption,
+  CodecsByName,
   CommitOptions,
+  EventIn,
+  EventOut,
   OpenResult,
   Recovery,
   ReplayHandler,
@@ -30,6 +39,7 @@ export type {
   TornTail,
   TxLsns,
   WalOptions,
+  WalOptionsFor,
   WalReadOptions,
   WalRecord,
   WalStatus,

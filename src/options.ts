@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { codecByName } from './codec.js';
+import { codecByName, codecs } from './codec.js';
+import { describeIssues } from './describe-issues.js';
 import { WalError } from './errors.js';
 import { MAX_LSN } from './format/constants.js';
 import type { WalIo } from './io/types.js';
@@ -53,11 +54,11 @@ const isCodec = (value: unknown): value is Codec<unknown, unknown> => {
 /** A backend by name or a `WalIo` object (`Wal.open`, the readers). */
 export const ioOptionSchema = z.union([z.enum(['native', 'js']), z.custom<WalIo>(isWalIo, 'expected a WalIo object')]);
 
-/** A codec by name or a `Codec` object (`Wal.open`, `replayDir`). */
-export const codecOptionSchema = z.union([
-  z.enum(['bytes', 'utf8', 'json']),
-  z.custom<Codec<unknown, unknown>>(isCodec, 'expected a Codec object'),
-]);
+/** A codec by name or a `Codec` object (`Wal.open`, the readers). */
+export const codecOptionSchema = z.union([z.enum(['bytes', 'utf8', 'json']), z.custom<Codec<unknown, unknown>>(isCodec, 'expected a Codec object')], {
+  error: (issue) =>
+    issue.input === codecs.json ? 'expected a Codec, got the function codecs.json: call it, as codecs.json() or codecs.json(schema)' : undefined,
+});
 
 /** The codec an option names, the bytes codec when none. */
 export function resolveCodec(option: z.infer<typeof codecOptionSchema> | undefined): Codec<unknown, unknown> {
@@ -66,22 +67,26 @@ export function resolveCodec(option: z.infer<typeof codecOptionSchema> | undefin
 
 const lsnSchema = z.number().int().min(0).max(MAX_LSN);
 /** A replay fence: an LSN, or 'marker' for the log's last Checkpoint record. */
-export const fenceSchema = z.union([lsnSchema, z.literal('marker')]);
+export const fenceSchema = z.union([lsnSchema, z.literal('marker')], { error: "expected an integer LSN in 0..2^53-1 or 'marker'" });
 
+// Messages that start with "expected" are the option's own words (src/describe-issues.ts).
 const optionsSchema = z.strictObject({
-  dir: z.string().min(1, 'expected a non-empty path'),
+  dir: z.string({ error: 'expected a directory path' }).min(1, 'expected a non-empty path'),
   sync: z
-    .union([
-      z.enum(['per-commit', 'group', 'none']),
-      z.strictObject({
-        mode: z.literal('group'),
-        intervalMs: z.number().positive().max(MAX_TIMER_MS).optional(),
-      }),
-    ])
+    .union(
+      [
+        z.enum(['per-commit', 'group', 'none']),
+        z.strictObject({
+          mode: z.literal('group'),
+          intervalMs: z.number().positive().max(MAX_TIMER_MS).optional(),
+        }),
+      ],
+      { error: "expected 'per-commit' | 'group' | 'none' | { mode: 'group', intervalMs }" },
+    )
     .optional(),
   segmentBytes: z.number().int().min(MIN_SEGMENT_BYTES).max(MAX_SEGMENT_BYTES).optional(),
   checkpointLsn: fenceSchema.optional(),
-  tailDamage: z.enum(['cut', 'refuse']).optional(),
+  tailDamage: z.enum(['cut', 'refuse'], { error: "expected 'cut' | 'refuse'" }).optional(),
   io: ioOptionSchema.optional(),
   codec: codecOptionSchema.optional(),
   preallocate: z.boolean().optional(),
@@ -90,7 +95,7 @@ const optionsSchema = z.strictObject({
 });
 
 export function normalizeOptions<In, Out>(options: WalOptions<In, Out>): NormalizedOptions<In, Out> {
-  const parsed = optionsSchema.safeParse(options);
+  const parsed = optionsSchema.safeParse(options, { reportInput: true });
   if (!parsed.success) throw invalidOptions(parsed.error.issues);
   const given = parsed.data;
   const sync = given.sync ?? 'group';
@@ -118,7 +123,7 @@ const commitOptionsSchema = z.strictObject({ durable: z.boolean().optional() });
  */
 export function checkCommitOptions(options: unknown, method: string): CommitOptions {
   if (options === undefined) return {};
-  const parsed = commitOptionsSchema.safeParse(options);
+  const parsed = commitOptionsSchema.safeParse(options, { reportInput: true });
   if (parsed.success) return parsed.data;
   throw invalidOptions(parsed.error.issues, `invalid ${method}() options`);
 }
@@ -132,7 +137,7 @@ export const walReadOptions = z.strictObject({
 
 /** Validates the options object of a function other than `Wal.open` (`replayDir`, `readWal`, …). */
 export function parseOptions<T extends z.ZodType>(schema: T, options: unknown, method: string): z.infer<T> {
-  const parsed = schema.safeParse(options === undefined ? {} : options);
+  const parsed = schema.safeParse(options === undefined ? {} : options, { reportInput: true });
   if (parsed.success) return parsed.data;
   throw invalidOptions(parsed.error.issues, `invalid ${method}() options`);
 }
@@ -144,13 +149,7 @@ export function checkDirArgument(dir: unknown, method: string): string {
 }
 
 function invalidOptions(issues: readonly z.core.$ZodIssue[], what = 'invalid options'): WalError {
-  const described = issues.map((issue) => {
-    const name = issue.path.length === 0 ? 'options' : issue.path.map(String).join('.');
-    return issue.code === 'unrecognized_keys'
-      ? `unknown option(s) ${issue.keys.map((key) => `\`${key}\``).join(', ')}`
-      : `option \`${name}\`: ${issue.message}`;
-  });
-  return new WalError('WAL_INVALID_OPTIONS', `${what}: ${described.join('; ')}`);
+  return new WalError('WAL_INVALID_OPTIONS', `${what}: ${describeIssues(issues, 'option')}`);
 }
 
 /** Validates an LSN argument of a method (`truncateUpTo(fence)`, …). */

@@ -8,7 +8,7 @@ import { readLogId } from './log-id.js';
 import { checkDirArgument, codecOptionSchema, fenceSchema, ioOptionSchema, parseOptions, resolveCodec } from './options.js';
 import { streamLog, type ResumePoint, type StreamConfig } from './read/log-stream.js';
 import { decodeEvents, recoveryReport, replayLog } from './read/replay-log.js';
-import type { Codec, Recovery, ReplayHandler, WalRecord } from './types.js';
+import type { Codec, CodecNameFor, CodecOption, EventOut, Recovery, ReplayHandler, WalRecord } from './types.js';
 
 /*
  * Read-only access for tools, followers and shippers: no lock is taken and no
@@ -24,12 +24,15 @@ interface ReaderIoOption {
   io?: 'native' | 'js' | WalIo;
 }
 
-export interface ReplayDirOptions<Out> extends ReaderIoOption {
+export interface ReplayDirOptions<Out = Buffer> extends ReaderIoOption {
   /** Transactions committed at or below it are skipped. Default `'marker'`, as for `Wal.open`. */
   checkpointLsn?: number | 'marker';
-  codec?: Codec<unknown, Out> | 'bytes' | 'utf8' | 'json';
+  codec?: Codec<unknown, Out> | CodecNameFor<unknown, Out>;
   onReplay?: ReplayHandler<Out>;
 }
+
+/** `ReplayDirOptions` for the codec option `C`, which types the events (as `WalOptionsFor` does). */
+export type ReplayDirOptionsFor<C extends CodecOption> = Omit<ReplayDirOptions<EventOut<C>>, 'codec'> & { codec?: C };
 
 const replayDirOptions = z.strictObject({
   checkpointLsn: fenceSchema.optional(),
@@ -39,7 +42,11 @@ const replayDirOptions = z.strictObject({
 });
 
 /** Replays a log directory without opening it for writing. */
-export async function replayDir<Out = Buffer>(
+export function replayDir<C extends CodecOption = 'bytes'>(
+  dir: string,
+  options?: ReplayDirOptionsFor<C>,
+): Promise<{ events: EventOut<C>[]; recovery: Recovery }>;
+export async function replayDir<Out>(
   dir: string,
   options: ReplayDirOptions<Out> = {},
 ): Promise<{ events: Out[]; recovery: Recovery }> {
@@ -84,8 +91,11 @@ export interface ReadWalOptions<Out = Buffer> extends ReaderIoOption {
   /** How often `follow` looks for new records, in ms. Default 50. */
   pollMs?: number;
   /** Decodes the events of Mutation and MutationBatch records into `events` (no hand-parsing of the batch format). */
-  codec?: Codec<unknown, Out> | 'bytes' | 'utf8' | 'json';
+  codec?: Codec<unknown, Out> | CodecNameFor<unknown, Out>;
 }
+
+/** `ReadWalOptions` for the codec option `C`, which types the events. */
+export type ReadWalOptionsFor<C extends CodecOption> = Omit<ReadWalOptions<EventOut<C>>, 'codec'> & { codec?: C };
 
 /** A record as readWal yields it; `events` when a codec was given and the record holds events. */
 export type ReadWalRecord<Out = Buffer> = WalRecord & { events?: Out[] };
@@ -99,7 +109,8 @@ const readWalOptions = z.strictObject({ fromLsn: lsnOption, codec: codecOptionSc
  * then yields records as a live Wal appends them, across rotation and
  * truncation, until `signal` aborts (docs/CLI.md).
  */
-export async function* readWal<Out = Buffer>(dir: string, options: ReadWalOptions<Out> = {}): AsyncGenerator<ReadWalRecord<Out>> {
+export function readWal<C extends CodecOption = 'bytes'>(dir: string, options?: ReadWalOptionsFor<C>): AsyncGenerator<ReadWalRecord<EventOut<C>>>;
+export async function* readWal<Out>(dir: string, options: ReadWalOptions<Out> = {}): AsyncGenerator<ReadWalRecord<Out>> {
   const root = checkDirArgument(dir, 'readWal');
   const given = parseOptions(readWalOptions, options, 'readWal');
   const fromLsn = given.fromLsn ?? 1;
@@ -145,7 +156,7 @@ export interface ReadTransactionsOptions<Out = Buffer> extends ReaderIoOption {
   signal?: AbortSignal;
   pollMs?: number;
   /** How events are decoded. Default: raw bytes. */
-  codec?: Codec<unknown, Out> | 'bytes' | 'utf8' | 'json';
+  codec?: Codec<unknown, Out> | CodecNameFor<unknown, Out>;
   /**
    * Yield only what is durable: every read of a segment that is not sealed is
    * fdatasync'd before its transactions are yielded (an fsync per read; cheap
@@ -153,6 +164,9 @@ export interface ReadTransactionsOptions<Out = Buffer> extends ReaderIoOption {
    */
   durableOnly?: boolean;
 }
+
+/** `ReadTransactionsOptions` for the codec option `C`, which types the events. */
+export type ReadTransactionsOptionsFor<C extends CodecOption> = Omit<ReadTransactionsOptions<EventOut<C>>, 'codec'> & { codec?: C };
 
 /** A committed transaction as the readers yield it. */
 export interface CommittedTransaction<Out = Buffer> {
@@ -178,10 +192,11 @@ const readTransactionsOptions = z.strictObject({
  * until `signal` aborts. Asked for LSNs a truncation already removed, it
  * throws WAL_LSN_TRUNCATED rather than skip them.
  */
-export async function* readTransactions<Out = Buffer>(
+export function readTransactions<C extends CodecOption = 'bytes'>(
   dir: string,
-  options: ReadTransactionsOptions<Out> = {},
-): AsyncGenerator<CommittedTransaction<Out>> {
+  options?: ReadTransactionsOptionsFor<C>,
+): AsyncGenerator<CommittedTransaction<EventOut<C>>>;
+export async function* readTransactions<Out>(dir: string, options: ReadTransactionsOptions<Out> = {}): AsyncGenerator<CommittedTransaction<Out>> {
   const root = checkDirArgument(dir, 'readTransactions');
   const given = parseOptions(readTransactionsOptions, options, 'readTransactions');
   const codec = resolveCodec(given.codec) as Codec<unknown, Out>;

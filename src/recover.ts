@@ -4,6 +4,7 @@ import { LOCK_FILE_NAME, MAX_LSN } from './format/constants.js';
 import { encodeSegmentHeader } from './format/header.js';
 import { call, type IoProgram } from './io/program.js';
 import type { LockToken, WalIo } from './io/types.js';
+import { makeLogDir } from './log-dir.js';
 import { LOCK_WAIT_MS, type NormalizedOptions } from './options.js';
 import type { ScannedSegment } from './read/log-validator.js';
 import { recoveryReport, replayLog, type ReplayedLog } from './read/replay-log.js';
@@ -36,7 +37,7 @@ export interface Recovered<Out> {
 /** SPEC §6: create the directory, take the lock, replay, repair the tail. */
 export function* recoverProgram<In, Out>(io: WalIo, options: NormalizedOptions<In, Out>): IoProgram<Recovered<Out>> {
   const { dir } = options;
-  yield* attempt('create directory', dir, call('makeDir', dir));
+  yield* makeLogDir(dir);
   const lock = yield* takeLock(dir);
   try {
     yield* removeStaleSpare(dir);

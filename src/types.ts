@@ -8,6 +8,33 @@ export interface Codec<In, Out = In> {
   decode(bytes: Buffer, lsn: number): Out;
 }
 
+/** The built-in codecs by the name the `codec` option accepts for each (`'json'` is `codecs.json()`). */
+export interface CodecsByName {
+  bytes: Codec<Uint8Array, Buffer>;
+  utf8: Codec<string>;
+  json: Codec<unknown>;
+}
+
+export type CodecName = keyof CodecsByName;
+
+/** What a `codec` option accepts: a `Codec`, or the name of a built-in one. */
+export type CodecOption = CodecName | Codec<never, unknown>;
+
+type CodecOf<C extends CodecOption> = C extends CodecName ? CodecsByName[C] : C;
+
+// `C extends unknown` spreads a union of options (`'utf8' | 'json'`) over its members.
+
+/** The events a codec option takes: what `commit` and `Tx.append` accept. */
+export type EventIn<C extends CodecOption> = C extends unknown ? (CodecOf<C> extends Codec<infer In, unknown> ? In : never) : never;
+
+/** The events a codec option gives back: what replay yields. */
+export type EventOut<C extends CodecOption> = C extends unknown ? (CodecOf<C> extends Codec<never, infer Out> ? Out : never) : never;
+
+/** The built-in codec names that are a `Codec<In, Out>` giving exactly `Out` (never when none is). */
+export type CodecNameFor<In, Out> = {
+  [N in CodecName]: CodecsByName[N] extends Codec<In, Out> ? ([Out] extends [EventOut<N>] ? N : never) : never;
+}[CodecName];
+
 export type SyncMode = 'per-commit' | 'group' | 'none';
 
 export type TailDamagePolicy = 'cut' | 'refuse';
@@ -43,8 +70,8 @@ export interface WalOptions<In = Uint8Array, Out = Buffer> {
   tailDamage?: TailDamagePolicy;
   /** 'native' (the C++ addon, default), 'js' (node:fs only), or your own `WalIo`. */
   io?: 'native' | 'js' | WalIo;
-  /** How events become bytes. Default: raw bytes. */
-  codec?: Codec<In, Out> | 'bytes' | 'utf8' | 'json';
+  /** How events become bytes: a `Codec`, or the name of the built-in one with these event types. Default: raw bytes. */
+  codec?: Codec<In, Out> | CodecNameFor<In, Out>;
   /** Preallocate each segment to `segmentBytes` so appends never grow the file. Default true. */
   preallocate?: boolean;
   /** Called once per committed transaction during recovery instead of collecting `events`. */
@@ -56,6 +83,12 @@ export interface WalOptions<In = Uint8Array, Out = Buffer> {
    */
   logId?: string;
 }
+
+/**
+ * The options of `Wal.open` for the codec option `C` (a name or a `Codec`), so that the events
+ * `commit` takes and replay gives follow from it: `{ codec: 'utf8' }` is a log of strings.
+ */
+export type WalOptionsFor<C extends CodecOption> = Omit<WalOptions<EventIn<C>, EventOut<C>>, 'codec'> & { codec?: C };
 
 export interface TornTail {
   segmentId: number;

@@ -13,7 +13,20 @@ import { Scheduler } from './scheduler.js';
 import { truncateProgram } from './truncate.js';
 import { Tx, type TxHost } from './tx.js';
 import type { TxSpans } from './tx-spans.js';
-import type { CloseReport, CommitOptions, OpenResult, SyncMode, TxLsns, WalOptions, WalReadOptions, WalStatus } from './types.js';
+import type {
+  CloseReport,
+  CodecOption,
+  CommitOptions,
+  EventIn,
+  EventOut,
+  OpenResult,
+  SyncMode,
+  TxLsns,
+  WalOptions,
+  WalOptionsFor,
+  WalReadOptions,
+  WalStatus,
+} from './types.js';
 import { LogWriter } from './writer.js';
 
 type Lifecycle = 'open' | 'closing' | 'closed';
@@ -42,7 +55,9 @@ export class Wal<In = Uint8Array, Out = Buffer> {
   private readonly txHost: TxHost<In>;
   private readonly recoveredLogId: string;
 
-  static async open<In = Uint8Array, Out = Buffer>(options: WalOptions<In, Out>): Promise<OpenResult<Wal<In, Out>, Out>> {
+  /** Opens (creating if needed) and recovers a log; `codec`, by name or object, types its events. */
+  static open<C extends CodecOption = 'bytes'>(options: WalOptionsFor<C>): Promise<OpenResult<Wal<EventIn<C>, EventOut<C>>, EventOut<C>>>;
+  static async open<In, Out>(options: WalOptions<In, Out>): Promise<OpenResult<Wal<In, Out>, Out>> {
     const normalized = normalizeOptions(options);
     const io = resolveIo(normalized.io);
     const recovered = await runAsync(io, recoverProgram(io, normalized));
@@ -51,7 +66,8 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     return { wal, events: recovered.events, recovery: recovered.recovery };
   }
 
-  static openSync<In = Uint8Array, Out = Buffer>(options: WalOptions<In, Out>): OpenResult<Wal<In, Out>, Out> {
+  static openSync<C extends CodecOption = 'bytes'>(options: WalOptionsFor<C>): OpenResult<Wal<EventIn<C>, EventOut<C>>, EventOut<C>>;
+  static openSync<In, Out>(options: WalOptions<In, Out>): OpenResult<Wal<In, Out>, Out> {
     const normalized = normalizeOptions(options);
     const io = resolveIo(normalized.io);
     const recovered = runSync(io, recoverProgram(io, normalized));

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Tx, Wal, WalError, type WalOptions } from '../src/index.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Tx, Wal, WalError, codecs, readWal, type WalOptions } from '../src/index.js';
 import { MAX_BATCHED_EVENT_BYTES } from '../src/format/constants.js';
 import { BACKENDS } from './helpers/backends.js';
 import { events } from './helpers/bytes.js';
@@ -49,6 +51,56 @@ describe('bad options', () => {
 
   it('options that are not an object at all are refused', async () => {
     await expect(Wal.open(null as unknown as WalOptions)).rejects.toMatchObject({ code: 'WAL_INVALID_OPTIONS' });
+  });
+});
+
+// The whole message, so its wording is reviewed here: what was expected, what was given, where.
+const OPTION_MESSAGES: Array<[string, Record<string, unknown>, string]> = [
+  [
+    'a value outside a union lists the allowed values',
+    { sync: 'percommit' },
+    "option `sync`: expected 'per-commit' | 'group' | 'none' | { mode: 'group', intervalMs }, got the string 'percommit'",
+  ],
+  [
+    'codecs.json given uncalled says to call it',
+    { codec: codecs.json },
+    'option `codec`: expected a Codec, got the function codecs.json: call it, as codecs.json() or codecs.json(schema)',
+  ],
+  ['a nested bad value names its path', { sync: { mode: 'group', intervalMs: -1 } }, 'option `sync.intervalMs`: expected a number > 0, got -1'],
+  ['a string where a number belongs shows the string', { segmentBytes: '5' }, "option `segmentBytes`: expected a number, got the string '5'"],
+  ['a number out of range gives the bound', { segmentBytes: 100 }, 'option `segmentBytes`: expected a number >= 1024, got 100'],
+  ['an integer past 2^53-1 is one problem, not one per failed check', { checkpointLsn: 2 ** 53 }, 'option `checkpointLsn`: expected an integer <= 9007199254740991, got 9007199254740992'],
+  ['a union without words of its own lists its members', { io: 'rust' }, "option `io`: expected 'native' | 'js' | a WalIo object, got the string 'rust'"],
+  ['an unknown key inside an option names the option', { sync: { mode: 'group', every: 5 } }, 'option `sync`: unknown key(s) `every`'],
+  ['several problems are one line', { preallocate: 'yes', segmentBytes: 4096.5 }, "option `segmentBytes`: expected an integer, got 4096.5; option `preallocate`: expected a boolean, got the string 'yes'"],
+];
+
+describe('bad option messages', () => {
+  it.each(OPTION_MESSAGES)('%s', (_label, bad, expected) => {
+    const options = { dir: tempDir(), io: 'js', ...bad } as unknown as WalOptions;
+    expect(() => Wal.openSync(options)).toThrow(new WalError('WAL_INVALID_OPTIONS', `invalid options: ${expected}`));
+  });
+
+  it('options that are not an object say what they are', () => {
+    expect(() => Wal.openSync(null as unknown as WalOptions)).toThrow('invalid options: expected an object, got null');
+  });
+
+  it('readWal words its options the same way', async () => {
+    const read = readWal(tempDir(), { fromLsn: 0 });
+    await expect(read.next()).rejects.toThrow('invalid readWal options: option `fromLsn`: expected a number >= 1, got 0');
+  });
+
+  it.each(BACKENDS)('a dir that is a regular file is refused as "not a directory" on the $name backend, and the file is left alone', async ({ io }) => {
+    const file = path.join(tempDir(), 'not-a-dir');
+    fs.writeFileSync(file, 'precious');
+    for (const [dir, which] of [
+      [file, 'it is a file'],
+      [path.join(file, 'wal'), 'a path above it is a file'],
+    ] as const) {
+      const error = await Wal.open({ dir, io: io() }).catch((caught: unknown) => caught);
+      expect(error).toMatchObject({ code: 'WAL_INVALID_OPTIONS', file: dir, message: `invalid options: option \`dir\`: ${dir} is not a directory (${which})` });
+    }
+    expect(fs.readFileSync(file, 'utf8')).toBe('precious');
   });
 });
 

@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
-import { Wal, codecs } from '../src/index.js';
+import { Wal, codecs, replayDir, type WalOptions } from '../src/index.js';
 import { snapshotFiles, tempDir } from './helpers/temp-dir.js';
 
 describe('codecs', () => {
@@ -69,5 +69,66 @@ describe('codecs', () => {
     const { wal: reopened, events } = await Wal.open({ dir, io: 'js', codec: loose });
     expect(events).toEqual([{ id: 1 }, { id: 2 }, { id: -3 }]);
     await reopened.close();
+  });
+
+  it("a schema failure is one line naming the field, not zod's JSON, and does not show the event's contents", async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: 'js', codec: codecs.json(z.object({ id: z.number(), tags: z.array(z.string()) })) });
+    await expect(wal.commit([{ id: 'secret', tags: [] } as unknown as { id: number; tags: string[] }])).rejects.toThrow(
+      'event 0: event fails the schema: field `id`: expected a number',
+    );
+    await wal.commit([{ id: -1, tags: ['a'] }]);
+    await wal.close();
+    const strict = codecs.json(z.object({ id: z.number().positive(), tags: z.array(z.string()) }));
+    const error = await Wal.open({ dir, io: 'js', codec: strict }).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'WAL_DECODE', message: 'event at LSN 2 does not decode: fails the schema: field `id`: expected a number > 0' });
+  });
+
+  // These tests are checked by `npm run typecheck` as much as by vitest: a wrong type fails tsc.
+  it('a codec given by name types the events as its codec object does, in open, openSync, onReplay and replayDir', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: 'js', codec: 'utf8' });
+    expectTypeOf(wal).toEqualTypeOf<Wal<string, string>>();
+    await wal.commit(['hello']);
+    // @ts-expect-error the utf8 codec takes strings
+    await expect(wal.commit([Buffer.from('bytes')])).rejects.toMatchObject({ code: 'WAL_INVALID_EVENT' });
+    await wal.close();
+
+    const seen: string[] = [];
+    const reopened = Wal.openSync({ dir, io: 'js', codec: 'utf8', onReplay: (events) => void seen.push(...events.map((event) => event.toUpperCase())) });
+    expectTypeOf(reopened.events).toEqualTypeOf<string[]>();
+    expect(seen).toEqual(['HELLO']);
+    reopened.wal.closeSync();
+
+    const replayed = await replayDir(dir, { codec: 'utf8' });
+    expectTypeOf(replayed.events).toEqualTypeOf<string[]>();
+    expect(replayed.events).toEqual(['hello']);
+    const raw = await replayDir(dir);
+    expectTypeOf(raw.events).toEqualTypeOf<Buffer[]>();
+    expect(raw.events).toEqual([Buffer.from('hello')]);
+  });
+
+  it("'json' types events as unknown, 'bytes' (the default) as Uint8Array in and Buffer out, and a Codec object as its own types", async () => {
+    const dir = tempDir();
+    const { wal: jsonWal, events: jsonEvents } = await Wal.open({ dir, io: 'js', codec: 'json' });
+    expectTypeOf(jsonWal).toEqualTypeOf<Wal<unknown, unknown>>();
+    expectTypeOf(jsonEvents).toEqualTypeOf<unknown[]>();
+    await jsonWal.close();
+    const { wal: bytesWal } = await Wal.open({ dir: tempDir(), io: 'js' });
+    expectTypeOf(bytesWal).toEqualTypeOf<Wal<Uint8Array, Buffer>>();
+    await bytesWal.close();
+    const schema = z.object({ id: z.number() });
+    const { wal: typed } = await Wal.open({ dir: tempDir(), io: 'js', codec: codecs.json(schema) });
+    expectTypeOf(typed).toEqualTypeOf<Wal<{ id: number }, { id: number }>>();
+    await typed.close();
+
+    // Options typed ahead of the call keep their event types; a name that contradicts them does not compile.
+    const utf8Options: WalOptions<string, string> = { dir: tempDir(), io: 'js', codec: 'utf8' };
+    const { wal: fromOptions } = await Wal.open(utf8Options);
+    expectTypeOf(fromOptions).toEqualTypeOf<Wal<string, string>>();
+    await fromOptions.close();
+    // @ts-expect-error WalOptions without type arguments is a log of bytes
+    const contradicting: WalOptions = { dir, codec: 'utf8' };
+    expect(contradicting.codec).toBe('utf8');
   });
 });
