@@ -17,6 +17,8 @@ export const WAL_ERROR_CODES = [
   'WAL_CLOSED',
   'WAL_LSN_EXHAUSTED',
   'WAL_BUSY',
+  'WAL_REPLICATION',
+  'WAL_REPLICATION_CONFLICT',
 ] as const;
 
 export type WalErrorCode = (typeof WAL_ERROR_CODES)[number];

@@ -93,7 +93,7 @@ export function normalizeOptions<In, Out>(options: WalOptions<In, Out>): Normali
   };
 }
 
-function invalidOptions(issues: readonly z.core.$ZodIssue[]): WalError {
+export function invalidOptions(issues: readonly z.core.$ZodIssue[]): WalError {
   const described = issues.map((issue) => {
     const name = issue.path.length === 0 ? 'options' : issue.path.map(String).join('.');
     return issue.code === 'unrecognized_keys'
