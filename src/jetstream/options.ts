@@ -65,9 +65,13 @@ const readSchema = z.strictObject({
   /** The first stream sequence to read. */
   fromSeq: positiveInt,
   /**
-   * Bytes requested from the server and not yet taken from the iterator. It
-   * must hold the largest message (data, headers and subject): the server
-   * does not split one, and the read fails rather than stall on it.
+   * Bytes requested from the server and not yet taken from the iterator. The
+   * server counts a message as its data, headers, subject and reply subject
+   * (about 100 bytes) and does not split one: a message larger than this
+   * fails the read. Give at least four times the largest message: the client
+   * asks again for the budget a read has freed once a quarter of it is free,
+   * and a request smaller than the next message is only retried after missed
+   * heartbeats (reads stalled 7.5 s each time, measured with 2.9.10).
    */
   maxBytesInFlight: positiveInt,
   /** Ends the iteration, without an error. */

@@ -21,6 +21,10 @@ export interface NatsCluster {
   start(index: number, options?: { cleanStore?: boolean }): Promise<void>;
   /** The node that leads `stream` now, or undefined while no single running node does. */
   leaderOf(stream: string): Promise<number | undefined>;
+  /** Waits until every running node's own store holds what the leader of `stream` holds (a stream on every node). */
+  waitForReplicas(stream: string): Promise<void>;
+  /** What node `i`'s own store holds of `stream`, or undefined when it holds no replica of it. */
+  storedOn(index: number, stream: string): Promise<{ messages: number; last_seq: number } | undefined>;
   /** The last lines of every node's log, to print when a test fails. */
   logTails(lines?: number): string;
   /** Stops every node by pid and removes the temp dir. A second call does nothing. */
@@ -101,20 +105,34 @@ export async function startCluster(options: { nodes: number }): Promise<NatsClus
       await waitUntilFormed(nodes);
     },
     async leaderOf(stream) {
-      const claims: number[] = [];
-      for (const [index, node] of nodes.entries()) {
-        if (node.process === null) continue;
-        const jsz = await monitor<Jsz>(node, '/jsz?accounts=true&streams=true');
-        const detail = jsz?.account_details?.flatMap((account) => account.stream_detail ?? []).find((s) => s.name === stream);
-        // Only a node's word about itself counts: a follower keeps naming a dead leader for a while.
-        if (detail?.cluster?.leader === node.name) claims.push(index);
+      return leaderIn(nodes, await streamDetails(nodes, stream));
+    },
+    async waitForReplicas(stream) {
+      const deadline = Date.now() + FORM_TIMEOUT_MS;
+      for (;;) {
+        const details = await streamDetails(nodes, stream);
+        const leader = leaderIn(nodes, details);
+        const held = leader === undefined ? undefined : details[leader]?.state;
+        // Each node's own store is compared with the leader's: 2.9.10 reports a replica
+        // current, with no lag, a moment before its store holds the last messages.
+        const caughtUp =
+          held !== undefined &&
+          nodes.every((node, index) => {
+            const state = details[index]?.state;
+            return node.process === null || (state?.messages === held.messages && state.last_seq === held.last_seq);
+          });
+        if (caughtUp) return;
+        if (Date.now() > deadline) {
+          throw new Error(`the replicas of stream ${stream} did not catch up within ${FORM_TIMEOUT_MS} ms:\n${tails(nodes)}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, POLL_MS));
       }
-      return claims.length === 1 ? claims[0] : undefined;
+    },
+    async storedOn(index, stream) {
+      return (await streamDetailOn(nodeAt(index), stream))?.state;
     },
     logTails(lines = 40) {
-      return nodes
-        .map((node) => `--- ${node.name} (${node.logFile}) ---\n${logOf(node).split('\n').slice(-lines - 1).join('\n')}`)
-        .join('\n');
+      return tails(nodes, lines);
     },
     async close() {
       if (closed) return;
@@ -172,7 +190,8 @@ async function layOutNodes(root: string, count: number): Promise<Node[]> {
   for (let i = 0; i < count; i++) {
     const name = `n${i + 1}`;
     const dir = path.join(root, name);
-    fs.mkdirSync(dir, { recursive: true });
+    fs.rmSync(dir, { recursive: true, force: true }); // what a start that lost a port race left
+    fs.mkdirSync(dir);
     nodes.push({
       name,
       dir,
@@ -249,12 +268,33 @@ async function signalAndWait(node: Node, signal: 'SIGTERM' | 'SIGKILL'): Promise
   clearTimeout(timer);
 }
 
+interface StreamDetail {
+  name: string;
+  state?: { messages: number; last_seq: number };
+  cluster?: { leader?: string };
+}
+
 interface Jsz {
-  meta_cluster?: {
-    leader?: string;
-    replicas?: { name: string; current: boolean; offline?: boolean }[];
-  };
-  account_details?: { stream_detail?: { name: string; cluster?: { leader?: string } }[] }[];
+  meta_cluster?: { leader?: string; replicas?: { name: string; current: boolean; offline?: boolean }[] };
+  account_details?: { stream_detail?: StreamDetail[] }[];
+}
+
+/** `stream` as node `node` holds it: its own store and its view of the leader. */
+async function streamDetailOn(node: Node, stream: string): Promise<StreamDetail | undefined> {
+  const jsz = await monitor<Jsz>(node, '/jsz?accounts=true&streams=true');
+  return jsz?.account_details?.flatMap((account) => account.stream_detail ?? []).find((s) => s.name === stream);
+}
+
+/** `stream` as each node holds it; undefined for a node that is down or holds no replica. */
+async function streamDetails(nodes: Node[], stream: string): Promise<(StreamDetail | undefined)[]> {
+  return Promise.all(nodes.map((node) => (node.process === null ? undefined : streamDetailOn(node, stream))));
+}
+
+/** The node that leads the stream, or undefined while not exactly one running node claims it. */
+function leaderIn(nodes: Node[], details: (StreamDetail | undefined)[]): number | undefined {
+  // Only a node's word about itself counts: a follower keeps naming a dead leader for a while.
+  const claims = details.flatMap((detail, index) => (detail?.cluster?.leader === nodes[index]?.name ? [index] : []));
+  return claims.length === 1 ? claims[0] : undefined;
 }
 
 async function monitor<T>(node: Node, endpoint: string): Promise<T | undefined> {
@@ -306,5 +346,7 @@ function logOf(node: Node): string {
 }
 
 function tails(nodes: Node[], lines = 20): string {
-  return nodes.map((node) => `--- ${node.name} ---\n${logOf(node).split('\n').slice(-lines - 1).join('\n')}`).join('\n');
+  return nodes
+    .map((node) => `--- ${node.name} (${node.logFile}) ---\n${logOf(node).split('\n').slice(-lines - 1).join('\n')}`)
+    .join('\n');
 }
