@@ -21,7 +21,7 @@ export interface NatsCluster {
   start(index: number, options?: { cleanStore?: boolean }): Promise<void>;
   /** The node that leads `stream` now, or undefined while no single running node does. */
   leaderOf(stream: string): Promise<number | undefined>;
-  /** Waits until every running node's own store holds what the leader of `stream` holds (a stream on every node). */
+  /** Waits until the leader of `stream` reports every other running node current and each one's own store holds what the leader's holds (a stream on every node). */
   waitForReplicas(stream: string): Promise<void>;
   /** What node `i`'s own store holds of `stream`, or undefined when it holds no replica of it. */
   storedOn(index: number, stream: string): Promise<{ messages: number; last_seq: number } | undefined>;
@@ -32,8 +32,8 @@ export interface NatsCluster {
 }
 
 const CLUSTER_NAME = 'segwal-test';
-/** A cold 3-node cluster elects a meta leader in about 0.5 s here; this bounds a start, not a test. */
-const FORM_TIMEOUT_MS = 20_000;
+/** Bounds each wait of the helper: a cold 3-node cluster forms in about 0.5 s here, a replica catches up in seconds. */
+const WAIT_TIMEOUT_MS = 20_000;
 const POLL_MS = 50;
 /** How long a SIGTERM'd server gets to exit before it is killed. */
 const EXIT_TIMEOUT_MS = 10_000;
@@ -108,25 +108,25 @@ export async function startCluster(options: { nodes: number }): Promise<NatsClus
       return leaderIn(nodes, await streamDetails(nodes, stream));
     },
     async waitForReplicas(stream) {
-      const deadline = Date.now() + FORM_TIMEOUT_MS;
-      for (;;) {
-        const details = await streamDetails(nodes, stream);
-        const leader = leaderIn(nodes, details);
-        const held = leader === undefined ? undefined : details[leader]?.state;
-        // Each node's own store is compared with the leader's: 2.9.10 reports a replica
-        // current, with no lag, a moment before its store holds the last messages.
-        const caughtUp =
-          held !== undefined &&
-          nodes.every((node, index) => {
+      await pollUntil(
+        async () => {
+          const details = await streamDetails(nodes, stream);
+          const leader = leaderIn(nodes, details);
+          const leaderDetail = leader === undefined ? undefined : details[leader];
+          if (leaderDetail?.state === undefined) return false;
+          const { state: leaderState, cluster: view } = leaderDetail;
+          // The leader's word and each node's own store: 2.9.10 can report a replica current a
+          // moment before its store holds the last messages, and the other way round.
+          return nodes.every((node, index) => {
+            if (node.process === null || index === leader) return true;
             const state = details[index]?.state;
-            return node.process === null || (state?.messages === held.messages && state.last_seq === held.last_seq);
+            const current = view?.replicas?.some((replica) => replica.name === node.name && replica.current) === true;
+            return current && state?.messages === leaderState.messages && state.last_seq === leaderState.last_seq;
           });
-        if (caughtUp) return;
-        if (Date.now() > deadline) {
-          throw new Error(`the replicas of stream ${stream} did not catch up within ${FORM_TIMEOUT_MS} ms:\n${tails(nodes)}`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-      }
+        },
+        `the replicas of stream ${stream} to catch up`,
+        { detail: () => tails(nodes) },
+      );
     },
     async storedOn(index, stream) {
       return (await streamDetailOn(nodeAt(index), stream))?.state;
@@ -271,7 +271,7 @@ async function signalAndWait(node: Node, signal: 'SIGTERM' | 'SIGKILL'): Promise
 interface StreamDetail {
   name: string;
   state?: { messages: number; last_seq: number };
-  cluster?: { leader?: string };
+  cluster?: { leader?: string; replicas?: { name: string; current: boolean }[] };
 }
 
 interface Jsz {
@@ -309,29 +309,44 @@ async function monitor<T>(node: Node, endpoint: string): Promise<T | undefined> 
 /**
  * Waits until every running node names the same running meta leader and that
  * leader reports every other running node current. Fails at once when a node
- * exits, and after FORM_TIMEOUT_MS otherwise.
+ * exits.
  */
 async function waitUntilFormed(nodes: Node[]): Promise<void> {
-  const deadline = Date.now() + FORM_TIMEOUT_MS;
   const live = nodes.filter((node) => node.process !== null);
-  for (;;) {
-    const dead = live.filter((node) => node.process === null);
-    if (dead.length > 0) {
-      throw new Error(`nats-server ${dead.map((node) => node.name).join(', ')} exited while the cluster formed:\n${tails(dead)}`);
-    }
-    const views = await Promise.all(live.map((node) => monitor<Jsz>(node, '/jsz')));
-    const leaderName = views[0]?.meta_cluster?.leader;
-    const leaderIndex = live.findIndex((node) => node.name === leaderName);
-    const agreed = leaderIndex >= 0 && views.every((view) => view?.meta_cluster?.leader === leaderName);
-    if (agreed) {
+  await pollUntil(
+    async () => {
+      const dead = live.filter((node) => node.process === null);
+      if (dead.length > 0) {
+        throw new Error(`nats-server ${dead.map((node) => node.name).join(', ')} exited while the cluster formed:\n${tails(dead)}`);
+      }
+      const views = await Promise.all(live.map((node) => monitor<Jsz>(node, '/jsz')));
+      const leaderName = views[0]?.meta_cluster?.leader;
+      const leaderIndex = live.findIndex((node) => node.name === leaderName);
+      if (leaderIndex < 0 || !views.every((view) => view?.meta_cluster?.leader === leaderName)) return false;
       const replicas = views[leaderIndex]?.meta_cluster?.replicas ?? [];
-      const current = live.every(
+      return live.every(
         (node) => node.name === leaderName || replicas.some((r) => r.name === node.name && r.current && r.offline !== true),
       );
-      if (current) return;
-    }
+    },
+    'the JetStream cluster to form',
+    { detail: () => tails(live) },
+  );
+}
+
+/**
+ * Polls `done` every POLL_MS until it holds. After `timeoutMs` (default
+ * WAIT_TIMEOUT_MS) it throws, naming `what` and adding `detail()`, such as
+ * the server logs.
+ */
+export async function pollUntil(
+  done: () => boolean | Promise<boolean>,
+  what: string,
+  { timeoutMs = WAIT_TIMEOUT_MS, detail }: { timeoutMs?: number; detail?: () => string } = {},
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done())) {
     if (Date.now() > deadline) {
-      throw new Error(`the JetStream cluster did not form within ${FORM_TIMEOUT_MS} ms:\n${tails(live)}`);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail === undefined ? '' : `:\n${detail()}`}`);
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }

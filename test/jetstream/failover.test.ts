@@ -11,7 +11,7 @@ import {
   type PublishAck,
   type StreamReport,
 } from '../../src/jetstream/index.js';
-import { useCluster } from '../helpers/nats-cluster.js';
+import { pollUntil, useCluster } from '../helpers/nats-cluster.js';
 
 /*
  * Servers die under a publisher and a reader (SIGKILL). Measured here with
@@ -100,14 +100,6 @@ function follow(stream: string): { seqs: number[]; failures: WalError[]; stop: (
   };
 }
 
-async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + DEADLINE_MS;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 async function restartWithCleanStore(index: number, stream: string, messages: number): Promise<void> {
   await cluster().start(index, { cleanStore: true });
   await cluster().waitForReplicas(stream);
@@ -125,7 +117,7 @@ it('killing the stream leader loses nothing acknowledged: a new leader takes ove
   expect(failures).toEqual([]);
   expect((await lastMessageOnSubject(connection, stream.config, 'failover.log'))?.seq).toBe(20);
   const follower = follow('failover');
-  await until(() => follower.seqs.length === 20, 'the follower to reach sequence 20');
+  await pollUntil(() => follower.seqs.length === 20, 'the follower to reach sequence 20', { timeoutMs: DEADLINE_MS });
 
   const leader = await cluster().leaderOf('failover');
   expect(leader).toBeDefined();
@@ -144,7 +136,7 @@ it('killing the stream leader loses nothing acknowledged: a new leader takes ove
   expect(last).toMatchObject({ seq: 40, headers: { 'Nats-Msg-Id': 'm40', 'Segwal-N': '40' } });
   expect(text(last?.data ?? new Uint8Array())).toBe('m40');
 
-  await until(() => follower.seqs.length >= 40, 'the follower to reach sequence 40');
+  await pollUntil(() => follower.seqs.length >= 40, 'the follower to reach sequence 40', { timeoutMs: DEADLINE_MS });
   await follower.stop();
   expect(follower.seqs).toEqual(upTo(40));
 
@@ -159,7 +151,7 @@ it('a reader whose consumer\'s server is killed fails with a stall naming the ne
   const failures: WalError[] = [];
   for (let i = 1; i <= 10; i++) await publishUntilAcked('stall', i, failures);
   const follower = follow('stall');
-  await until(() => follower.seqs.length === 10, 'the follower to reach sequence 10');
+  await pollUntil(() => follower.seqs.length === 10, 'the follower to reach sequence 10', { timeoutMs: DEADLINE_MS });
 
   const [consumer] = await connection.jsm.consumers.list('stall').next();
   const holder = cluster().servers.findIndex((_, index) => consumer?.cluster?.leader === `n${index + 1}`);
@@ -167,7 +159,7 @@ it('a reader whose consumer\'s server is killed fails with a stall naming the ne
   await cluster().stop(holder, 'SIGKILL');
   for (let i = 11; i <= 20; i++) await publishUntilAcked('stall', i, failures);
 
-  await until(() => follower.seqs.length >= 20, 'the follower to reach sequence 20');
+  await pollUntil(() => follower.seqs.length >= 20, 'the follower to reach sequence 20', { timeoutMs: DEADLINE_MS });
   await follower.stop();
   expect(follower.seqs).toEqual(upTo(20));
   expect(follower.failures[0]?.message).toBe(
