@@ -45,6 +45,7 @@ export async function publishMessage(
   options: PublishOptions = {},
 ): Promise<PublishAck> {
   const { headers, msgID, expect, timeoutMs } = options;
+  // Checked by hand rather than with zod: this runs for every message shipped.
   if (expect?.lastMsgID !== undefined && expect.lastSequence !== undefined) {
     throw new WalError('WAL_INVALID_OPTIONS', 'invalid argument `expect`: give lastMsgID or lastSequence, not both');
   }

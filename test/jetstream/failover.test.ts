@@ -1,16 +1,16 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { WalError } from '../../src/errors.js';
 import {
-  connectJetStream,
   describeStream,
   ensureStream,
   lastMessageOnSubject,
   publishMessage,
   readStream,
-  type JetStreamConnection,
   type PublishAck,
   type StreamReport,
 } from '../../src/jetstream/index.js';
+import { texts } from '../helpers/bytes.js';
+import { streamSpec, useConnection } from '../helpers/jetstream.js';
 import { pollUntil, useCluster } from '../helpers/nats-cluster.js';
 
 /*
@@ -27,24 +27,16 @@ import { pollUntil, useCluster } from '../helpers/nats-cluster.js';
  */
 
 const cluster = useCluster({ nodes: 3 });
-let connection: JetStreamConnection;
-beforeAll(async () => {
   // A short ack timeout: an attempt sent to a dead leader fails in 2 s rather than 5.
-  connection = await connectJetStream({ servers: cluster().servers, timeoutMs: 2_000 });
-});
-afterAll(async () => {
-  await connection.close();
-});
+const connection = useConnection(cluster, { timeoutMs: 2_000 });
 
-const bytes = (text: string) => new TextEncoder().encode(text);
-const text = (data: Uint8Array) => new TextDecoder().decode(data);
 const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 /** Bounds each wait on the cluster in this file; a cluster that needs longer is a failure. */
 const DEADLINE_MS = 30_000;
 const MAX_BYTES_IN_FLIGHT = 64 * 1024;
 
 async function logStream(name: string): Promise<StreamReport> {
-  return ensureStream(connection, { name, subjects: [`${name}.>`], duplicateWindowMs: 120_000, maxMsgSize: 1024 });
+  return ensureStream(connection(), streamSpec(name, { duplicateWindowMs: 120_000 }));
 }
 
 /**
@@ -58,7 +50,7 @@ async function publishUntilAcked(stream: string, i: number, failures: WalError[]
   const deadline = Date.now() + DEADLINE_MS;
   for (;;) {
     try {
-      return await publishMessage(connection, `${stream}.log`, bytes(`m${i}`), { msgID: `m${i}`, headers: { 'Segwal-N': `${i}` } });
+      return await publishMessage(connection(), `${stream}.log`, Buffer.from(`m${i}`), { msgID: `m${i}`, headers: { 'Segwal-N': `${i}` } });
     } catch (error) {
       if (!(error instanceof WalError) || error.code !== 'WAL_REPLICATION' || Date.now() > deadline) throw error;
       failures.push(error);
@@ -80,7 +72,7 @@ function follow(stream: string): { seqs: number[]; failures: WalError[]; stop: (
     while (!controller.signal.aborted) {
       const fromSeq = (seqs.at(-1) ?? 0) + 1;
       try {
-        for await (const message of readStream(connection, { stream, fromSeq, maxBytesInFlight: MAX_BYTES_IN_FLIGHT, signal: controller.signal })) {
+        for await (const message of readStream(connection(), { stream, fromSeq, maxBytesInFlight: MAX_BYTES_IN_FLIGHT, signal: controller.signal })) {
           seqs.push(message.seq);
         }
       } catch (error) {
@@ -104,7 +96,7 @@ async function restartWithCleanStore(index: number, stream: string, messages: nu
   await cluster().start(index, { cleanStore: true });
   await cluster().waitForReplicas(stream);
   expect(await cluster().storedOn(index, stream)).toMatchObject({ messages, last_seq: messages });
-  const report = await describeStream(connection, stream);
+  const report = await describeStream(connection(), stream);
   expect(report.state).toMatchObject({ messages, last_seq: messages });
   expect(report.cluster?.replicas?.every((replica) => replica.current)).toBe(true);
 }
@@ -115,7 +107,7 @@ it('killing the stream leader loses nothing acknowledged: a new leader takes ove
   const acks: PublishAck[] = [];
   for (let i = 1; i <= 20; i++) acks.push(await publishUntilAcked('failover', i, failures));
   expect(failures).toEqual([]);
-  expect((await lastMessageOnSubject(connection, stream.config, 'failover.log'))?.seq).toBe(20);
+  expect((await lastMessageOnSubject(connection(), stream.config, 'failover.log'))?.seq).toBe(20);
   const follower = follow('failover');
   await pollUntil(() => follower.seqs.length === 20, 'the follower to reach sequence 20', { timeoutMs: DEADLINE_MS });
 
@@ -132,9 +124,9 @@ it('killing the stream leader loses nothing acknowledged: a new leader takes ove
   expect(newLeader).not.toBe(leader);
   // One sequence per message, in publish order: a resent message that had been stored came back as a duplicate of itself.
   expect(acks.map((ack) => ack.seq)).toEqual(upTo(40));
-  const last = await lastMessageOnSubject(connection, stream.config, 'failover.log');
+  const last = await lastMessageOnSubject(connection(), stream.config, 'failover.log');
   expect(last).toMatchObject({ seq: 40, headers: { 'Nats-Msg-Id': 'm40', 'Segwal-N': '40' } });
-  expect(text(last?.data ?? new Uint8Array())).toBe('m40');
+  expect(texts([last?.data ?? new Uint8Array()])).toEqual(['m40']);
 
   await pollUntil(() => follower.seqs.length >= 40, 'the follower to reach sequence 40', { timeoutMs: DEADLINE_MS });
   await follower.stop();
@@ -153,7 +145,7 @@ it('a reader whose consumer\'s server is killed fails with a stall naming the ne
   const follower = follow('stall');
   await pollUntil(() => follower.seqs.length === 10, 'the follower to reach sequence 10', { timeoutMs: DEADLINE_MS });
 
-  const [consumer] = await connection.jsm.consumers.list('stall').next();
+  const [consumer] = await connection().jsm.consumers.list('stall').next();
   const holder = cluster().servers.findIndex((_, index) => consumer?.cluster?.leader === `n${index + 1}`);
   expect(holder).toBeGreaterThanOrEqual(0);
   await cluster().stop(holder, 'SIGKILL');

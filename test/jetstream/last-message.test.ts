@@ -1,24 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  connectJetStream,
   ensureStream,
   lastMessageOnSubject,
   publishMessage,
-  type JetStreamConnection,
 } from '../../src/jetstream/index.js';
+import { texts } from '../helpers/bytes.js';
+import { streamSpec, useConnection } from '../helpers/jetstream.js';
 import { useCluster } from '../helpers/nats-cluster.js';
 
 const cluster = useCluster({ nodes: 3 });
-let connection: JetStreamConnection;
-beforeAll(async () => {
-  connection = await connectJetStream({ servers: cluster().servers });
-});
-afterAll(async () => {
-  await connection.close();
-});
+const connection = useConnection(cluster);
 
-const bytes = (text: string) => new TextEncoder().encode(text);
-const text = (data: Uint8Array) => new TextDecoder().decode(data);
 
 describe.each([
   { path: 'the stream leader (getMessage)', allowDirect: false },
@@ -27,58 +19,46 @@ describe.each([
   const name = allowDirect ? 'direct' : 'leader';
 
   it('is null while the stream holds nothing on the subject', async () => {
-    const stream = await ensureStream(connection, {
-      name,
-      subjects: [`${name}.>`],
-      duplicateWindowMs: 60_000,
-      maxMsgSize: 1024 * 1024,
-      allowDirect,
-    });
+    const stream = await ensureStream(connection(), streamSpec(name, { allowDirect }));
     expect(stream.config.allow_direct).toBe(allowDirect);
-    expect(await lastMessageOnSubject(connection, stream.config, `${name}.a`)).toBeNull();
+    expect(await lastMessageOnSubject(connection(), stream.config, `${name}.a`)).toBeNull();
   });
 
   it('returns the last of several publishes per subject with its headers, sequence and time', async () => {
-    const stream = await ensureStream(connection, {
-      name,
-      subjects: [`${name}.>`],
-      duplicateWindowMs: 60_000,
-      maxMsgSize: 1024 * 1024,
-      allowDirect,
-    });
+    const stream = await ensureStream(connection(), streamSpec(name, { allowDirect }));
     const before = Date.now();
     for (let i = 1; i <= 5; i++) {
-      await publishMessage(connection, `${name}.a`, bytes(`a${i}`), { msgID: `a${i}`, headers: { 'Segwal-N': String(i) } });
-      await publishMessage(connection, `${name}.b`, bytes(`b${i}`), { msgID: `b${i}` });
+      await publishMessage(connection(), `${name}.a`, Buffer.from(`a${i}`), { msgID: `a${i}`, headers: { 'Segwal-N': String(i) } });
+      await publishMessage(connection(), `${name}.b`, Buffer.from(`b${i}`), { msgID: `b${i}` });
     }
     // A direct get may be answered by any replica, and one the ack did not wait for can be a few
     // messages behind (about 4 % of gets right after an ack, measured here); wait until none is.
     if (allowDirect) await cluster().waitForReplicas(name);
-    const lastA = await lastMessageOnSubject(connection, stream.config, `${name}.a`);
-    const lastB = await lastMessageOnSubject(connection, stream.config, `${name}.b`);
+    const lastA = await lastMessageOnSubject(connection(), stream.config, `${name}.a`);
+    const lastB = await lastMessageOnSubject(connection(), stream.config, `${name}.b`);
     expect(lastA).toMatchObject({ subject: `${name}.a`, seq: 9 });
     // Only the headers stored with the message: a direct get's Nats-Stream, Nats-Sequence… are left out.
     expect(lastA?.headers).toEqual({ 'Segwal-N': '5', 'Nats-Msg-Id': 'a5' });
-    expect(text(lastA?.data ?? new Uint8Array())).toBe('a5');
+    expect(texts([lastA?.data ?? new Uint8Array()])).toEqual(['a5']);
     expect(lastA?.time.getTime()).toBeGreaterThanOrEqual(before - 1_000); // the servers' clock is this machine's
     expect(lastB).toMatchObject({ subject: `${name}.b`, seq: 10, headers: { 'Nats-Msg-Id': 'b5' } });
-    expect(text(lastB?.data ?? new Uint8Array())).toBe('b5');
+    expect(texts([lastB?.data ?? new Uint8Array()])).toEqual(['b5']);
   });
 });
 
 describe('lastMessageOnSubject through the stream leader', () => {
   it('returns the message just acked, every time', async () => {
-    const stream = await ensureStream(connection, { name: 'fresh', subjects: ['fresh.>'], duplicateWindowMs: 60_000, maxMsgSize: 1024 });
+    const stream = await ensureStream(connection(), streamSpec('fresh'));
     for (let i = 1; i <= 50; i++) {
-      const ack = await publishMessage(connection, 'fresh.a', bytes(`${i}`));
-      expect((await lastMessageOnSubject(connection, stream.config, 'fresh.a'))?.seq).toBe(ack.seq);
+      const ack = await publishMessage(connection(), 'fresh.a', Buffer.from(`${i}`));
+      expect((await lastMessageOnSubject(connection(), stream.config, 'fresh.a'))?.seq).toBe(ack.seq);
     }
   });
 });
 
 describe('lastMessageOnSubject errors', () => {
   it('a missing stream is WAL_REPLICATION', async () => {
-    await expect(lastMessageOnSubject(connection, { name: 'absent' }, 'absent.a')).rejects.toMatchObject({
+    await expect(lastMessageOnSubject(connection(), { name: 'absent' }, 'absent.a')).rejects.toMatchObject({
       code: 'WAL_REPLICATION',
       message: 'last message on absent.a in stream absent failed: JetStream API error 10059: stream not found',
     });

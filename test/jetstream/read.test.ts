@@ -1,31 +1,23 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   connectJetStream,
   ensureStream,
   publishMessage,
   readStream,
-  type JetStreamConnection,
   type StoredMessage,
 } from '../../src/jetstream/index.js';
+import { texts } from '../helpers/bytes.js';
+import { streamSpec, useConnection } from '../helpers/jetstream.js';
 import { useCluster } from '../helpers/nats-cluster.js';
 
 const cluster = useCluster({ nodes: 3 });
-let connection: JetStreamConnection;
-beforeAll(async () => {
-  connection = await connectJetStream({ servers: cluster().servers });
-});
-afterAll(async () => {
-  await connection.close();
-});
-
-const bytes = (text: string) => new TextEncoder().encode(text);
-const text = (data: Uint8Array) => new TextDecoder().decode(data);
+const connection = useConnection(cluster);
 
 async function streamWith(name: string, count: number, size = 0): Promise<void> {
-  await ensureStream(connection, { name, subjects: [`${name}.>`], duplicateWindowMs: 60_000, maxMsgSize: 64 * 1024 });
+  await ensureStream(connection(), streamSpec(name));
   for (let i = 1; i <= count; i++) {
-    const data = size === 0 ? bytes(`m${i}`) : new Uint8Array(size).fill(i % 256);
-    await publishMessage(connection, `${name}.a`, data, { msgID: `m${i}`, headers: { 'Segwal-N': String(i) } });
+    const data = size === 0 ? Buffer.from(`m${i}`) : new Uint8Array(size).fill(i % 256);
+    await publishMessage(connection(), `${name}.a`, data, { msgID: `m${i}`, headers: { 'Segwal-N': String(i) } });
   }
 }
 
@@ -37,7 +29,7 @@ async function readUntil(
   const controller = new AbortController();
   const seen: StoredMessage[] = [];
   try {
-    for await (const message of readStream(connection, { ...options, signal: controller.signal })) {
+    for await (const message of readStream(connection(), { ...options, signal: controller.signal })) {
       seen.push(message);
       if (await until(seen)) controller.abort();
     }
@@ -55,13 +47,13 @@ describe('readStream', () => {
       if (so.length === 16 && !published) {
         // Caught up with what was there: what comes now arrives through the same iteration.
         published = true;
-        for (let i = 21; i <= 25; i++) await publishMessage(connection, 'order.a', bytes(`m${i}`), { msgID: `m${i}` });
+        for (let i = 21; i <= 25; i++) await publishMessage(connection(), 'order.a', Buffer.from(`m${i}`), { msgID: `m${i}` });
       }
       return so.length === 21;
     });
     expect(error).toBeUndefined();
     expect(seen.map((m) => m.seq)).toEqual(Array.from({ length: 21 }, (_, i) => i + 5));
-    expect(seen.map((m) => text(m.data))).toEqual(Array.from({ length: 21 }, (_, i) => `m${i + 5}`));
+    expect(texts(seen.map((m) => m.data))).toEqual(Array.from({ length: 21 }, (_, i) => `m${i + 5}`));
     expect(seen[0]).toMatchObject({ subject: 'order.a', headers: { 'Segwal-N': '5', 'Nats-Msg-Id': 'm5' } });
   });
 
@@ -70,7 +62,7 @@ describe('readStream', () => {
     const maxBytesInFlight = 8 * 1024;
     await streamWith('bounded', 200, size);
     const consumerDelivered = async () => {
-      const [consumer] = await connection.jsm.consumers.list('bounded').next();
+      const [consumer] = await connection().jsm.consumers.list('bounded').next();
       return consumer?.delivered.stream_seq ?? 0;
     };
     let ahead = -1;
@@ -117,7 +109,7 @@ describe('readStream', () => {
   });
 
   it('refuses bad options with WAL_INVALID_OPTIONS', async () => {
-    const read = readStream(connection, { stream: 'order', fromSeq: 0, maxBytesInFlight: 0 });
+    const read = readStream(connection(), { stream: 'order', fromSeq: 0, maxBytesInFlight: 0 });
     await expect(read.next()).rejects.toMatchObject({
       code: 'WAL_INVALID_OPTIONS',
       message: expect.stringMatching(/`fromSeq`.*`maxBytesInFlight`/),
