@@ -53,11 +53,18 @@ interface Node {
   exited: Promise<void>;
 }
 
-/** Cluster processes still running, killed if the test process exits without closing them. */
+/** Servers still running and temp dirs still there: a test process that exits without closing its clusters kills and removes them. */
 const running = new Set<ChildProcess>();
+const roots = new Set<string>();
 process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
+  for (const root of roots) removeRoot(root);
 });
+
+function removeRoot(root: string): void {
+  fs.rmSync(root, { recursive: true, force: true });
+  roots.delete(root);
+}
 
 export async function startCluster(options: { nodes: number }): Promise<NatsCluster> {
   if (!Number.isInteger(options.nodes) || options.nodes < 3) {
@@ -65,6 +72,7 @@ export async function startCluster(options: { nodes: number }): Promise<NatsClus
   }
   const binary = findOnPath('nats-server');
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'segwal-nats-'));
+  roots.add(root);
   let nodes: Node[] = [];
   try {
     for (let attempt = 1; ; attempt++) {
@@ -79,7 +87,7 @@ export async function startCluster(options: { nodes: number }): Promise<NatsClus
       }
     }
   } catch (error) {
-    fs.rmSync(root, { recursive: true, force: true });
+    removeRoot(root);
     throw error;
   }
 
@@ -138,7 +146,7 @@ export async function startCluster(options: { nodes: number }): Promise<NatsClus
       if (closed) return;
       closed = true;
       await Promise.all(nodes.map((node) => (node.process === null ? undefined : signalAndWait(node, 'SIGKILL'))));
-      fs.rmSync(root, { recursive: true, force: true });
+      removeRoot(root);
     },
   };
 }
