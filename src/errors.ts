@@ -19,6 +19,8 @@ export const WAL_ERROR_CODES = [
   'WAL_BUSY',
   'WAL_REPLAY_HANDLER',
   'WAL_LSN_TRUNCATED',
+  'WAL_REPLICATION',
+  'WAL_REPLICATION_CONFLICT',
 ] as const;
 
 export type WalErrorCode = (typeof WAL_ERROR_CODES)[number];

@@ -148,7 +148,7 @@ export function checkDirArgument(dir: unknown, method: string): string {
   throw new WalError('WAL_INVALID_OPTIONS', `invalid argument \`dir\` of ${method}(): expected a non-empty path, got ${String(dir)}`);
 }
 
-function invalidOptions(issues: readonly z.core.$ZodIssue[], what = 'invalid options'): WalError {
+export function invalidOptions(issues: readonly z.core.$ZodIssue[], what = 'invalid options'): WalError {
   return new WalError('WAL_INVALID_OPTIONS', `${what}: ${describeIssues(issues, 'option')}`);
 }
 
