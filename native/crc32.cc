@@ -126,7 +126,7 @@ void WriteU32(uint8_t* at, uint32_t value) {
 }
 }  // namespace
 
-size_t SealFrames(uint8_t* data, size_t size) {
+size_t FillFrameCrcs(uint8_t* data, size_t size) {
   size_t at = 0;
   while (size - at >= kMinFrameBytes) {
     size_t length = LoadU32(data + at);

@@ -1,4 +1,4 @@
-// CRC-32 (IEEE 802.3) and the sealing of record frames with it.
+// CRC-32 (IEEE 802.3), and filling in the CRC trailers of record frames with it.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -10,7 +10,7 @@ uint32_t Crc32(uint32_t crc, const uint8_t* data, size_t size);
 
 // Fills in the CRC trailer of every whole frame in `data` (frames back to back, each starting with
 // its u32 little-endian length and ending with a u32 CRC of the bytes before it). Stops at a frame
-// whose length is out of range or runs past `size`; returns the bytes covered by sealed frames.
-size_t SealFrames(uint8_t* data, size_t size);
+// whose length is out of range or runs past `size`; returns the bytes of the frames filled in.
+size_t FillFrameCrcs(uint8_t* data, size_t size);
 
 }  // namespace segwal

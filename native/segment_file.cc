@@ -43,7 +43,7 @@ void DataSync(int fd, SysError* error) {
 }
 
 int64_t AppendFrames(int fd, uint8_t* data, size_t size, int64_t position, bool sync, SysError* error) {
-  SealFrames(data, size);
+  FillFrameCrcs(data, size);
   int64_t wrote = WriteAll(fd, data, size, position, error);
   if (sync && !error->failed() && static_cast<size_t>(wrote) == size) DataSync(fd, error);
   return wrote;

@@ -14,7 +14,7 @@ int OpenSegment(const std::string& path, bool create, SysError* error);
 // which is short only if pwrite wrote nothing without an error.
 int64_t WriteAll(int fd, const uint8_t* data, size_t size, int64_t position, SysError* error);
 void DataSync(int fd, SysError* error);
-// The append path in one call: seals the frames in `data` (SealFrames), writes all of it at
+// The append path in one call: fills in the CRCs of the frames in `data` (FillFrameCrcs), writes all of it at
 // `position` (WriteAll), then fdatasyncs when `sync` and the write was whole. Returns the count.
 int64_t AppendFrames(int fd, uint8_t* data, size_t size, int64_t position, bool sync, SysError* error);
 // Grows the file to at least `size` bytes of zeros: fallocate reserves the space; with `zeroFill`

@@ -3,7 +3,7 @@ import { WalError } from './errors.js';
 /**
  * Callers waiting for their LSN to be written or fsync'd, and the poison
  * latch. Commits take LSNs in call order, so each queue is sorted by LSN and
- * is settled from the front.
+ * is resolved from the front.
  */
 interface Waiter {
   lsn: number;
@@ -22,12 +22,12 @@ export class CommitQueue {
   /** Highest LSN written to the OS. */
   writtenLsn: number;
   /** Highest LSN covered by an fsync. */
-  syncedLsn: number;
+  durableLsn: number;
 
   /** `recoveredLsn`: everything up to it is on disk and fsync'd when the Wal opens. */
   constructor(recoveredLsn: number) {
     this.writtenLsn = recoveredLsn;
-    this.syncedLsn = recoveredLsn;
+    this.durableLsn = recoveredLsn;
   }
 
   /** Resolves with `value` once `lsn` is written to the OS. */
@@ -38,7 +38,7 @@ export class CommitQueue {
 
   /** Resolves with `value` once `lsn` is covered by an fsync. */
   whenDurable<T>(lsn: number, value: T): Promise<T> {
-    if (lsn <= this.syncedLsn && this.firstFailure === null) return Promise.resolve(value);
+    if (lsn <= this.durableLsn && this.firstFailure === null) return Promise.resolve(value);
     return this.enqueue(this.durableWaiters, lsn, value);
   }
 
@@ -55,7 +55,7 @@ export class CommitQueue {
   /** Everything at or below `lsn` has been written. */
   written(lsn: number): void {
     if (lsn > this.writtenLsn) this.writtenLsn = lsn;
-    this.writtenHead = settle(this.writtenWaiters, this.writtenHead, lsn);
+    this.writtenHead = resolveUpTo(this.writtenWaiters, this.writtenHead, lsn);
     this.notifyProgress();
   }
 
@@ -82,9 +82,9 @@ export class CommitQueue {
 
   /** Everything at or below `lsn` has been fsync'd. */
   durable(lsn: number): void {
-    if (lsn > this.syncedLsn) this.syncedLsn = lsn;
+    if (lsn > this.durableLsn) this.durableLsn = lsn;
     this.written(lsn);
-    this.durableHead = settle(this.durableWaiters, this.durableHead, lsn);
+    this.durableHead = resolveUpTo(this.durableWaiters, this.durableHead, lsn);
   }
 
   get failure(): WalError | null {
@@ -126,7 +126,7 @@ export class CommitQueue {
 }
 
 /** Resolves waiters at or below `lsn`; returns the new head, compacting the array now and then. */
-function settle(queue: Waiter[], head: number, lsn: number): number {
+function resolveUpTo(queue: Waiter[], head: number, lsn: number): number {
   while (head < queue.length && (queue[head] as Waiter).lsn <= lsn) {
     const waiter = queue[head] as Waiter;
     waiter.resolve(waiter.value);

@@ -29,7 +29,7 @@ export function newLogId(): string {
 
 /** The id file's bytes: one JSON line, so a person can read it and a later version add fields. */
 function encodeLogIdFile(logId: string): Buffer {
-  return Buffer.from(`${JSON.stringify({ logId, created: new Date().toISOString() })}\n`);
+  return Buffer.from(`${JSON.stringify({ logId })}\n`);
 }
 
 const MAX_ID_FILE_BYTES = 4096;

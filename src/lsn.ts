@@ -1,7 +1,7 @@
 import { WalError } from './errors.js';
 import { MAX_LSN } from './format/constants.js';
 
-/** Hands out LSNs in call order; every record takes the next one (SPEC §3). */
+/** Hands out LSNs in call order; every record takes the next one (docs/FORMAT.md, "LSN rules"). */
 export class LsnAllocator {
   constructor(private next: number) {}
 

@@ -13,7 +13,7 @@ export const DEFAULT_GROUP_INTERVAL_MS = 50;
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 export const MIN_SEGMENT_BYTES = 1024;
 export const MAX_SEGMENT_BYTES = 4 * 1024 * 1024 * 1024;
-/** How long open waits for a contended directory lock (SPEC §6.1). */
+/** How long open waits for a contended directory lock (docs/DURABILITY.md, "Open and recovery"). */
 export const LOCK_WAIT_MS = 100;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 

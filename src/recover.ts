@@ -20,7 +20,7 @@ import {
 } from './segment-files.js';
 import { TxSpans } from './tx-spans.js';
 import type { Codec, Recovery, TornTail } from './types.js';
-import { newSegment, type Segment } from './writer.js';
+import { openSegment, sealedSegment, type Segment } from './segment.js';
 
 /** What open hands to the Wal: the log as found, repaired and ready to append. */
 export interface Recovered<Out> {
@@ -34,7 +34,7 @@ export interface Recovered<Out> {
   events: Out[];
 }
 
-/** SPEC §6: create the directory, take the lock, replay, repair the tail. */
+/** docs/DURABILITY.md, "Open and recovery": create the directory, take the lock, replay, repair the tail. */
 export function* recoverProgram<In, Out>(io: WalIo, options: NormalizedOptions<In, Out>): IoProgram<Recovered<Out>> {
   const { dir } = options;
   yield* makeLogDir(dir);
@@ -93,7 +93,7 @@ function* replayAndRepair<In, Out>(
     );
   }
   const spans = new TxSpans();
-  spans.settle(Number.MAX_SAFE_INTEGER); // everything read back is on disk already
+  spans.forgetDurablyEnded(Number.MAX_SAFE_INTEGER); // everything read back is on disk already
   const log = yield* replayLog(options.dir, {
     fence: options.checkpointLsn,
     crc32: io.crc32,
@@ -104,19 +104,15 @@ function* replayAndRepair<In, Out>(
   const { last, totals } = log;
   if (last?.tornTail !== null && last?.tornTail !== undefined && options.tailDamage === 'refuse') refuseTailDamage(last);
   const nextLsn = firstLsnAfter(log);
-  const segments: Segment[] = log.scanned.map((scanned) => ({
-    ...newSegment(options.dir, scanned.ref.id, scanned.baseLsn),
-    lastLsn: scanned.lastLsn,
-    sealed: scanned.sealed,
-    created: true,
-  }));
+  // Every segment but an unsealed last one is never written again.
+  const segments: Segment[] = log.scanned
+    .filter((scanned) => scanned !== last || scanned.sealed)
+    .map((scanned) => sealedSegment(options.dir, scanned.ref.id, scanned.baseLsn, scanned.lastLsn));
   const repairs: string[] = [];
-  // A new log gets its identity before its first segment exists.
+  // A new log gets its identity before its first segment exists; a log from
+  // before identities existed (or whose id file was removed) gets one now.
   const logId = existingId ?? options.logId ?? newLogId();
-  if (existingId === null) {
-    yield* writeLogId(options.dir, logId);
-    if (log.refs.length > 0) repairs.push(`gave the log the identity ${logId}: it had none (written before log ids existed, or ${LOG_ID_FILE_NAME} was removed)`);
-  }
+  if (existingId === null) yield* writeLogId(options.dir, logId);
   let tornTail: TornTail | null = null;
   const lastRef = log.refs[log.refs.length - 1];
   if (lastRef === undefined) {
@@ -131,19 +127,14 @@ function* replayAndRepair<In, Out>(
     segments.push(yield* createActive(fileConfig, last.ref.id + 1, nextLsn));
     repairs.push(`created segment ${last.ref.id + 1} after sealed ${path.basename(last.ref.path)}`);
   } else {
-    const active = segments[segments.length - 1] as Segment;
     const reopened = yield* reopenActive(fileConfig, last, nextLsn);
-    active.fd = reopened.fd;
     tornTail = reopened.tornTail;
-    if (nextLsn !== last.baseLsn && last.records === 0) {
-      active.baseLsn = nextLsn;
-      active.lastLsn = nextLsn - 1;
-      repairs.push(`started the empty log at LSN ${nextLsn}, above checkpointLsn ${log.fence}`);
-    }
-    active.writtenEnd = last.dataEnd;
-    active.stagedEnd = last.dataEnd;
+    const empty = last.records === 0;
+    if (empty && nextLsn !== last.baseLsn) repairs.push(`started the empty log at LSN ${nextLsn}, above checkpointLsn ${log.fence}`);
+    const baseLsn = empty ? nextLsn : last.baseLsn;
+    segments.push(openSegment(options.dir, last.ref.id, baseLsn, reopened.fd, { lastLsn: empty ? nextLsn - 1 : last.lastLsn, dataEnd: last.dataEnd }));
   }
-  spans.settle(nextLsn - 1);
+  spans.forgetDurablyEnded(nextLsn - 1);
   return {
     lock,
     segments,
@@ -191,8 +182,7 @@ function refuseTailDamage(last: ScannedSegment): void {
 }
 
 function* createActive(config: SegmentFileConfig, id: number, baseLsn: number): IoProgram<Segment> {
-  const fd = yield* createSegmentFile(config, id, baseLsn);
-  return { ...newSegment(config.dir, id, baseLsn), fd, created: true };
+  return openSegment(config.dir, id, baseLsn, yield* createSegmentFile(config, id, baseLsn));
 }
 
 /**

@@ -19,7 +19,7 @@ import type { LogWriter } from './writer.js';
 export class Scheduler {
   private draining: Promise<void> | null = null;
   private writeWanted = false;
-  private fsyncWanted = false;
+  private forceFsync = false;
   private spareWork: Promise<void> = Promise.resolve();
   private readonly timer: NodeJS.Timeout | null;
   private stopped = false;
@@ -40,7 +40,7 @@ export class Scheduler {
   /** A caller's write: what is staged goes out in the async loop, and is fsync'd too when `fsync`. */
   requestWrite(fsync: boolean): void {
     this.writeWanted = true;
-    if (fsync) this.fsyncWanted = true;
+    if (fsync) this.forceFsync = true;
     this.draining ??= this.drainLoop();
   }
 
@@ -57,7 +57,7 @@ export class Scheduler {
   prepareSpareInBackground(): void {
     if (this.stopped || this.queue.failure !== null || !this.writer.wantsSpare) return;
     this.spareWork = runAsync(this.io, this.writer.prepareSpare()).catch((error: unknown) => {
-      // The disk failed under the log's own files: stop as any failed write does (SPEC §7).
+      // The disk failed under the log's own files: stop as any failed write does (docs/DURABILITY.md, "Poisoning").
       this.poison(error);
     });
   }
@@ -79,7 +79,7 @@ export class Scheduler {
     runSync(this.io, this.writer.abandonSpare());
   }
 
-  /** Latches the first failure of the write path (SPEC §7); returns the WAL_POISONED error to throw. */
+  /** Latches the first failure of the write path (docs/DURABILITY.md, "Poisoning"); returns the WAL_POISONED error to throw. */
   poison(error: unknown): WalError {
     if (this.queue.failure === null) {
       this.queue.poison(error instanceof WalError ? error : toIoError(error, 'append'));
@@ -94,8 +94,8 @@ export class Scheduler {
   }
 
   private groupTick(): void {
-    if (this.queue.failure !== null || !this.writer.hasUnsyncedWrites) return;
-    this.fsyncWanted = true;
+    if (this.queue.failure !== null || !this.writer.hasNonDurableWrites) return;
+    this.forceFsync = true;
     this.draining ??= this.drainLoop();
   }
 
@@ -105,11 +105,11 @@ export class Scheduler {
     try {
       while (this.queue.failure === null) {
         const write = this.writeWanted;
-        const fsync = this.fsyncWanted;
+        const fsync = this.forceFsync;
         this.writeWanted = false;
-        this.fsyncWanted = false;
+        this.forceFsync = false;
         if (write && this.writer.hasWork(fsync)) await runAsync(this.io, this.writer.drainRound(fsync));
-        else if (fsync && this.writer.hasUnsyncedWrites) await runAsync(this.io, this.writer.fsyncWritten());
+        else if (fsync && this.writer.hasNonDurableWrites) await runAsync(this.io, this.writer.fsyncWritten());
         else break;
       }
     } catch (error) {

@@ -1,7 +1,7 @@
 import { call, type IoProgram } from './io/program.js';
 import { attempt, segmentPath } from './segment-files.js';
 import type { TxSpans } from './tx-spans.js';
-import type { Segment } from './writer.js';
+import type { Segment } from './segment.js';
 
 /**
  * Deletes the oldest sealed segments whose records are all at or below
@@ -15,7 +15,7 @@ export function* truncateProgram(dir: string, segments: Segment[], spans: TxSpan
   let deletable = 0;
   for (let i = 0; i < segments.length - 2; i++) {
     const segment = segments[i] as Segment;
-    if (!segment.sealed || segment.lastLsn > fence) break;
+    if (segment.state !== 'sealed' || segment.lastLsn > fence) break;
     if (spans.carriedEndedBy(segment.id, fence)) deletable = i + 1;
   }
   for (let deleted = 0; deleted < deletable; deleted++) {

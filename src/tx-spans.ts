@@ -38,13 +38,13 @@ export class TxSpans {
   }
 
   /** Forgets transactions whose end is now durable. */
-  settle(durableLsn: number): void {
+  forgetDurablyEnded(durableLsn: number): void {
     this.durableLsn = durableLsn;
     for (const [begin, end] of this.live) if (end !== null && end <= durableLsn) this.live.delete(begin);
   }
 
   /** The begin LSN of the oldest transaction open or not yet durably ended, or null. */
-  oldestUnsettledBegin(): number | null {
+  oldestLiveBegin(): number | null {
     let oldest: number | null = null;
     for (const begin of this.live.keys()) if (oldest === null || begin < oldest) oldest = begin;
     return oldest;

@@ -133,7 +133,7 @@ export interface Recovery {
   incompleteTransactions: number;
   /** Segment files read. */
   segments: number;
-  /** What open repaired besides a torn tail (a crash window of SPEC §6.6), in words. */
+  /** What open repaired besides a torn tail (docs/DURABILITY.md, "Crash during rotation"), in words. */
   repairs: string[];
 }
 

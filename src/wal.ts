@@ -28,17 +28,19 @@ import type {
   WalStatus,
 } from './types.js';
 import { LogWriter } from './writer.js';
+import { RecordStager } from './record-stager.js';
 
 type Lifecycle = 'open' | 'closing' | 'closed';
 
 /**
- * A segmented write-ahead log, open for appending (SPEC §4). Obtain one with
+ * A segmented write-ahead log, open for appending (README, "API"). Obtain one with
  * `Wal.open` or `Wal.openSync`; the lifecycle is open → append/commit →
  * rotate → truncate → close, and `docs/DESIGN.md` explains each step.
  */
 export class Wal<In = Uint8Array, Out = Buffer> {
   private readonly lsns: LsnAllocator;
   private readonly queue: CommitQueue;
+  private readonly stager: RecordStager;
   private readonly writer: LogWriter;
   private readonly scheduler: Scheduler;
   private readonly spans: TxSpans;
@@ -85,10 +87,10 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     this.spans = recovered.spans;
     this.lock = recovered.lock;
     this.lastCheckpointSnapshot = recovered.lastCheckpointSnapshot;
+    this.stager = new RecordStager(options.dir, options.segmentBytes, this.lsns, this.spans, recovered.segments);
     this.writer = new LogWriter(
       io,
       { dir: options.dir, segmentBytes: options.segmentBytes, preallocation: options.preallocation },
-      this.lsns,
       this.queue,
       this.spans,
       recovered.segments,
@@ -97,25 +99,25 @@ export class Wal<In = Uint8Array, Out = Buffer> {
       this.announceFailure(poisoned),
     );
     this.txHost = {
-      append: (beginLsn, event) => this.stage(() => this.writer.stageMutation(beginLsn, this.encode(event, MAX_EVENT_BYTES))),
+      append: (beginLsn, event) => this.stage(() => this.stager.stageMutation(beginLsn, this.encode(event, MAX_EVENT_BYTES))),
       appendBatch: (beginLsn, events) => {
         const payloads = this.encodeAll(events, 'appendBatch');
         if (payloads.length === 0) throw new WalError('WAL_INVALID_EVENT', 'tx.appendBatch() needs at least one event');
-        return this.stage(() => this.writer.stageBatch(beginLsn, payloads));
+        return this.stage(() => this.stager.stageBatch(beginLsn, payloads));
       },
       commit: (beginLsn, options) => {
         const { durable = false } = checkCommitOptions(options, 'tx.commit');
-        const commitLsn = this.stage(() => this.writer.stageTxEnd(beginLsn, RecordKind.TxCommit));
+        const commitLsn = this.stage(() => this.stager.stageTxEnd(beginLsn, RecordKind.TxCommit));
         return this.acknowledge({ beginLsn, commitLsn }, durable);
       },
       commitSync: (beginLsn, options) => {
         const { durable = false } = checkCommitOptions(options, 'tx.commitSync');
         this.assertIdle('tx.commitSync');
-        const commitLsn = this.writer.stageTxEnd(beginLsn, RecordKind.TxCommit);
+        const commitLsn = this.stager.stageTxEnd(beginLsn, RecordKind.TxCommit);
         this.scheduler.writeNow(this.syncMode === 'per-commit' || durable);
         return { beginLsn, commitLsn };
       },
-      abort: (beginLsn) => this.stage(() => this.writer.stageTxEnd(beginLsn, RecordKind.TxAbort)),
+      abort: (beginLsn) => this.stage(() => this.stager.stageTxEnd(beginLsn, RecordKind.TxAbort)),
     };
   }
 
@@ -134,9 +136,9 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     return this.options.syncMode;
   }
 
-  /** Highest LSN known durable: fsync'd, or in 'none' mode written (SPEC §5). */
+  /** Highest LSN known durable: fsync'd, or in 'none' mode written (docs/DURABILITY.md, "Sync modes"). */
   get durableLsn(): number {
-    return this.options.syncMode === 'none' ? this.queue.writtenLsn : this.queue.syncedLsn;
+    return this.options.syncMode === 'none' ? this.queue.writtenLsn : this.queue.durableLsn;
   }
 
   get nextLsn(): number {
@@ -175,7 +177,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
 
   /**
    * Writes one transaction (TxBegin, MutationBatch, TxCommit) and resolves
-   * per the sync mode (SPEC §5). LSNs are taken now, so call order is log order.
+   * per the sync mode (docs/DURABILITY.md, "Sync modes"). LSNs are taken now, so call order is log order.
    */
   commit(events: readonly In[], options?: CommitOptions): Promise<TxLsns | null> {
     try {
@@ -209,7 +211,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
 
   /** Starts a multi-step transaction; its records are buffered until its commit, a flush or a sync. */
   begin(): Tx<In> {
-    const beginLsn = this.stage(() => this.writer.stageTxBegin());
+    const beginLsn = this.stage(() => this.stager.stageTxBegin());
     return new Tx(this.txHost, beginLsn);
   }
 
@@ -230,7 +232,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
         `invalid argument \`snapshotLsn\`: ${snapshot} is below the earlier Checkpoint's ${this.lastCheckpointSnapshot}`,
       );
     }
-    const lsn = this.stage(() => this.writer.stageCheckpoint(snapshot));
+    const lsn = this.stage(() => this.stager.stageCheckpoint(snapshot));
     this.lastCheckpointSnapshot = snapshot;
     return lsn;
   }
@@ -267,8 +269,8 @@ export class Wal<In = Uint8Array, Out = Buffer> {
       throw new WalError('WAL_INVALID_OPTIONS', 'invalid argument `writeSnapshot`: expected a function');
     }
     await this.sync();
-    const oldest = this.spans.oldestUnsettledBegin();
-    const fence = Math.min(this.queue.syncedLsn, oldest === null ? Number.MAX_SAFE_INTEGER : oldest - 1);
+    const oldest = this.spans.oldestLiveBegin();
+    const fence = Math.min(this.queue.durableLsn, oldest === null ? Number.MAX_SAFE_INTEGER : oldest - 1);
     await writeSnapshot(fence);
     this.checkpointMarker(fence);
     await this.sync();
@@ -362,7 +364,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
    * acknowledged is durable. A second close reports the same outcome.
    */
   close(): Promise<CloseReport> {
-    this.closing ??= this.closeOutcome === null ? this.closeAsync() : settled(this.closeOutcome);
+    this.closing ??= this.closeOutcome === null ? this.closeAsync() : outcomeAsPromise(this.closeOutcome);
     return this.closing;
   }
 
@@ -455,7 +457,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
   private stageCommit(events: readonly In[], method: string): TxLsns | null {
     this.assertWritable();
     const payloads = this.encodeAll(events, method);
-    return payloads.length === 0 ? null : this.writer.stageCommit(payloads);
+    return payloads.length === 0 ? null : this.stager.stageCommit(payloads);
   }
 
   /** Runs a staging step after the checks every append makes. */
@@ -501,13 +503,13 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     } catch (error) {
       return Promise.reject(error);
     }
-    const lsn = this.writer.lastLsn;
+    const lsn = this.stager.lastLsn;
     const done = point === 'durable' ? this.queue.whenDurable(lsn, undefined) : this.queue.whenWritten(lsn, undefined);
     this.scheduler.requestWrite(point === 'durable');
     return done;
   }
 
-  /** Resolves with `lsns` at the point the sync mode (or `durable`) promises for a commit (SPEC §5). */
+  /** Resolves with `lsns` at the point the sync mode (or `durable`) promises for a commit (docs/DURABILITY.md, "Sync modes"). */
   private acknowledge(lsns: TxLsns, durable: boolean): Promise<TxLsns> {
     const done =
       this.syncMode === 'per-commit' || durable ? this.queue.whenDurable(lsns.commitLsn, lsns) : this.queue.whenWritten(lsns.commitLsn, lsns);
@@ -554,7 +556,7 @@ function checkListener(event: unknown, listener: unknown): (error: WalError) => 
   return listener as (error: WalError) => void;
 }
 
-function settled(outcome: { report: CloseReport } | { error: WalError }): Promise<CloseReport> {
+function outcomeAsPromise(outcome: { report: CloseReport } | { error: WalError }): Promise<CloseReport> {
   return 'error' in outcome ? Promise.reject(outcome.error) : Promise.resolve(outcome.report);
 }
 

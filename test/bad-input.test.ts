@@ -87,7 +87,7 @@ describe('bad option messages', () => {
 
   it('readWal words its options the same way', async () => {
     const read = readWal(tempDir(), { fromLsn: 0 });
-    await expect(read.next()).rejects.toThrow('invalid readWal options: option `fromLsn`: expected a number >= 1, got 0');
+    await expect(read.next()).rejects.toThrow('invalid readWal() options: option `fromLsn`: expected a number >= 1, got 0');
   });
 
   it.each(BACKENDS)('a dir that is a regular file is refused as "not a directory" on the $name backend, and the file is left alone', async ({ io }) => {

@@ -12,7 +12,8 @@ import { snapshotFiles, tempDir } from './helpers/temp-dir.js';
 
 /** The same calls, through either API: a mix of commits, a multi-step tx, a checkpoint and rotations. */
 async function scriptedLog(dir: string, io: 'native' | 'js', api: 'async' | 'sync'): Promise<void> {
-  const options = { dir, io, segmentBytes: 2048, sync: 'per-commit' as const };
+  // One identity for every copy: the files are compared byte for byte, the id file included.
+  const options = { dir, io, segmentBytes: 2048, sync: 'per-commit' as const, logId: 'a5'.repeat(16) };
   const { wal } = api === 'async' ? await Wal.open(options) : Wal.openSync(options);
   for (let i = 0; i < 40; i++) {
     const batch = [Buffer.from(`event ${i}`), Buffer.alloc(i * 3, i)];

@@ -1,4 +1,4 @@
-/** On-disk format version 1 (SPEC §2). The only place these numbers live. */
+/** On-disk format version 1 (docs/FORMAT.md). The only place these numbers live. */
 
 /** "SEGWAL\0\0": the first eight bytes of every segment. */
 export const SEGMENT_MAGIC: Buffer = Buffer.from('SEGWAL\0\0', 'latin1');

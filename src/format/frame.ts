@@ -11,7 +11,7 @@ import {
 import { readU64, writeU32, writeU64 } from './little-endian.js';
 
 /*
- * Record frame (SPEC §2), little-endian:
+ * Record frame (docs/FORMAT.md, "Frames"), little-endian:
  *   0..4 length | 4 kind | 5..13 lsn | 13..21 tx_begin_lsn | 21..length-4 payload | crc
  * The CRC covers bytes 0..length-4.
  */
@@ -29,9 +29,9 @@ export function batchPayloadBytes(events: readonly Uint8Array[]): number {
 
 /*
  * Encoding is in two steps: `writeFrame`/`writeBatchFrame` lay frames down
- * with their CRC trailer left open, and `sealFrames` fills in the trailers of
+ * with their CRC trailer left open, and `fillFrameCrcs` fills in the trailers of
  * a whole run of frames at once, right before it is written. That lets the
- * native backend seal a batch in the same call, off the event loop, that
+ * native backend fill in the CRCs of a batch in the same call, off the event loop, that
  * writes it (io `appendFrames`).
  */
 
@@ -93,9 +93,9 @@ function writeFrameFields(
 /**
  * Fills in the CRC trailer of every whole frame in `frames` (back to back from
  * its start). Stops at a length out of range or past the end, as the native
- * SealFrames does; returns the bytes covered by sealed frames.
+ * FillFrameCrcs does; returns the bytes of the frames filled in.
  */
-export function sealFrames(frames: Uint8Array, crc32: Crc32): number {
+export function fillFrameCrcs(frames: Uint8Array, crc32: Crc32): number {
   const view = Buffer.from(frames.buffer, frames.byteOffset, frames.byteLength);
   let at = 0;
   while (view.length - at >= FRAME_OVERHEAD) {

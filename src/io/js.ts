@@ -1,7 +1,7 @@
 import fs, { promises as fsp } from 'node:fs';
 import { promisify } from 'node:util';
 import { referenceCrc32 } from '../format/crc.js';
-import { sealFrames } from '../format/frame.js';
+import { fillFrameCrcs } from '../format/frame.js';
 import { lockDir, lockDirSync, unlockDir } from './dir-lock.js';
 import { fileOpsAsync, fileOpsSync } from './fs-common.js';
 import type { AsyncIoOps, Fd, IoOps, WalIo } from './types.js';
@@ -53,14 +53,14 @@ async function writeAll(fd: Fd, data: Uint8Array, position: number): Promise<num
 }
 
 function appendFramesSync(fd: Fd, frames: Uint8Array, position: number, sync: boolean): number {
-  sealFrames(frames, referenceCrc32);
+  fillFrameCrcs(frames, referenceCrc32);
   const wrote = writeAllSync(fd, frames, position);
   if (sync && wrote === frames.length) fs.fdatasyncSync(fd);
   return wrote;
 }
 
 async function appendFrames(fd: Fd, frames: Uint8Array, position: number, sync: boolean): Promise<number> {
-  sealFrames(frames, referenceCrc32);
+  fillFrameCrcs(frames, referenceCrc32);
   const wrote = await writeAll(fd, frames, position);
   if (sync && wrote === frames.length) await fdatasync(fd);
   return wrote;

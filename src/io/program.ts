@@ -20,8 +20,8 @@ export function* call<K extends keyof IoOps>(op: K, ...args: Parameters<IoOps[K]
   return (yield { op, args } as IoCall) as ReturnType<IoOps[K]>;
 }
 
-/** `yield* settle(callback())`: lets a program run user code that may return a promise. */
-export function* settle(value: unknown): IoProgram<unknown> {
+/** `yield* awaitValue(callback())`: lets a program run user code that may return a promise. */
+export function* awaitValue(value: unknown): IoProgram<unknown> {
   return yield { op: 'await', value };
 }
 
@@ -32,11 +32,11 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 /** The errors runSync throws into a program for a promise it cannot wait for. */
-const syncSettleRefusals = new WeakSet<object>();
+const syncAwaitRefusals = new WeakSet<object>();
 
 /** True for the error runSync raises when user code returns a promise to a *Sync method. */
-export function isSyncSettleRefusal(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && syncSettleRefusals.has(error);
+export function isSyncAwaitRefusal(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && syncAwaitRefusals.has(error);
 }
 
 export function runSync<T>(io: WalIo, program: IoProgram<T>): T {
@@ -48,7 +48,7 @@ export function runSync<T>(io: WalIo, program: IoProgram<T>): T {
       if (request.op === 'await') {
         if (isThenable(request.value)) {
           const refusal = new WalError('WAL_INVALID_OPTIONS', 'a callback returned a promise to a *Sync method; use the async API');
-          syncSettleRefusals.add(refusal);
+          syncAwaitRefusals.add(refusal);
           throw refusal;
         }
         result = request.value;

@@ -32,7 +32,7 @@ export interface IoOps {
    *  device stopped accepting bytes without an error. */
   write(fd: Fd, data: Uint8Array, position: number): number;
   /** The append path in one call: fills in the CRC trailer of every frame in
-   *  `frames` (format/frame.ts `sealFrames`), writes all of it at `position` as
+   *  `frames` (format/frame.ts `fillFrameCrcs`), writes all of it at `position` as
    *  `write` does, then fdatasyncs if `sync` and the write was whole. Returns
    *  the bytes written. The native backend does all of it in one hop. */
   appendFrames(fd: Fd, frames: Uint8Array, position: number, sync: boolean): number;

@@ -1,6 +1,6 @@
 import { WalError } from '../errors.js';
 import type { Crc32 } from '../format/crc.js';
-import { isSyncSettleRefusal, settle, type IoProgram } from '../io/program.js';
+import { awaitValue, isSyncAwaitRefusal, type IoProgram } from '../io/program.js';
 import type { Codec, Recovery, ReplayHandler, TornTail, TxLsns } from '../types.js';
 import { resolveFence } from './fence.js';
 import { LogValidator, type ScannedSegment } from './log-validator.js';
@@ -135,9 +135,9 @@ function* deliver<Out>(tx: CommittedTx, codec: Codec<unknown, Out>, onReplay: Re
     throw replayHandlerFailed(error, tx.lsns);
   }
   try {
-    yield* settle(returned);
+    yield* awaitValue(returned);
   } catch (error) {
-    throw isSyncSettleRefusal(error) ? error : replayHandlerFailed(error, tx.lsns);
+    throw isSyncAwaitRefusal(error) ? error : replayHandlerFailed(error, tx.lsns);
   }
 }
 

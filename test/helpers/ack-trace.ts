@@ -31,7 +31,8 @@ export function parseStrace(text: string): IoEvent[] {
     if (syscall === 'fdatasync' && result === 0) events.push({ kind: 'fsync-end', id, path });
   };
   for (const line of text.split('\n')) {
-    const resumed = /^(\d+) <\.\.\. (\w+) resumed>.*= (-?\d+)/.exec(line);
+    // strace pads the pid column to a width: one space or more.
+    const resumed = /^(\d+)\s+<\.\.\. (\w+) resumed>.*= (-?\d+)/.exec(line);
     if (resumed !== null) {
       const [, tid, syscall, result] = resumed;
       const call = pending.get(tid!);
@@ -39,7 +40,7 @@ export function parseStrace(text: string): IoEvent[] {
       if (call !== undefined && call.syscall === syscall) finish(syscall, call.path, call.id, Number(result));
       continue;
     }
-    const entered = /^(\d+) (\w+)\(\d+<([^>]*)>(.*)$/.exec(line);
+    const entered = /^(\d+)\s+(\w+)\(\d+<([^>]*)>(.*)$/.exec(line);
     if (entered === null) continue;
     const [, tid, syscall, path, rest] = entered;
     const id = `strace-${nextId++}`;

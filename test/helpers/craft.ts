@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FRAME_OVERHEAD, RecordKind } from '../../src/format/constants.js';
 import { referenceCrc32 } from '../../src/format/crc.js';
-import { sealFrames, writeFrame } from '../../src/format/frame.js';
+import { fillFrameCrcs, writeFrame } from '../../src/format/frame.js';
 import { encodeSegmentHeader } from '../../src/format/header.js';
 import { segmentFileName } from '../../src/format/segment-name.js';
 import { SECTOR_BYTES } from './crash-io.js';
@@ -25,7 +25,7 @@ export function craftSegment(baseLsn: number, records: readonly CraftedRecord[],
 export function craftFrame(record: CraftedRecord): Buffer {
   const frame = Buffer.alloc(FRAME_OVERHEAD + (record.payload?.length ?? 0));
   writeFrame(frame, 0, record.kind, record.lsn, record.txBeginLsn ?? 0, record.payload ?? null);
-  sealFrames(frame, referenceCrc32);
+  fillFrameCrcs(frame, referenceCrc32);
   return frame;
 }
 

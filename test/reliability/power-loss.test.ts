@@ -89,7 +89,9 @@ async function recordWorkload(inner: WalIo, mode: SyncMode, seed: number): Promi
     const at = crash.mark(durable ? 'durable' : 'written', ids[0]!);
     (durable ? recorded.durableAt : recorded.writtenAt).set(at, ids);
   };
-  let wal = (await Wal.open({ dir, io: crash, sync, segmentBytes: 1024 })).wal;
+  // The log id is random; a seed's history must not be.
+  const logId = seed.toString(16).padStart(32, '0');
+  let wal = (await Wal.open({ dir, io: crash, sync, segmentBytes: 1024, logId })).wal;
   const ROUNDS = 70;
   for (let round = 0; round < ROUNDS; round++) {
     const burst: Array<Promise<unknown>> = [];

@@ -1,0 +1,158 @@
+import { WalError } from './errors.js';
+import { BATCH_COUNT_BYTES, BATCH_ENTRY_OVERHEAD, FRAME_OVERHEAD, MAX_FRAME_BYTES, RecordKind } from './format/constants.js';
+import { batchPayloadBytes, writeBatchFrame, writeFrame } from './format/frame.js';
+import { MAX_SEGMENT_ID, segmentFileName } from './format/segment-name.js';
+import type { LsnAllocator } from './lsn.js';
+import { plannedSegment, type Segment } from './segment.js';
+import { Staging } from './staging.js';
+import type { TxSpans } from './tx-spans.js';
+import type { TxLsns } from './types.js';
+
+/**
+ * Encodes records, with their LSNs, into the active segment's staging buffer
+ * (their CRCs are filled in when they are written), and rotates between
+ * transactions once the active segment is full. No io: the LogWriter turns
+ * staged bytes into writes, and the Scheduler decides when.
+ */
+export class RecordStager {
+  constructor(
+    private readonly dir: string,
+    private readonly segmentBytes: number,
+    private readonly lsns: LsnAllocator,
+    private readonly spans: TxSpans,
+    /** Every segment on disk or about to be, oldest first; the last is the active one. Shared with the LogWriter. */
+    private readonly segments: Segment[],
+  ) {}
+
+  get active(): Segment {
+    return this.segments[this.segments.length - 1] as Segment;
+  }
+
+  /** The LSN of the last record staged or written. */
+  get lastLsn(): number {
+    return this.lsns.lastLsn;
+  }
+
+  /** TxBegin + MutationBatch(es) + TxCommit for `payloads` (at least one). */
+  stageCommit(payloads: readonly Uint8Array[]): TxLsns {
+    const batches = splitIntoBatches(payloads);
+    const count = batches.length + 2;
+    this.lsns.ensureAvailable(count);
+    this.rotateIfFull();
+    let bytes = 2 * FRAME_OVERHEAD;
+    for (const batch of batches) bytes += FRAME_OVERHEAD + batch.payloadBytes;
+    const beginLsn = this.lsns.take(count);
+    const { target, offset } = this.reserve(bytes);
+    let at = writeFrame(target, offset, RecordKind.TxBegin, beginLsn, 0, null);
+    let lsn = beginLsn;
+    for (const batch of batches) {
+      at = writeBatchFrame(target, at, ++lsn, beginLsn, batch.events, batch.payloadBytes);
+    }
+    writeFrame(target, at, RecordKind.TxCommit, ++lsn, beginLsn, null);
+    this.recordsEndAt(lsn);
+    return { beginLsn, commitLsn: lsn };
+  }
+
+  stageTxBegin(): number {
+    this.lsns.ensureAvailable(1);
+    this.rotateIfFull();
+    const lsn = this.stageMarker(RecordKind.TxBegin, 0);
+    this.spans.begun(lsn);
+    return lsn;
+  }
+
+  stageMutation(beginLsn: number, payload: Uint8Array): number {
+    this.lsns.ensureAvailable(1);
+    const lsn = this.lsns.take(1);
+    const { target, offset } = this.reserve(FRAME_OVERHEAD + payload.length);
+    writeFrame(target, offset, RecordKind.Mutation, lsn, beginLsn, payload);
+    this.recordsEndAt(lsn);
+    return lsn;
+  }
+
+  /** One or more MutationBatch records; returns the last one's LSN. */
+  stageBatch(beginLsn: number, payloads: readonly Uint8Array[]): number {
+    const batches = splitIntoBatches(payloads);
+    this.lsns.ensureAvailable(batches.length);
+    let bytes = 0;
+    for (const batch of batches) bytes += FRAME_OVERHEAD + batch.payloadBytes;
+    let lsn = this.lsns.take(batches.length) - 1;
+    let { target, offset: at } = this.reserve(bytes);
+    for (const batch of batches) {
+      at = writeBatchFrame(target, at, ++lsn, beginLsn, batch.events, batch.payloadBytes);
+    }
+    this.recordsEndAt(lsn);
+    return lsn;
+  }
+
+  /** TxCommit or TxAbort of a `begin()` transaction. */
+  stageTxEnd(beginLsn: number, kind: RecordKind.TxCommit | RecordKind.TxAbort): number {
+    const lsn = this.stageMarker(kind, beginLsn);
+    this.spans.ended(beginLsn, lsn);
+    return lsn;
+  }
+
+  stageCheckpoint(snapshotLsn: number): number {
+    return this.stageMarker(RecordKind.Checkpoint, snapshotLsn);
+  }
+
+  private stageMarker(kind: RecordKind, txBeginLsn: number): number {
+    this.lsns.ensureAvailable(1);
+    const lsn = this.lsns.take(1);
+    const { target, offset } = this.reserve(FRAME_OVERHEAD);
+    writeFrame(target, offset, kind, lsn, txBeginLsn, null);
+    this.recordsEndAt(lsn);
+    return lsn;
+  }
+
+  private reserve(bytes: number): { target: Buffer; offset: number } {
+    const segment = this.active;
+    segment.staging ??= new Staging();
+    segment.stagedEnd += bytes;
+    return segment.staging.reserve(bytes);
+  }
+
+  private recordsEndAt(lsn: number): void {
+    const segment = this.active;
+    segment.lastLsn = lsn;
+    segment.staging?.recordsEndAt(lsn);
+  }
+
+  /** Rotation (docs/FORMAT.md, "The sealed flag"): only between transactions, once the active segment is full. */
+  private rotateIfFull(): void {
+    const full = this.active;
+    if (full.stagedEnd < this.segmentBytes) return;
+    if (full.id >= MAX_SEGMENT_ID) {
+      throw new WalError('WAL_LSN_EXHAUSTED', `segment ids are exhausted at ${segmentFileName(full.id)}`);
+    }
+    full.sealWhenWritten = true;
+    this.spans.segmentEnded(full.id);
+    this.segments.push(plannedSegment(this.dir, full.id + 1, this.lsns.nextLsn));
+  }
+}
+
+interface Batch {
+  events: readonly Uint8Array[];
+  payloadBytes: number;
+}
+
+/** Splits events into MutationBatch payloads that each fit one frame (docs/DESIGN.md). */
+function splitIntoBatches(events: readonly Uint8Array[]): Batch[] {
+  const limit = MAX_FRAME_BYTES - FRAME_OVERHEAD;
+  const whole = batchPayloadBytes(events);
+  if (whole <= limit) return [{ events, payloadBytes: whole }];
+  const batches: Batch[] = [];
+  let start = 0;
+  let bytes = BATCH_COUNT_BYTES;
+  for (let i = 0; i < events.length; i++) {
+    const entry = BATCH_ENTRY_OVERHEAD + (events[i] as Uint8Array).length;
+    if (bytes + entry > limit && i > start) {
+      batches.push({ events: events.slice(start, i), payloadBytes: bytes });
+      start = i;
+      bytes = BATCH_COUNT_BYTES;
+    }
+    bytes += entry;
+  }
+  batches.push({ events: events.slice(start), payloadBytes: bytes });
+  return batches;
+}
