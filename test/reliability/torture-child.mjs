@@ -2,10 +2,13 @@
 //
 //   node torture-child.mjs <dist-entry-url> <dir> <sync-mode> <io> <run> <seed>
 //
-// Opens a Wal on <dir> (checkpointLsn from <dir>/../fence if it exists), then
-// runs several concurrent writers until it is killed. Every line on stdout is
-// written with process.stdout.write, which is synchronous for pipes on Linux,
-// so a line is in the parent's pipe before the child moves on:
+// Opens a Wal on <dir> (checkpointLsn from <dir>.fence if it exists), then
+// runs several concurrent writers until it is killed. Every line goes to the
+// journal <dir>.journal-<run> with fs.writeSync: one write(2) to a regular
+// file, in the page cache before the child moves on, so SIGKILL cannot take
+// it. (process.stdout.write is not enough: when the pipe is full, which happens
+// on a loaded machine, Node queues the line and a kill loses it.) Only the
+// ready line also goes to stdout, so the parent knows when to arm the kill.
 //
 //   R <nextLsn>                          open succeeded, writers start
 //   A <writer> <seq> <n>                 about to commit events seq..seq+n-1 of <writer>
@@ -32,7 +35,8 @@ const random = () => {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
 const pick = (n) => Math.floor(random() * n);
-const say = (line) => process.stdout.write(line + '\n');
+const journal = fs.openSync(`${dir}.journal-${run}`, 'a');
+const say = (line) => fs.writeSync(journal, line + '\n');
 
 function payloadOf(writer, seq) {
   const head = `${writer}:${seq}:`;
@@ -46,6 +50,7 @@ const fenceFile = path.join(path.dirname(dir), `${path.basename(dir)}.fence`);
 const checkpointLsn = fs.existsSync(fenceFile) ? Number(fs.readFileSync(fenceFile, 'utf8')) : 0;
 const { wal } = await Wal.open({ dir, sync: mode, io, segmentBytes: 4096, checkpointLsn });
 say(`R ${wal.nextLsn}`);
+process.stdout.write(`R ${wal.nextLsn}\n`);
 
 let fence = checkpointLsn;
 

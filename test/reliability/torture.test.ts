@@ -17,8 +17,8 @@ import { mulberry32, testSeed } from '../helpers/random.js';
  * 2-4 concurrent writers: transactions of 1..5 numbered events, through
  * commit() (some with { durable: true }) or begin()/append/appendBatch/commit +
  * flush()/sync(), with occasional checkpoint() (the fence goes to a file, the
- * "snapshot") and truncateUpTo(fence). It prints every attempt and every
- * acknowledgement on stdout before going on. The parent SIGKILLs it after a
+ * "snapshot") and truncateUpTo(fence). It journals every attempt and every
+ * acknowledgement to a file (one write(2) each) before going on. The parent SIGKILLs it after a
  * random delay, reopens the directory with Wal.open and checks the log against
  * what the child said. The same directory is killed again and again, so each
  * run also exercises recovery of a log that was recovered before.
@@ -74,7 +74,7 @@ interface RunResult {
 }
 
 /** Spawns the child and SIGKILLs it `delayMs` after it reported ready (or after spawn when `fromSpawn`). */
-function runChild(args: string[], delayMs: number, fromSpawn: boolean): Promise<RunResult> {
+function runChild(args: string[], journal: string, delayMs: number, fromSpawn: boolean): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CHILD, DIST_ENTRY, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -98,7 +98,7 @@ function runChild(args: string[], delayMs: number, fromSpawn: boolean): Promise<
     child.on('close', (code, signal) => {
       if (timer !== null) clearTimeout(timer);
       // Only whole lines count: the child writes each line in one write(2).
-      const lines = out.split('\n');
+      const lines = fs.existsSync(journal) ? fs.readFileSync(journal, 'utf8').split('\n') : [''];
       lines.pop();
       resolve({ lines, killed: killed && signal === 'SIGKILL', stderr, code });
     });
@@ -135,7 +135,7 @@ describe('kill -9 torture', () => {
             const delay = 50 + Math.floor(random() * 351);
             const childSeed = Math.floor(random() * 2 ** 31);
             const context = `mode ${mode}, io ${io}, seed ${seed}, run ${run} (child seed ${childSeed}, kill ${delay} ms after ${fromSpawn ? 'spawn' : 'ready'})`;
-            const result = await runChild([dir, mode, io, String(run), String(childSeed)], delay, fromSpawn);
+            const result = await runChild([dir, mode, io, String(run), String(childSeed)], `${dir}.journal-${run}`, delay, fromSpawn);
             expect(result.killed, `${context}: the child exited by itself (code ${result.code}): ${result.stderr}`).toBe(true);
             kills++;
             for (const line of result.lines) {
