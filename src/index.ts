@@ -20,6 +20,7 @@ export { RecordKind } from './format/constants.js';
 export { jsIo } from './io/js.js';
 export { createNativeIo } from './io/native.js';
 export type { WalIo, IoOps, AsyncIoOps, Fd, LockToken } from './io/types.js';
+export type { RetentionHold } from './retention.js';
 export type {
   Codec,
   CloseReport,

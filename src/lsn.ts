@@ -27,6 +27,12 @@ export class LsnAllocator {
     }
   }
 
+  /** Takes exactly `lsn` (a replica's record at its source's LSN), skipping those before it; `lsn` is at least the next one. */
+  takeAt(lsn: number): number {
+    this.next = lsn + 1;
+    return lsn;
+  }
+
   /** Takes `count` consecutive LSNs and returns the first; call `ensureAvailable` first. */
   take(count: number): number {
     const first = this.next;

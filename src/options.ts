@@ -32,6 +32,7 @@ export interface NormalizedOptions<In, Out> {
   preallocation: Preallocation;
   onReplay: ReplayHandler<Out> | null;
   logId: string | null;
+  replica: boolean;
 }
 
 const isWalIo = (value: unknown): value is WalIo => {
@@ -91,6 +92,7 @@ const optionsSchema = z.strictObject({
   codec: codecOptionSchema.optional(),
   preallocate: z.boolean().optional(),
   logId: z.string().regex(/^[0-9a-f]{32}$/, 'expected 32 lowercase hex digits').optional(),
+  replica: z.boolean().optional(),
   onReplay: z.custom<ReplayHandler<unknown>>((value) => typeof value === 'function', 'expected a function').optional(),
 });
 
@@ -112,6 +114,7 @@ export function normalizeOptions<In, Out>(options: WalOptions<In, Out>): Normali
     preallocation: preallocationFor(given.preallocate ?? true, syncMode),
     onReplay: (given.onReplay as ReplayHandler<Out> | undefined) ?? null,
     logId: given.logId ?? null,
+    replica: given.replica ?? false,
   };
 }
 
@@ -133,6 +136,7 @@ export const walReadOptions = z.strictObject({
   fromLsn: z.number().int().min(1).max(MAX_LSN).optional(),
   scanFromLsn: z.number().int().min(1).max(MAX_LSN).optional(),
   signal: z.instanceof(AbortSignal).optional(),
+  codec: codecOptionSchema.optional(),
 });
 
 /** Validates the options object of a function other than `Wal.open` (`replayDir`, `readWal`, …). */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { MAX_LSN, RecordKind } from './format/constants.js';
-import { batchEvents } from './format/frame.js';
+import { batchEvents, replicatedPayload } from './format/frame.js';
 import { resolveIo } from './io/resolve.js';
 import type { WalIo } from './io/types.js';
 import { runAsync } from './io/program.js';
@@ -128,11 +128,25 @@ export async function* readWal<Out>(dir: string, options: ReadWalOptions<Out> = 
         offset: scanned.offset,
       };
       if (codec !== null) {
-        if (record.kind === RecordKind.Mutation) record.events = [decodeOne(codec, record.payload, record.lsn)];
-        else if (record.kind === RecordKind.MutationBatch) record.events = batchEvents(record.payload).map((event) => decodeOne(codec, event, record.lsn));
+        const raw = eventsOf(record);
+        if (raw !== null) record.events = raw.map((event) => decodeOne(codec, event, record.lsn));
       }
       yield record;
     }
+  }
+}
+
+/** The events a record carries (Mutation, MutationBatch, Replicated), or null for a marker. */
+function eventsOf(record: WalRecord): Buffer[] | null {
+  switch (record.kind) {
+    case RecordKind.Mutation:
+      return [record.payload];
+    case RecordKind.MutationBatch:
+      return batchEvents(record.payload);
+    case RecordKind.Replicated:
+      return replicatedPayload(record.payload).events;
+    default:
+      return null;
   }
 }
 

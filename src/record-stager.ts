@@ -1,6 +1,6 @@
 import { WalError } from './errors.js';
 import { BATCH_COUNT_BYTES, BATCH_ENTRY_OVERHEAD, FRAME_OVERHEAD, MAX_FRAME_BYTES, RecordKind } from './format/constants.js';
-import { batchPayloadBytes, writeBatchFrame, writeFrame } from './format/frame.js';
+import { batchPayloadBytes, replicatedFrameBytes, writeBatchFrame, writeFrame, writeReplicatedFrame } from './format/frame.js';
 import { MAX_SEGMENT_ID, segmentFileName } from './format/segment-name.js';
 import type { LsnAllocator } from './lsn.js';
 import { plannedSegment, type Segment } from './segment.js';
@@ -22,6 +22,8 @@ export class RecordStager {
     private readonly spans: TxSpans,
     /** Every segment on disk or about to be, oldest first; the last is the active one. Shared with the LogWriter. */
     private readonly segments: Segment[],
+    /** New segments belong to a replica. */
+    private readonly replica: boolean,
   ) {}
 
   get active(): Segment {
@@ -92,6 +94,21 @@ export class RecordStager {
     return lsn;
   }
 
+  /** A replica's record of one whole transaction at its source's LSNs (the commit LSN must be above every LSN so far). */
+  stageReplicated(tx: { beginLsn: number; commitLsn: number; events: readonly Uint8Array[] }, streamSeq: number): TxLsns {
+    if (tx.commitLsn < this.lsns.nextLsn || tx.beginLsn < 1 || tx.beginLsn > tx.commitLsn) {
+      throw new WalError(
+        'WAL_INVALID_OPTIONS',
+        `invalid argument \`tx\`: a replicated transaction with begin LSN ${tx.beginLsn} and commit LSN ${tx.commitLsn} does not follow LSN ${this.lsns.lastLsn}`,
+      );
+    }
+    this.rotateIfFull();
+    const { target, offset } = this.reserve(replicatedFrameBytes(tx.events));
+    writeReplicatedFrame(target, offset, { ...tx, streamSeq });
+    this.recordsEndAt(this.lsns.takeAt(tx.commitLsn));
+    return { beginLsn: tx.beginLsn, commitLsn: tx.commitLsn };
+  }
+
   stageCheckpoint(snapshotLsn: number): number {
     return this.stageMarker(RecordKind.Checkpoint, snapshotLsn);
   }
@@ -127,7 +144,7 @@ export class RecordStager {
     }
     full.sealWhenWritten = true;
     this.spans.segmentEnded(full.id);
-    this.segments.push(plannedSegment(this.dir, full.id + 1, this.lsns.nextLsn));
+    this.segments.push(plannedSegment(this.dir, full.id + 1, this.lsns.nextLsn, this.replica));
   }
 }
 

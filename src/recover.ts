@@ -83,6 +83,7 @@ function* replayAndRepair<In, Out>(
     segmentBytes: options.segmentBytes,
     preallocation: options.preallocation,
     crc32: io.crc32,
+    replica: options.replica,
   };
   const existingId = yield* readLogId(options.dir);
   if (options.logId !== null && existingId !== null && existingId !== options.logId) {
@@ -104,10 +105,16 @@ function* replayAndRepair<In, Out>(
   const { last, totals } = log;
   if (last?.tornTail !== null && last?.tornTail !== undefined && options.tailDamage === 'refuse') refuseTailDamage(last);
   const nextLsn = firstLsnAfter(log);
+  if (options.replica && totals.maxLsn > 0 && last !== null && !last.replica) {
+    throw new WalError(
+      'WAL_INVALID_OPTIONS',
+      `invalid options: option \`replica\`: the log in ${options.dir} is not a replica (its last segment is a writer's): follow into an empty directory`,
+    );
+  }
   // Every segment but an unsealed last one is never written again.
   const segments: Segment[] = log.scanned
     .filter((scanned) => scanned !== last || scanned.sealed)
-    .map((scanned) => sealedSegment(options.dir, scanned.ref.id, scanned.baseLsn, scanned.lastLsn));
+    .map((scanned) => sealedSegment(options.dir, scanned.ref.id, scanned.baseLsn, scanned.lastLsn, scanned.replica));
   const repairs: string[] = [];
   // A new log gets its identity before its first segment exists; a log from
   // before identities existed (or whose id file was removed) gets one now.
@@ -132,7 +139,9 @@ function* replayAndRepair<In, Out>(
     const empty = last.records === 0;
     if (empty && nextLsn !== last.baseLsn) repairs.push(`started the empty log at LSN ${nextLsn}, above checkpointLsn ${log.fence}`);
     const baseLsn = empty ? nextLsn : last.baseLsn;
-    segments.push(openSegment(options.dir, last.ref.id, baseLsn, reopened.fd, { lastLsn: empty ? nextLsn - 1 : last.lastLsn, dataEnd: last.dataEnd }));
+    segments.push(
+      openSegment(options.dir, last.ref.id, baseLsn, reopened.fd, last.replica, { lastLsn: empty ? nextLsn - 1 : last.lastLsn, dataEnd: last.dataEnd }),
+    );
   }
   spans.forgetDurablyEnded(nextLsn - 1);
   return {
@@ -182,7 +191,7 @@ function refuseTailDamage(last: ScannedSegment): void {
 }
 
 function* createActive(config: SegmentFileConfig, id: number, baseLsn: number): IoProgram<Segment> {
-  return openSegment(config.dir, id, baseLsn, yield* createSegmentFile(config, id, baseLsn));
+  return openSegment(config.dir, id, baseLsn, yield* createSegmentFile(config, id, baseLsn), config.replica);
 }
 
 /**
@@ -207,7 +216,7 @@ function* reopenActive(
       yield* attempt('cut torn tail', file, call('truncate', fd, last.dataEnd));
     }
     if (baseLsn !== last.baseLsn && last.records === 0) {
-      yield* writeFully(fd, encodeSegmentHeader({ baseLsn, sealed: false }, config.crc32), 0, 'write segment header', file);
+      yield* writeFully(fd, encodeSegmentHeader({ baseLsn, sealed: false, replica: last.replica }, config.crc32), 0, 'write segment header', file);
     }
     yield* prepareSegmentFile(config, fd, file);
   } catch (error) {

@@ -29,6 +29,8 @@ export interface SegmentFileConfig {
   segmentBytes: number;
   preallocation: Preallocation;
   crc32: Crc32;
+  /** New segments belong to a replica (their header says so). */
+  replica: boolean;
 }
 
 export function segmentPath(dir: string, id: number): string {
@@ -85,7 +87,7 @@ export function* prepareSegmentFile(config: SegmentFileConfig, fd: Fd, file: str
  */
 export function* adoptSpareFile(config: SegmentFileConfig, fd: Fd, id: number, baseLsn: number): IoProgram<Fd> {
   const file = segmentPath(config.dir, id);
-  const header = encodeSegmentHeader({ baseLsn, sealed: false }, config.crc32);
+  const header = encodeSegmentHeader({ baseLsn, sealed: false, replica: config.replica }, config.crc32);
   yield* writeFully(fd, header, 0, 'write segment header', file);
   yield* attempt('fsync segment', file, call('datasync', fd));
   yield* attempt('rename spare segment', file, call('rename', sparePath(config.dir), file));
@@ -100,7 +102,7 @@ export function* adoptSpareFile(config: SegmentFileConfig, fd: Fd, id: number, b
 export function* createSegmentFile(config: SegmentFileConfig, id: number, baseLsn: number): IoProgram<Fd> {
   const file = segmentPath(config.dir, id);
   const fd = yield* attempt('create segment', file, call('openSegment', file, true));
-  const header = encodeSegmentHeader({ baseLsn, sealed: false }, config.crc32);
+  const header = encodeSegmentHeader({ baseLsn, sealed: false, replica: config.replica }, config.crc32);
   yield* writeFully(fd, header, 0, 'write segment header', file);
   yield* prepareSegmentFile(config, fd, file);
   yield* attempt('fsync directory', config.dir, call('syncDir', config.dir));

@@ -24,6 +24,8 @@ export interface Segment {
   state: SegmentState;
   /** Rotation moved past it: it is sealed as soon as its staged bytes are written. */
   sealWhenWritten: boolean;
+  /** Its header says it belongs to a replica (docs/FORMAT.md). */
+  replica: boolean;
   /** The open file while `open`; null otherwise. */
   fd: Fd | null;
   /** File offset up to which bytes are written. */
@@ -35,7 +37,7 @@ export interface Segment {
 }
 
 /** A segment rotation starts: nothing on disk yet. */
-export function plannedSegment(dir: string, id: number, baseLsn: number): Segment {
+export function plannedSegment(dir: string, id: number, baseLsn: number, replica: boolean): Segment {
   return {
     id,
     file: segmentPath(dir, id),
@@ -43,6 +45,7 @@ export function plannedSegment(dir: string, id: number, baseLsn: number): Segmen
     lastLsn: baseLsn - 1,
     state: 'planned',
     sealWhenWritten: false,
+    replica,
     fd: null,
     writtenEnd: HEADER_BYTES,
     stagedEnd: HEADER_BYTES,
@@ -51,11 +54,18 @@ export function plannedSegment(dir: string, id: number, baseLsn: number): Segmen
 }
 
 /** A sealed segment recovery found on disk. */
-export function sealedSegment(dir: string, id: number, baseLsn: number, lastLsn: number): Segment {
-  return { ...plannedSegment(dir, id, baseLsn), lastLsn, state: 'sealed' };
+export function sealedSegment(dir: string, id: number, baseLsn: number, lastLsn: number, replica: boolean): Segment {
+  return { ...plannedSegment(dir, id, baseLsn, replica), lastLsn, state: 'sealed' };
 }
 
 /** An open segment: just created (empty), or reopened by recovery with its data ending at `dataEnd`. */
-export function openSegment(dir: string, id: number, baseLsn: number, fd: Fd, found = { lastLsn: baseLsn - 1, dataEnd: HEADER_BYTES }): Segment {
-  return { ...plannedSegment(dir, id, baseLsn), lastLsn: found.lastLsn, state: 'open', fd, writtenEnd: found.dataEnd, stagedEnd: found.dataEnd };
+export function openSegment(
+  dir: string,
+  id: number,
+  baseLsn: number,
+  fd: Fd,
+  replica: boolean,
+  found = { lastLsn: baseLsn - 1, dataEnd: HEADER_BYTES },
+): Segment {
+  return { ...plannedSegment(dir, id, baseLsn, replica), lastLsn: found.lastLsn, state: 'open', fd, writtenEnd: found.dataEnd, stagedEnd: found.dataEnd };
 }

@@ -82,6 +82,12 @@ export interface WalOptions<In = Uint8Array, Out = Buffer> {
    * a new log gets a random one.
    */
   logId?: string;
+  /**
+   * The log is a replica, written by `followStream` (segwal/jetstream) with
+   * `appendReplicated`, at its source's LSNs: it takes no commits of its own.
+   * Open a replica without it to promote it to a log of its own.
+   */
+  replica?: boolean;
 }
 
 /**
@@ -157,6 +163,8 @@ export interface WalReadOptions {
   scanFromLsn?: number;
   /** Ends the iteration, normally. */
   signal?: AbortSignal;
+  /** How events are decoded. Default: the Wal's codec. */
+  codec?: CodecOption;
 }
 
 /** What `close()` / `closeSync()` report. */
@@ -183,7 +191,15 @@ export interface WalStatus {
   nextLsn: number;
   activeSegmentId: number;
   oldestSegmentId: number;
+  /** The first LSN the log still holds: its oldest segment's base LSN. */
+  oldestLsn: number;
+  /** The snapshot LSN of the log's last Checkpoint record (0 when none): the fence a default open uses. */
+  lastCheckpointLsn: number;
   bgFailure: string | null;
   closed: boolean;
   openTransactions: number;
+  /** Why new transactions are held (backpressure), one reason per hold; empty when none. */
+  commitHolds: string[];
+  /** `commit()` calls waiting for the holds to end. */
+  waitingCommits: number;
 }

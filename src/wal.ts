@@ -5,10 +5,12 @@ import { resolveIo } from './io/resolve.js';
 import { runAsync, runSync } from './io/program.js';
 import type { LockToken, WalIo } from './io/types.js';
 import { LsnAllocator } from './lsn.js';
-import { checkCommitOptions, checkLsnArgument, normalizeOptions, parseOptions, walReadOptions, type NormalizedOptions } from './options.js';
+import { checkCommitOptions, checkLsnArgument, normalizeOptions, parseOptions, resolveCodec, walReadOptions, type NormalizedOptions } from './options.js';
 import type { StreamConfig } from './read/log-stream.js';
 import { transactionsOf, type CommittedTransaction } from './readers.js';
 import { recoverProgram, type Recovered } from './recover.js';
+import { CommitGate } from './commit-gate.js';
+import { Retention, type RetentionHold } from './retention.js';
 import { Scheduler } from './scheduler.js';
 import { truncateProgram } from './truncate.js';
 import { Tx, type TxHost } from './tx.js';
@@ -43,6 +45,8 @@ export class Wal<In = Uint8Array, Out = Buffer> {
   private readonly stager: RecordStager;
   private readonly writer: LogWriter;
   private readonly scheduler: Scheduler;
+  private readonly retention: Retention;
+  private readonly gate = new CommitGate();
   private readonly spans: TxSpans;
   private readonly lock: LockToken;
   private lifecycle: Lifecycle = 'open';
@@ -87,7 +91,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     this.spans = recovered.spans;
     this.lock = recovered.lock;
     this.lastCheckpointSnapshot = recovered.lastCheckpointSnapshot;
-    this.stager = new RecordStager(options.dir, options.segmentBytes, this.lsns, this.spans, recovered.segments);
+    this.stager = new RecordStager(options.dir, options.segmentBytes, this.lsns, this.spans, recovered.segments, options.replica);
     this.writer = new LogWriter(
       io,
       { dir: options.dir, segmentBytes: options.segmentBytes, preallocation: options.preallocation },
@@ -95,9 +99,11 @@ export class Wal<In = Uint8Array, Out = Buffer> {
       this.spans,
       recovered.segments,
     );
-    this.scheduler = new Scheduler(io, this.writer, this.queue, options.syncMode === 'group' ? options.groupIntervalMs : null, (poisoned) =>
-      this.announceFailure(poisoned),
-    );
+    this.retention = new Retention(recovered.segments);
+    this.scheduler = new Scheduler(io, this.writer, this.queue, options.syncMode === 'group' ? options.groupIntervalMs : null, (poisoned) => {
+      this.gate.refuseAll(poisoned);
+      this.announceFailure(poisoned);
+    });
     this.txHost = {
       append: (beginLsn, event) => this.stage(() => this.stager.stageMutation(beginLsn, this.encode(event, MAX_EVENT_BYTES))),
       appendBatch: (beginLsn, events) => {
@@ -167,9 +173,13 @@ export class Wal<In = Uint8Array, Out = Buffer> {
       nextLsn: this.nextLsn,
       activeSegmentId: this.activeSegmentId,
       oldestSegmentId: this.oldestSegmentId,
+      oldestLsn: (this.writer.segments[0] ?? this.writer.active).baseLsn,
+      lastCheckpointLsn: this.lastCheckpointSnapshot,
       bgFailure: this.bgFailure,
       closed: this.lifecycle !== 'open',
       openTransactions: this.spans.openCount(),
+      commitHolds: this.gate.reasons,
+      waitingCommits: this.gate.waitingCount,
     };
   }
 
@@ -182,8 +192,17 @@ export class Wal<In = Uint8Array, Out = Buffer> {
   commit(events: readonly In[], options?: CommitOptions): Promise<TxLsns | null> {
     try {
       const { durable = false } = checkCommitOptions(options, 'commit');
-      const lsns = this.stageCommit(events, 'commit');
-      return lsns === null ? Promise.resolve(null) : this.acknowledge(lsns, durable);
+      this.assertWritable();
+      this.assertOwnWrites();
+      const payloads = this.encodeAll(events, 'commit');
+      if (payloads.length === 0) return Promise.resolve(null);
+      if (this.gate.open) return this.acknowledge(this.stager.stageCommit(payloads), durable);
+      // Held (backpressure): the bytes are copied now, the caller may reuse its buffers.
+      const copies = payloads.map((payload) => Uint8Array.from(payload));
+      return this.gate.wait('commit', () => {
+        this.assertWritable();
+        return this.acknowledge(this.stager.stageCommit(copies), durable);
+      });
     } catch (error) {
       return Promise.reject(error);
     }
@@ -193,9 +212,52 @@ export class Wal<In = Uint8Array, Out = Buffer> {
   commitSync(events: readonly In[], options?: CommitOptions): TxLsns | null {
     const { durable = false } = checkCommitOptions(options, 'commitSync');
     this.assertIdle('commitSync');
+    this.assertAdmitted('commitSync');
     const lsns = this.stageCommit(events, 'commitSync');
     if (lsns !== null) this.scheduler.writeNow(this.syncMode === 'per-commit' || durable);
     return lsns;
+  }
+
+  /**
+   * A replica's write (segwal/jetstream's followStream): one whole transaction
+   * of the source log, at the source's LSNs, with the stream sequence of the
+   * message that carried it; resolves at the sync mode's point, as a commit.
+   * Only on a log opened with `replica: true`.
+   */
+  appendReplicated(tx: { beginLsn: number; commitLsn: number; events: readonly Uint8Array[] }, streamSeq: number): Promise<TxLsns> {
+    try {
+      this.assertWritable();
+      if (!this.options.replica) {
+        throw new WalError('WAL_INVALID_OPTIONS', `appendReplicated(): the log in ${this.dir} was not opened as a replica (replica: true)`);
+      }
+      return this.acknowledge(this.stager.stageReplicated(tx, checkLsnArgument(streamSeq, 'streamSeq')), false);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Keeps truncation (`truncateUpTo`, `checkpoint`) from deleting records at
+   * or above `fromLsn` until released: what a shipper has not had
+   * acknowledged yet (docs/REPLICATION.md, "Retention and backpressure").
+   */
+  retain(fromLsn: number): RetentionHold {
+    this.assertNotClosed();
+    return this.retention.hold(checkLsnArgument(fromLsn, 'fromLsn'));
+  }
+
+  /**
+   * Holds new transactions until the returned function is called: `commit()`
+   * waits (and fails with WAL_BACKPRESSURE after `timeoutMs`), `commitSync()`
+   * and `begin()` fail with it at once. Backpressure for a shipper that falls behind.
+   */
+  holdCommits(reason: string, timeoutMs: number): () => void {
+    this.assertNotClosed();
+    if (typeof reason !== 'string' || reason.length === 0) throw new WalError('WAL_INVALID_OPTIONS', 'invalid argument `reason`: expected a non-empty string');
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 2 ** 31 - 1) {
+      throw new WalError('WAL_INVALID_OPTIONS', `invalid argument \`timeoutMs\`: expected an integer from 1 to 2^31-1, got ${String(timeoutMs)}`);
+    }
+    return this.gate.hold(reason, timeoutMs);
   }
 
   /** Subscribes to the first failure that poisons the log (docs/DURABILITY.md, "Poisoning"). */
@@ -211,6 +273,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
 
   /** Starts a multi-step transaction; its records are buffered until its commit, a flush or a sync. */
   begin(): Tx<In> {
+    this.assertAdmitted('begin');
     const beginLsn = this.stage(() => this.stager.stageTxBegin());
     return new Tx(this.txHost, beginLsn);
   }
@@ -268,6 +331,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     if (typeof writeSnapshot !== 'function') {
       throw new WalError('WAL_INVALID_OPTIONS', 'invalid argument `writeSnapshot`: expected a function');
     }
+    this.assertOwnWrites();
     await this.sync();
     const oldest = this.spans.oldestLiveBegin();
     const fence = Math.min(this.queue.durableLsn, oldest === null ? Number.MAX_SAFE_INTEGER : oldest - 1);
@@ -297,13 +361,13 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     this.assertNotClosed();
     const fence = checkLsnArgument(fenceLsn, 'fenceLsn');
     if (this.truncating) throw busy('truncateUpToSync');
-    return runSync(this.io, truncateProgram(this.dir, this.writer.segments, this.spans, fence));
+    return runSync(this.io, truncateProgram(this.dir, this.writer.segments, this.spans, this.retention.limit(fence)));
   }
 
   private async runTruncation(fence: number): Promise<number> {
     this.truncating = true;
     try {
-      return await runAsync(this.io, truncateProgram(this.dir, this.writer.segments, this.spans, fence));
+      return await runAsync(this.io, truncateProgram(this.dir, this.writer.segments, this.spans, this.retention.limit(fence)));
     } finally {
       this.truncating = false;
     }
@@ -319,7 +383,9 @@ export class Wal<In = Uint8Array, Out = Buffer> {
    * a power cut. Ends with WAL_POISONED when the log is poisoned and no more
    * transactions can become durable.
    */
-  readTransactions(options: WalReadOptions = {}): AsyncGenerator<CommittedTransaction<Out>> {
+  readTransactions(options?: WalReadOptions): AsyncGenerator<CommittedTransaction<Out>>;
+  readTransactions<C extends CodecOption>(options: WalReadOptions & { codec: C }): AsyncGenerator<CommittedTransaction<EventOut<C>>>;
+  readTransactions(options: WalReadOptions & { codec?: CodecOption } = {}): AsyncGenerator<CommittedTransaction<unknown>> {
     const given = parseOptions(walReadOptions, options, 'wal.readTransactions');
     this.assertNotClosed();
     const config: StreamConfig = {
@@ -336,7 +402,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
       limit: () => this.durableLsn,
       ended: () => this.lifecycle === 'closed',
     };
-    return transactionsOf(config, this.options.codec);
+    return transactionsOf(config, given.codec === undefined ? this.options.codec : resolveCodec(given.codec));
   }
 
   /** Resolves at the log's next write, fsync or close (or when `signal` aborts); throws once it is poisoned. */
@@ -374,6 +440,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     // Only async work the caller started and did not await blocks it.
     if (this.writer.busy || this.truncating) throw busy('closeSync');
     this.lifecycle = 'closing';
+    this.gate.refuseAll(this.closedError());
     const dropped = this.spans.openCount();
     let closeError: unknown = null;
     try {
@@ -401,6 +468,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
 
   private async closeAsync(): Promise<CloseReport> {
     this.lifecycle = 'closing';
+    this.gate.refuseAll(this.closedError());
     const dropped = this.spans.openCount();
     if (this.queue.failure === null) this.scheduler.requestWrite(true);
     await this.scheduler.stop();
@@ -456,6 +524,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
 
   private stageCommit(events: readonly In[], method: string): TxLsns | null {
     this.assertWritable();
+    this.assertOwnWrites();
     const payloads = this.encodeAll(events, method);
     return payloads.length === 0 ? null : this.stager.stageCommit(payloads);
   }
@@ -463,7 +532,18 @@ export class Wal<In = Uint8Array, Out = Buffer> {
   /** Runs a staging step after the checks every append makes. */
   private stage<T>(step: () => T): T {
     this.assertWritable();
+    this.assertOwnWrites();
     return step();
+  }
+
+  /** A replica takes only what it replicates: its LSNs are its source's. */
+  private assertOwnWrites(): void {
+    if (this.options.replica) {
+      throw new WalError(
+        'WAL_INVALID_OPTIONS',
+        `the log in ${this.dir} was opened as a replica: it takes only appendReplicated(); open it without \`replica\` to promote it`,
+      );
+    }
   }
 
   private encodeAll(events: readonly In[], method: string): Uint8Array[] {
@@ -518,14 +598,22 @@ export class Wal<In = Uint8Array, Out = Buffer> {
   }
 
   private assertNotClosed(): void {
-    if (this.lifecycle !== 'open') {
-      throw new WalError('WAL_CLOSED', `the log in ${this.dir} is closed`, { file: this.dir });
-    }
+    if (this.lifecycle !== 'open') throw this.closedError();
+  }
+
+  private closedError(): WalError {
+    return new WalError('WAL_CLOSED', `the log in ${this.dir} is closed`, { file: this.dir });
   }
 
   private assertWritable(): void {
     this.assertNotClosed();
     if (this.queue.failure !== null) throw this.queue.poisonedError();
+  }
+
+  /** A new transaction that cannot wait: refused while commits are held. */
+  private assertAdmitted(method: string): void {
+    this.assertWritable();
+    if (!this.gate.open) throw this.gate.refusal(method, 'only commit() waits for the holds to end');
   }
 
   /** A blocking call cannot wait for async writes in flight (docs/DESIGN.md). */

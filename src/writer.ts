@@ -134,8 +134,8 @@ export class LogWriter {
     this.spareFd = null;
     segment.fd =
       spare === null
-        ? yield* createSegmentFile(this.fileConfig, segment.id, segment.baseLsn)
-        : yield* adoptSpareFile(this.fileConfig, spare, segment.id, segment.baseLsn);
+        ? yield* createSegmentFile(this.fileConfigFor(segment.replica), segment.id, segment.baseLsn)
+        : yield* adoptSpareFile(this.fileConfigFor(segment.replica), spare, segment.id, segment.baseLsn);
     segment.state = 'open';
   }
 
@@ -162,7 +162,7 @@ export class LogWriter {
       const fd = yield* attempt('create spare segment', file, call('openSegment', file, true));
       job.created = true;
       try {
-        if (!job.abandoned) yield* prepareSegmentFile(this.fileConfig, fd, file);
+        if (!job.abandoned) yield* prepareSegmentFile(this.fileConfigFor(false), fd, file);
       } catch (error) {
         yield* call('close', fd);
         throw error;
@@ -196,7 +196,7 @@ export class LogWriter {
     const fd = segment.fd as Fd;
     yield* attempt('fsync before sealing', file, call('datasync', fd));
     this.markDurable(segment.lastLsn);
-    const sealedHeader = encodeSegmentHeader({ baseLsn: segment.baseLsn, sealed: true }, this.io.crc32);
+    const sealedHeader = encodeSegmentHeader({ baseLsn: segment.baseLsn, sealed: true, replica: segment.replica }, this.io.crc32);
     yield* writeFully(fd, sealedHeader, 0, 'seal segment', file);
     yield* attempt('fsync sealed header', file, call('datasync', fd));
     yield* attempt('trim sealed segment', file, call('truncate', fd, segment.writtenEnd));
@@ -265,7 +265,8 @@ export class LogWriter {
     yield* attempt('close', file, call('close', fd));
   }
 
-  private get fileConfig(): SegmentFileConfig {
-    return { ...this.config, crc32: this.io.crc32 };
+  /** The spare has no header yet: the replica flag matters only once it becomes a segment. */
+  private fileConfigFor(replica: boolean): SegmentFileConfig {
+    return { ...this.config, crc32: this.io.crc32, replica };
   }
 }

@@ -1,16 +1,15 @@
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { WalError, describeLocation } from '../errors.js';
-import { HEADER_BYTES, MAX_LSN, RECORD_KIND_NAMES, RecordKind } from '../format/constants.js';
+import { MAX_LSN, RECORD_KIND_NAMES, RecordKind } from '../format/constants.js';
 import { referenceCrc32 } from '../format/crc.js';
 import { batchEvents } from '../format/frame.js';
-import { decodeSegmentHeader, type SegmentHeader } from '../format/header.js';
+import type { SegmentHeader } from '../format/header.js';
 import { jsIo } from '../io/js.js';
 import { runAsync, type IoProgram } from '../io/program.js';
 import type { WalIo } from '../io/types.js';
 import { LogValidator, type ScannedSegment, type ValidatorStep } from '../read/log-validator.js';
-import { SegmentSource } from '../read/segment-source.js';
-import { listSegments, type SegmentRef } from '../read/segments.js';
+import { listSegments, segmentHeaderAndSize, type SegmentRef } from '../read/segments.js';
 import { TxAssembler } from '../read/tx-assembler.js';
 import type { TornTail } from '../types.js';
 
@@ -200,7 +199,13 @@ async function scanOnce(root: string, options: ScanLogOptions): Promise<LogScan>
   tally.openAtEnd = openAtEnd;
   const segments: SegmentSummary[] = [];
   for (const entry of found) {
-    const { header, fileBytes } = await runAsync(io, headerAndSize(entry.ref));
+    let found;
+    try {
+      found = await runAsync(io, segmentHeaderAndSize(entry.ref, referenceCrc32));
+    } catch (error) {
+      throw isVanished(error) ? new VanishedSegment(error) : error;
+    }
+    const { header, fileBytes } = found;
     segments.push({ id: entry.ref.id, file: entry.ref.path, fileBytes, header, scanned: entry.scanned, state: entry.state, records: entry.records, lastLsn: entry.lastLsn, problem: entry.problem });
   }
   return { segments, problems, covered, tally };
@@ -218,28 +223,6 @@ function* readAll(
     if (step.type === 'skipped') continue; // only a follower skips
     if (step.type === 'record') assembler.push(step.record, validator.firstBaseLsn as number);
     onStep(step);
-  }
-}
-
-/** A segment's decoded header (null when it does not decode) and its size. */
-function* headerAndSize(ref: SegmentRef): IoProgram<{ header: SegmentHeader | null; fileBytes: number }> {
-  const source = new SegmentSource(ref, referenceCrc32, null);
-  try {
-    yield* source.open();
-  } catch (error) {
-    throw isVanished(error) ? new VanishedSegment(error) : error;
-  }
-  try {
-    const bytes = yield* source.bytesAt(0, HEADER_BYTES);
-    let header: SegmentHeader | null = null;
-    try {
-      header = decodeSegmentHeader(bytes, ref.path, referenceCrc32);
-    } catch {
-      header = null;
-    }
-    return { header, fileBytes: yield* source.size() };
-  } finally {
-    yield* source.close();
   }
 }
 

@@ -6,12 +6,16 @@ export const FORMAT_VERSION = 1;
 export const HEADER_BYTES = 32;
 /** Header flag bit 0: the segment is sealed and will never be appended to again. */
 export const FLAG_SEALED = 1;
+/** Header flag bit 1: the segment belongs to a replica and may hold Replicated records. */
+export const FLAG_REPLICA = 2;
 
 /** length(4) + kind(1) + lsn(8) + tx_begin_lsn(8) + crc(4). */
 export const FRAME_OVERHEAD = 25;
 export const MAX_FRAME_BYTES = 256 * 1024 * 1024;
 /** A MutationBatch payload: u32 count, then count × (u32 length, bytes). */
 export const BATCH_COUNT_BYTES = 4;
+/** A Replicated payload starts with the u64 stream sequence of the message that carried it. */
+export const REPLICATED_SEQ_BYTES = 8;
 export const BATCH_ENTRY_OVERHEAD = 4;
 /** The largest event a Mutation record can hold. */
 export const MAX_EVENT_BYTES = MAX_FRAME_BYTES - FRAME_OVERHEAD;
@@ -25,6 +29,8 @@ export enum RecordKind {
   TxAbort = 4,
   Checkpoint = 5,
   MutationBatch = 6,
+  /** A whole transaction applied from a stream by a replica, at its source's LSNs (docs/FORMAT.md). */
+  Replicated = 8,
 }
 
 export const RECORD_KIND_NAMES: Readonly<Record<RecordKind, string>> = {
@@ -34,10 +40,11 @@ export const RECORD_KIND_NAMES: Readonly<Record<RecordKind, string>> = {
   [RecordKind.TxAbort]: 'TxAbort',
   [RecordKind.Checkpoint]: 'Checkpoint',
   [RecordKind.MutationBatch]: 'MutationBatch',
+  [RecordKind.Replicated]: 'Replicated',
 };
 
 export function isRecordKind(value: number): value is RecordKind {
-  return value >= RecordKind.Mutation && value <= RecordKind.MutationBatch;
+  return RECORD_KIND_NAMES[value as RecordKind] !== undefined;
 }
 
 /** LSNs are JavaScript numbers: 1 ≤ lsn ≤ 2^53 − 1; 0 means "none". */

@@ -5,6 +5,7 @@ import {
   BATCH_ENTRY_OVERHEAD,
   FRAME_OVERHEAD,
   MAX_FRAME_BYTES,
+  REPLICATED_SEQ_BYTES,
   RecordKind,
   isRecordKind,
 } from './constants.js';
@@ -65,7 +66,12 @@ export function writeBatchFrame(
 ): number {
   const length = FRAME_OVERHEAD + payloadBytes;
   writeFrameFields(target, offset, length, RecordKind.MutationBatch, lsn, txBeginLsn);
-  let at = offset + PAYLOAD_AT;
+  writeBatchEntries(target, offset + PAYLOAD_AT, events);
+  return offset + length;
+}
+
+/** u32 count, then count × (u32 length, bytes), at `at`. */
+function writeBatchEntries(target: Buffer, at: number, events: readonly Uint8Array[]): void {
   writeU32(target, events.length, at);
   at += BATCH_COUNT_BYTES;
   for (const event of events) {
@@ -73,7 +79,6 @@ export function writeBatchFrame(
     target.set(event, at + BATCH_ENTRY_OVERHEAD);
     at += BATCH_ENTRY_OVERHEAD + event.length;
   }
-  return offset + length;
 }
 
 function writeFrameFields(
@@ -166,23 +171,50 @@ function describePayloadProblem(kind: RecordKind, payload: Buffer): string | nul
     case RecordKind.Mutation:
       return null;
     case RecordKind.MutationBatch:
-      return describeBatchProblem(payload);
+      return describeBatchProblem(payload, 'MutationBatch', 1);
+    case RecordKind.Replicated:
+      if (payload.length < REPLICATED_SEQ_BYTES) return 'Replicated payload has no stream sequence';
+      return describeBatchProblem(payload.subarray(REPLICATED_SEQ_BYTES), 'Replicated', 0);
     default:
       return payload.length === 0 ? null : `a ${RecordKind[kind]} record carries ${payload.length} payload bytes`;
   }
 }
 
-function describeBatchProblem(payload: Buffer): string | null {
-  if (payload.length < BATCH_COUNT_BYTES) return 'MutationBatch payload has no count';
+/** The events of a batch (a MutationBatch, or a Replicated record's after its sequence), checked; `minCount` events at least. */
+function describeBatchProblem(payload: Buffer, name: string, minCount: number): string | null {
+  if (payload.length < BATCH_COUNT_BYTES) return `${name} payload has no count`;
   const count = payload.readUInt32LE(0);
-  if (count === 0) return 'MutationBatch count is 0';
+  if (count < minCount) return `${name} count is ${count}`;
   let at = BATCH_COUNT_BYTES;
   for (let i = 0; i < count; i++) {
-    if (at + BATCH_ENTRY_OVERHEAD > payload.length) return `MutationBatch entry ${i} of ${count} is missing`;
+    if (at + BATCH_ENTRY_OVERHEAD > payload.length) return `${name} entry ${i} of ${count} is missing`;
     at += BATCH_ENTRY_OVERHEAD + payload.readUInt32LE(at);
-    if (at > payload.length) return `MutationBatch entry ${i} runs past the payload`;
+    if (at > payload.length) return `${name} entry ${i} runs past the payload`;
   }
-  return at === payload.length ? null : `MutationBatch has ${payload.length - at} bytes after its ${count} entries`;
+  return at === payload.length ? null : `${name} has ${payload.length - at} bytes after its ${count} entries`;
+}
+
+/** A Replicated record's payload, already checked by `readFrame`: the stream sequence and the events, as views. */
+export function replicatedPayload(payload: Buffer): { streamSeq: number; events: Buffer[] } {
+  return { streamSeq: readU64(payload, 0), events: batchEvents(payload.subarray(REPLICATED_SEQ_BYTES)) };
+}
+
+/** Writes an unsealed Replicated frame (its CRC is filled in later); returns the offset after it. */
+export function writeReplicatedFrame(
+  target: Buffer,
+  offset: number,
+  tx: { beginLsn: number; commitLsn: number; streamSeq: number; events: readonly Uint8Array[] },
+): number {
+  const length = FRAME_OVERHEAD + REPLICATED_SEQ_BYTES + batchPayloadBytes(tx.events);
+  writeFrameFields(target, offset, length, RecordKind.Replicated, tx.commitLsn, tx.beginLsn);
+  writeU64(target, tx.streamSeq, offset + PAYLOAD_AT);
+  writeBatchEntries(target, offset + PAYLOAD_AT + REPLICATED_SEQ_BYTES, tx.events);
+  return offset + length;
+}
+
+/** The size of a Replicated frame for `events`. */
+export function replicatedFrameBytes(events: readonly Uint8Array[]): number {
+  return FRAME_OVERHEAD + REPLICATED_SEQ_BYTES + batchPayloadBytes(events);
 }
 
 /** The events of a MutationBatch payload already checked by `readFrame`, as views. */

@@ -1,11 +1,13 @@
 import { WalError, describeLocation } from '../errors.js';
 import type { Crc32 } from './crc.js';
-import { FLAG_SEALED, FORMAT_VERSION, HEADER_BYTES, MAX_LSN, SEGMENT_MAGIC } from './constants.js';
+import { FLAG_REPLICA, FLAG_SEALED, FORMAT_VERSION, HEADER_BYTES, MAX_LSN, SEGMENT_MAGIC } from './constants.js';
 import { readU64, writeU64 } from './little-endian.js';
 
 export interface SegmentHeader {
   baseLsn: number;
   sealed: boolean;
+  /** The segment belongs to a replica: it may hold Replicated records. */
+  replica: boolean;
 }
 
 const MAGIC_AT = 0;
@@ -20,7 +22,7 @@ export function encodeSegmentHeader(header: SegmentHeader, crc32: Crc32): Buffer
   SEGMENT_MAGIC.copy(bytes, MAGIC_AT);
   bytes.writeUInt32LE(FORMAT_VERSION, VERSION_AT);
   writeU64(bytes, header.baseLsn, BASE_LSN_AT);
-  bytes.writeUInt32LE(header.sealed ? FLAG_SEALED : 0, FLAGS_AT);
+  bytes.writeUInt32LE((header.sealed ? FLAG_SEALED : 0) | (header.replica ? FLAG_REPLICA : 0), FLAGS_AT);
   bytes.writeUInt32LE(0, RESERVED_AT);
   bytes.writeUInt32LE(crc32(bytes.subarray(0, CRC_AT)), CRC_AT);
   return bytes;
@@ -50,8 +52,8 @@ export function decodeSegmentHeader(bytes: Buffer, file: string, crc32: Crc32): 
   }
   if (baseLsn === 0) fail('base LSN is 0');
   const flags = bytes.readUInt32LE(FLAGS_AT);
-  if ((flags & ~FLAG_SEALED) !== 0) fail(`unknown flags ${hex(flags)}`);
-  return { baseLsn, sealed: (flags & FLAG_SEALED) !== 0 };
+  if ((flags & ~(FLAG_SEALED | FLAG_REPLICA)) !== 0) fail(`unknown flags ${hex(flags)}`);
+  return { baseLsn, sealed: (flags & FLAG_SEALED) !== 0, replica: (flags & FLAG_REPLICA) !== 0 };
 }
 
 function hex(value: number): string {

@@ -1,13 +1,10 @@
 import { WalError, describeLocation } from '../errors.js';
-import { HEADER_BYTES } from '../format/constants.js';
 import type { Crc32 } from '../format/crc.js';
-import { decodeSegmentHeader } from '../format/header.js';
 import { runAsync, type IoProgram } from '../io/program.js';
 import type { WalIo } from '../io/types.js';
 import { resolveFence } from './fence.js';
 import { LogValidator, type ScannedRecord } from './log-validator.js';
-import { SegmentSource } from './segment-source.js';
-import { listSegments, type SegmentRef } from './segments.js';
+import { listSegments, segmentHeaderAndSize, type SegmentRef } from './segments.js';
 import { TxAssembler, type CommittedTx } from './tx-assembler.js';
 
 /*
@@ -180,16 +177,5 @@ function* fromSegmentHolding(refs: SegmentRef[], scanFrom: NonNullable<StreamCon
 
 /** A segment's base LSN; a last segment still being created counts as starting after everything. */
 function* baseLsnOf(ref: SegmentRef, crc32: Crc32): IoProgram<number> {
-  const source = new SegmentSource(ref, crc32, null);
-  yield* source.open();
-  try {
-    const bytes = yield* source.bytesAt(0, HEADER_BYTES);
-    try {
-      return decodeSegmentHeader(bytes, ref.path, crc32).baseLsn;
-    } catch {
-      return Number.POSITIVE_INFINITY;
-    }
-  } finally {
-    yield* source.close();
-  }
+  return (yield* segmentHeaderAndSize(ref, crc32)).header?.baseLsn ?? Number.POSITIVE_INFINITY;
 }

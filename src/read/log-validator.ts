@@ -1,6 +1,6 @@
 import { constants as osConstants } from 'node:os';
 import { WalError, describeLocation } from '../errors.js';
-import { HEADER_BYTES } from '../format/constants.js';
+import { HEADER_BYTES, RecordKind } from '../format/constants.js';
 import type { Crc32 } from '../format/crc.js';
 import type { DecodedFrame, FrameReadResult } from '../format/frame.js';
 import { decodeSegmentHeader, type SegmentHeader } from '../format/header.js';
@@ -38,6 +38,8 @@ export interface ScannedSegment {
   /** LSN of the last good record; baseLsn − 1 when it holds none. */
   lastLsn: number;
   sealed: boolean;
+  /** Its header says it belongs to a replica. */
+  replica: boolean;
   /** Offset just after the last good frame. */
   dataEnd: number;
   records: number;
@@ -275,7 +277,9 @@ export class LogValidator {
     const { ref } = segment.source;
     const where = { file: ref.path, offset: segment.offset, lsn: frame.lsn };
     if (frame.lsn === -1) throw malformed('record LSN is above 2^53-1', { ...where, lsn: undefined });
-    if (frame.lsn !== expected) {
+    if (frame.kind === RecordKind.Replicated) {
+      this.checkReplicated(segment, frame, expected, where);
+    } else if (frame.lsn !== expected) {
       throw malformed(
         frame.lsn < expected
           ? `record LSN ${frame.lsn} is not above the previous LSN ${expected - 1} (or is below its segment's base)`
@@ -294,10 +298,23 @@ export class LogValidator {
       length: frame.length,
       file: ref.path,
     };
-    this.expectedLsn = expected + 1;
+    this.expectedLsn = frame.lsn + 1;
     segment.offset += frame.length;
     segment.records++;
     return record;
+  }
+
+  /**
+   * A replica's record of one transaction at its source's LSNs: it covers the
+   * LSNs since the record before it (the source's records that were not
+   * replicated), so it may skip LSNs, never go back (docs/FORMAT.md).
+   */
+  private checkReplicated(segment: OpenSegment, frame: DecodedFrame, expected: number, where: { file: string; offset: number; lsn: number }): void {
+    if (!segment.header.replica) throw malformed('a Replicated record in a segment that does not belong to a replica', where);
+    if (frame.lsn < expected) throw malformed(`Replicated record LSN ${frame.lsn} is not above the previous LSN ${expected - 1}`, where);
+    if (frame.txBeginLsn < 1 || frame.txBeginLsn > frame.lsn) {
+      throw malformed(`Replicated record names begin LSN ${frame.txBeginLsn}, not in 1..${frame.lsn}`, where);
+    }
   }
 
   /** The bytes at the segment's offset are not a frame: its clean end, a torn tail, or damage that refuses the log. */
@@ -337,6 +354,7 @@ export class LogValidator {
       baseLsn: header.baseLsn,
       lastLsn: (this.expectedLsn as number) - 1,
       sealed: header.sealed,
+      replica: header.replica,
       dataEnd: offset,
       records: segment.records,
       tornTail,

@@ -1,7 +1,11 @@
 import path from 'node:path';
+import { HEADER_BYTES } from '../format/constants.js';
+import type { Crc32 } from '../format/crc.js';
+import { decodeSegmentHeader, type SegmentHeader } from '../format/header.js';
 import { parseSegmentId } from '../format/segment-name.js';
 import { call, type IoProgram } from '../io/program.js';
 import { attempt } from '../segment-files.js';
+import { SegmentSource } from './segment-source.js';
 
 /** A segment file: its id and path. */
 export interface SegmentRef {
@@ -18,4 +22,21 @@ export function* listSegments(dir: string): IoProgram<SegmentRef[]> {
     if (id !== null) segments.push({ id, path: path.join(dir, name) });
   }
   return segments.sort((a, b) => a.id - b.id);
+}
+
+/** A segment's decoded header (null when it does not decode) and its size, read on their own. */
+export function* segmentHeaderAndSize(ref: SegmentRef, crc32: Crc32): IoProgram<{ header: SegmentHeader | null; fileBytes: number }> {
+  const source = new SegmentSource(ref, crc32, null);
+  yield* source.open();
+  try {
+    let header: SegmentHeader | null;
+    try {
+      header = decodeSegmentHeader(yield* source.bytesAt(0, HEADER_BYTES), ref.path, crc32);
+    } catch {
+      header = null;
+    }
+    return { header, fileBytes: yield* source.size() };
+  } finally {
+    yield* source.close();
+  }
 }

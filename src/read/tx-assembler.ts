@@ -1,5 +1,5 @@
 import { RecordKind } from '../format/constants.js';
-import { batchEvents } from '../format/frame.js';
+import { batchEvents, replicatedPayload } from '../format/frame.js';
 import type { TxLsns } from '../types.js';
 import { malformed, type ScannedRecord } from './log-validator.js';
 
@@ -66,6 +66,14 @@ export class TxAssembler {
       }
       this.checkpointLsnObserved = txBeginLsn;
       return null;
+    }
+    if (kind === RecordKind.Replicated) {
+      // A whole transaction in one record (a replica's): handed over at once, fenced by its commit LSN.
+      if (lsn <= this.fence) return null;
+      const { events } = replicatedPayload(record.payload);
+      this.transactions++;
+      this.events += events.length;
+      return { events, eventLsns: events.map(() => lsn), lsns: { beginLsn: txBeginLsn, commitLsn: lsn } };
     }
     if (kind === RecordKind.TxBegin) {
       if (txBeginLsn !== 0) throw malformed(`TxBegin carries tx_begin_lsn ${txBeginLsn}; a duplicate or nested TxBegin`, where);

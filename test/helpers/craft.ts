@@ -17,7 +17,7 @@ export interface CraftedRecord {
 
 /** A segment's bytes: header, then the records' frames, built with the format module. */
 export function craftSegment(baseLsn: number, records: readonly CraftedRecord[], sealed = false): Buffer {
-  const header = encodeSegmentHeader({ baseLsn, sealed }, referenceCrc32);
+  const header = encodeSegmentHeader({ baseLsn, sealed, replica: false }, referenceCrc32);
   return Buffer.concat([header, ...records.map(craftFrame)]);
 }
 

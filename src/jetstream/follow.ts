@@ -1,0 +1,329 @@
+import { z } from 'zod';
+import { WalError } from '../errors.js';
+import { RecordKind } from '../format/constants.js';
+import { replicatedPayload } from '../format/frame.js';
+import { checkDirArgument, invalidOptions } from '../options.js';
+import { readWal } from '../readers.js';
+import type { SyncOption } from '../types.js';
+import { Wal } from '../wal.js';
+import { connectJetStream, type JetStreamConnection } from './connect.js';
+import { firstMessageOnSubject } from './get-message.js';
+import type { StoredMessage } from './message.js';
+import { readStream } from './read.js';
+import { describeStream } from './stream.js';
+import { decodeTransactions, parseWireMessage, type WireMessage, type WireTransaction } from './wire.js';
+
+/*
+ * The other end of shipping (docs/REPLICATION.md, "Following and
+ * restoring"): a replica, a segwal log in a directory of its own, rebuilt
+ * from the stream by applying whole transactions in order at the source's
+ * LSNs (Replicated records, docs/FORMAT.md). Every message is checked (its
+ * CRC, its ids, its log id, its place in the chain); a chunked transaction
+ * is applied once whole. After a crash the replica resumes from its own log:
+ * its last record names the stream sequence that carried it.
+ */
+
+const followSchema = z.strictObject({
+  servers: z.array(z.string().min(1)).min(1),
+  stream: z.string().min(1),
+  /** The log's subject; default: the subject of the stream's first message. */
+  subject: z.string().min(1).optional(),
+  dir: z.string().min(1),
+  /** Ends following (normally). */
+  signal: z.instanceof(AbortSignal).optional(),
+  /** Stop after the transaction committed at this LSN (a restore to a point in time). */
+  untilCommitLsn: z.number().int().min(1).optional(),
+  /** The replica's own durability. Default group, 50 ms. */
+  sync: z.custom<SyncOption>((value) => value === 'per-commit' || value === 'group' || value === 'none' || typeof value === 'object').optional(),
+  io: z.enum(['native', 'js']).optional(),
+  /** Bytes the server may send ahead of the replica. Default 4 × the server's max_payload. */
+  maxBytesInFlight: z.number().int().positive().optional(),
+});
+
+export type FollowOptions = z.input<typeof followSchema>;
+
+/** How far behind its stream a replica is. */
+export interface FollowerStatus {
+  state: 'following' | 'retrying' | 'stopped' | 'failed';
+  logId: string;
+  /** Every transaction committed at or below it is applied (durable per the replica's sync mode). */
+  appliedCommitLsn: number;
+  /** The stream sequence of the last message applied. */
+  streamSeq: number;
+  /** Messages in the stream after it (as of the last look at the stream). */
+  pending: number;
+  /** Between the last applied message's storing in the stream and its applying here, in ms. */
+  lagMs: number;
+  lastError: string | null;
+}
+
+export interface FollowerHandle {
+  status(): FollowerStatus;
+  /** Resolves when following ends: `signal` aborted, `close()`, or `untilCommitLsn` reached; rejects on a failure it cannot retry. */
+  readonly done: Promise<FollowerStatus>;
+  /** Stops following and closes the replica. */
+  close(): Promise<FollowerStatus>;
+}
+
+const RETRY_MS = 250;
+const PENDING_REFRESH_MS = 1_000;
+
+/** Follows `stream` into the replica in `dir`, live, until `signal` aborts or `close()`. */
+export async function followStream(options: FollowOptions): Promise<FollowerHandle> {
+  return startFollowing(parseFollowOptions(options), 'live');
+}
+
+/**
+ * Rebuilds the log in `dir` from `stream`, up to the stream's end (as it is
+ * now) or `untilCommitLsn`, then closes it. `dir` is empty, or a replica of
+ * the same log (the restore goes on from where it stands).
+ */
+export async function restoreFromStream(options: Omit<FollowOptions, 'signal'>): Promise<FollowerStatus> {
+  const follower = await startFollowing(parseFollowOptions(options), 'to the end');
+  return follower.done;
+}
+
+function parseFollowOptions(options: FollowOptions): z.output<typeof followSchema> {
+  const parsed = followSchema.safeParse(options, { reportInput: true });
+  if (!parsed.success) throw invalidOptions(parsed.error.issues, 'invalid followStream() options');
+  return { ...parsed.data, dir: checkDirArgument(parsed.data.dir, 'followStream') };
+}
+
+async function startFollowing(given: z.output<typeof followSchema>, until: 'live' | 'to the end'): Promise<FollowerHandle> {
+  const connection = await connectJetStream({ servers: given.servers, name: `segwal follower of ${given.stream}`, reconnect: { maxAttempts: -1, waitMs: 250 } });
+  try {
+    const origin = await chainOrigin(connection, given.stream, given.subject);
+    const { wal } = await Wal.open({
+      dir: given.dir,
+      replica: true,
+      logId: origin.logId,
+      sync: given.sync ?? 'group',
+      io: given.io ?? 'native',
+    }).catch((error: unknown) => {
+      if (error instanceof WalError && /logId/.test(error.message)) {
+        throw new WalError('WAL_REPLICATION_CONFLICT', `stream ${given.stream} carries log ${origin.logId}; ${error.message}`, { cause: error });
+      }
+      throw error;
+    });
+    const follower = new Follower(connection, wal, origin, given, until);
+    return follower.handle();
+  } catch (error) {
+    await connection.close();
+    throw error;
+  }
+}
+
+/** The log a stream carries: its id and subject, from the first message on the subject (or of the stream). */
+async function chainOrigin(connection: JetStreamConnection, stream: string, subject: string | undefined): Promise<{ logId: string; subject: string; firstSeq: number }> {
+  const { config, state } = await describeStream(connection, stream);
+  if (state.messages === 0) {
+    throw new WalError('WAL_REPLICATION', `stream ${stream} holds no message yet: there is nothing to follow (start after the shipper has shipped)`);
+  }
+  const first = await firstMessageOnSubject(connection, config, subject ?? '>', state.first_seq);
+  if (first === null) throw new WalError('WAL_REPLICATION', `stream ${stream} holds no message on ${subject ?? 'any subject'}`);
+  const message = parseWireMessage(first.headers, first.data, `message ${first.seq} of stream ${stream}`);
+  if (message.previous !== null) {
+    throw new WalError(
+      'WAL_REPLICATION_DIVERGED',
+      `stream ${stream} starts at message ${first.seq}, which continues a chain whose start is gone (the stream lost its first messages); a replica cannot be built from it`,
+    );
+  }
+  return { logId: message.logId, subject: first.subject, firstSeq: first.seq };
+}
+
+class Follower {
+  private state: FollowerStatus['state'] = 'following';
+  private appliedCommitLsn: number;
+  private streamSeq = 0;
+  private pending = 0;
+  private lagMs = 0;
+  private lastError: WalError | null = null;
+  private readonly stop = new AbortController();
+  private readonly done: Promise<FollowerStatus>;
+  /** The id of the last message applied in this session; null until one is (or on resuming). */
+  private previousId: string | null | undefined = undefined;
+  private chunks: Buffer[] = [];
+
+  constructor(
+    private readonly connection: JetStreamConnection,
+    private readonly wal: Wal<Uint8Array, Buffer>,
+    private readonly origin: { logId: string; subject: string; firstSeq: number },
+    private readonly given: z.output<typeof followSchema>,
+    private readonly until: 'live' | 'to the end',
+  ) {
+    this.appliedCommitLsn = wal.nextLsn - 1;
+    given.signal?.addEventListener('abort', () => this.stop.abort(), { once: true });
+    this.done = this.run();
+  }
+
+  handle(): FollowerHandle {
+    return {
+      status: () => this.status(),
+      done: this.done,
+      close: async () => {
+        this.stop.abort();
+        return this.done.catch(() => this.status());
+      },
+    };
+  }
+
+  private status(): FollowerStatus {
+    return {
+      state: this.state,
+      logId: this.origin.logId,
+      appliedCommitLsn: this.appliedCommitLsn,
+      streamSeq: this.streamSeq,
+      pending: this.pending,
+      lagMs: this.lagMs,
+      lastError: this.lastError?.message ?? null,
+    };
+  }
+
+  private async run(): Promise<FollowerStatus> {
+    try {
+      let fromSeq = await this.resumeSeq();
+      const endSeq = this.until === 'to the end' ? (await describeStream(this.connection, this.given.stream)).state.last_seq : Number.POSITIVE_INFINITY;
+      const refresh = setInterval(() => void this.refreshPending(), PENDING_REFRESH_MS);
+      refresh.unref();
+      try {
+        while (!this.stop.signal.aborted && fromSeq <= endSeq) {
+          try {
+            fromSeq = await this.readFrom(fromSeq, endSeq);
+            this.state = 'following';
+          } catch (error) {
+            const failure = error instanceof WalError ? error : new WalError('WAL_REPLICATION', String(error), { cause: error });
+            if (failure.code !== 'WAL_REPLICATION') throw failure;
+            // The stream's consumer or leader went away: read again from the first message not applied.
+            this.lastError = failure;
+            this.state = 'retrying';
+            await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+          }
+        }
+      } finally {
+        clearInterval(refresh);
+      }
+      this.state = 'stopped';
+      return this.status();
+    } catch (error) {
+      this.state = 'failed';
+      this.lastError = error instanceof WalError ? error : new WalError('WAL_REPLICATION', String(error), { cause: error });
+      throw this.lastError;
+    } finally {
+      await this.wal.close().catch((error: unknown) => {
+        this.lastError ??= error as WalError;
+      });
+      await this.connection.close();
+    }
+  }
+
+  /** The stream sequence to read from: the one that carried the replica's last record, or the chain's start. */
+  private async resumeSeq(): Promise<number> {
+    if (this.appliedCommitLsn === 0) return this.origin.firstSeq;
+    for await (const record of readWal(this.wal.dir, { fromLsn: this.appliedCommitLsn })) {
+      if (record.kind !== RecordKind.Replicated || record.lsn !== this.appliedCommitLsn) continue;
+      return replicatedPayload(record.payload).streamSeq;
+    }
+    return this.origin.firstSeq;
+  }
+
+  /** Reads and applies messages from `fromSeq`; returns the next sequence to read when the read ends. */
+  private async readFrom(fromSeq: number, endSeq: number): Promise<number> {
+    const maxBytesInFlight = this.given.maxBytesInFlight ?? 4 * Math.max(this.connection.maxPayload, 1024 * 1024);
+    let next = fromSeq;
+    const reading = new AbortController();
+    const onStop = () => reading.abort();
+    this.stop.signal.addEventListener('abort', onStop, { once: true });
+    try {
+      for await (const stored of readStream(this.connection, { stream: this.given.stream, fromSeq, maxBytesInFlight, signal: reading.signal })) {
+        if (stored.subject === this.origin.subject) await this.apply(stored);
+        next = stored.seq + 1;
+        if (stored.seq >= endSeq || this.reachedUntil()) {
+          reading.abort();
+          this.stop.abort();
+        }
+      }
+    } finally {
+      this.stop.signal.removeEventListener('abort', onStop);
+    }
+    return next;
+  }
+
+  private reachedUntil(): boolean {
+    return this.given.untilCommitLsn !== undefined && this.appliedCommitLsn >= this.given.untilCommitLsn;
+  }
+
+  private async apply(stored: StoredMessage): Promise<void> {
+    const where = `message ${stored.seq} of stream ${this.given.stream}`;
+    const message = parseWireMessage(stored.headers, stored.data, where);
+    this.checkChain(message, stored.seq, where);
+    this.previousId = message.msgId;
+    // Applied before a crash (the message a resume starts at, a piece of a transaction already whole here): only its place in the chain counts.
+    const body = message.lastCommitLsn <= this.appliedCommitLsn ? null : this.joined(message, where);
+    if (body !== null) {
+      let last: Promise<unknown> = Promise.resolve();
+      for (const tx of decodeTransactions(body, where)) {
+        if (tx.commitLsn <= this.appliedCommitLsn) continue; // applied before a crash, or before this message was shipped again
+        if (this.given.untilCommitLsn !== undefined && tx.commitLsn > this.given.untilCommitLsn) break;
+        last = this.wal.appendReplicated(tx as WireTransaction, stored.seq);
+        this.appliedCommitLsn = tx.commitLsn;
+      }
+      await last;
+    }
+    this.streamSeq = stored.seq;
+    this.lagMs = Math.max(0, Date.now() - stored.time.getTime());
+    this.pending = Math.max(0, this.pending - 1);
+  }
+
+  /**
+   * Every message names the one before it: a break means the stream changed
+   * under the replica. The first message after a resume is the one that
+   * carried the replica's last record, so it must still carry it.
+   */
+  private checkChain(message: WireMessage, seq: number, where: string): void {
+    if (message.logId !== this.origin.logId) {
+      throw new WalError('WAL_REPLICATION_CONFLICT', `${where} belongs to log ${message.logId}, not ${this.origin.logId}`);
+    }
+    if (this.previousId === undefined) {
+      const resumed = this.appliedCommitLsn > 0;
+      const carries = message.firstCommitLsn <= this.appliedCommitLsn && this.appliedCommitLsn <= message.lastCommitLsn;
+      const starts = seq === this.origin.firstSeq && message.previous === null;
+      if (resumed ? !carries && !(message.previous === null && starts) : !starts) {
+        throw new WalError(
+          'WAL_REPLICATION_DIVERGED',
+          `${where} does not carry commit LSN ${this.appliedCommitLsn}, the replica's last: the stream changed under the replica (shipped again after a divergence?); rebuild the replica`,
+        );
+      }
+      return;
+    }
+    if (message.previous !== this.previousId) {
+      throw new WalError(
+        'WAL_REPLICATION_DIVERGED',
+        `${where} follows message ${String(message.previous)}, not ${this.previousId}: the chain is broken (the stream changed under the replica)`,
+      );
+    }
+  }
+
+  /** A whole body: the message's own, or a chunked transaction's once its last piece is in; null until then. */
+  private joined(message: WireMessage, where: string): Buffer | null {
+    if (message.chunk === null) return Buffer.from(message.body);
+    const have = this.chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+    if (message.chunk.offset !== have) {
+      if (message.chunk.offset === 0) this.chunks = [];
+      else throw new WalError('WAL_REPLICATION_MALFORMED', `${where} is a piece at offset ${message.chunk.offset}, but ${have} bytes came before it`);
+    }
+    this.chunks.push(Buffer.from(message.body));
+    if (message.chunk.offset + message.body.length < message.chunk.total) return null;
+    const whole = Buffer.concat(this.chunks);
+    this.chunks = [];
+    return whole;
+  }
+
+  private async refreshPending(): Promise<void> {
+    try {
+      const { state } = await describeStream(this.connection, this.given.stream);
+      this.pending = Math.max(0, state.last_seq - this.streamSeq);
+    } catch {
+      // Only a figure for status(); the next look may get it.
+    }
+  }
+}

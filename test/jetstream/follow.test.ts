@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import { Wal, WalError, readTransactions } from '../../src/index.js';
+import { followStream, restoreFromStream, ship } from '../../src/jetstream/index.js';
+import { useCluster } from '../helpers/nats-cluster.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const cluster = useCluster({ nodes: 3 });
+
+interface Tx {
+  beginLsn: number;
+  commitLsn: number;
+  events: string[];
+}
+
+async function committed(dir: string): Promise<Tx[]> {
+  const all: Tx[] = [];
+  for await (const tx of readTransactions(dir)) all.push({ beginLsn: tx.beginLsn, commitLsn: tx.commitLsn, events: tx.events.map(String) });
+  return all;
+}
+
+/** What an application replays on opening `dir` (a replica opens as one). */
+async function replayed(dir: string, replica: boolean): Promise<Tx[]> {
+  const all: Tx[] = [];
+  const { wal } = await Wal.open({
+    dir,
+    replica,
+    onReplay: (events, tx) => void all.push({ beginLsn: tx.beginLsn, commitLsn: tx.commitLsn, events: events.map((e) => Buffer.from(e).toString()) }),
+  });
+  await wal.close();
+  return all;
+}
+
+/** A primary with small and chunked transactions, interleaved and aborted ones, shipped to `stream`. */
+async function shippedPrimary(stream: string, commits: number): Promise<{ dir: string; lastCommitLsn: number }> {
+  const dir = tempDir();
+  const { wal } = await Wal.open({ dir, sync: 'per-commit', segmentBytes: 64 * 1024 });
+  const shipper = await ship(wal, { servers: cluster().servers, stream, maxMessageBytes: 64 * 1024 });
+  const open = wal.begin();
+  open.append(Buffer.from('begun first, committed last'));
+  for (let i = 0; i < commits; i++) {
+    await wal.commit([Buffer.from(`commit ${i}`), Buffer.from('y'.repeat(i % 40))]);
+    if (i === Math.floor(commits / 2)) await wal.commit([Buffer.alloc(200 * 1024, 'c')]);
+    if (i % 7 === 0) {
+      const aborted = wal.begin();
+      aborted.append(Buffer.from(`aborted ${i}`));
+      aborted.abort();
+    }
+  }
+  const { commitLsn } = await open.commit();
+  await shipper.acknowledged(commitLsn);
+  await shipper.close();
+  await wal.close();
+  return { dir, lastCommitLsn: commitLsn };
+}
+
+describe('following a shipped log', () => {
+  it('a live follower rebuilds the log: the same transactions at the same LSNs, replayed the same way', async () => {
+    const { dir, lastCommitLsn } = await shippedPrimary('follow-live', 60);
+    const replica = tempDir();
+    const follower = await followStream({ servers: cluster().servers, stream: 'follow-live', dir: replica });
+    await expect.poll(() => follower.status().appliedCommitLsn, { timeout: 20_000 }).toBe(lastCommitLsn);
+    const status = await follower.close();
+    expect(status).toMatchObject({ state: 'stopped', appliedCommitLsn: lastCommitLsn, lastError: null });
+    expect(status.streamSeq).toBeGreaterThan(0);
+    const primary = await committed(dir);
+    expect(primary.length).toBe(62);
+    expect(await committed(replica)).toEqual(primary);
+    expect(await replayed(replica, true)).toEqual(await replayed(dir, false));
+  });
+
+  it('a restore stops at a commit LSN, and a second one goes on from where the replica stands; promotion continues the LSNs', async () => {
+    const { dir, lastCommitLsn } = await shippedPrimary('follow-resume', 40);
+    const primary = await committed(dir);
+    const middle = primary[20]!.commitLsn;
+    const replica = tempDir();
+    const first = await restoreFromStream({ servers: cluster().servers, stream: 'follow-resume', dir: replica, untilCommitLsn: middle });
+    expect(first.appliedCommitLsn).toBe(middle);
+    expect(await committed(replica)).toEqual(primary.filter((tx) => tx.commitLsn <= middle));
+    const second = await restoreFromStream({ servers: cluster().servers, stream: 'follow-resume', dir: replica });
+    expect(second).toMatchObject({ state: 'stopped', appliedCommitLsn: lastCommitLsn });
+    expect(await committed(replica)).toEqual(primary);
+
+    // The replica refuses writes of its own; opened as a primary, it goes on after the last shipped commit.
+    const { wal: asReplica } = await Wal.open({ dir: replica, replica: true });
+    expect(() => asReplica.begin()).toThrow(WalError);
+    await asReplica.close();
+    const { wal: promoted } = await Wal.open({ dir: replica });
+    const next = await promoted.commit([Buffer.from('after promotion')]);
+    expect(next!.beginLsn).toBe(lastCommitLsn + 1);
+    await promoted.close();
+  });
+
+  it('a replica of one log refuses the stream of another, and a primary directory is not a replica', async () => {
+    await shippedPrimary('follow-one', 3);
+    await shippedPrimary('follow-other', 3);
+    const replica = tempDir();
+    await restoreFromStream({ servers: cluster().servers, stream: 'follow-one', dir: replica });
+    const other = restoreFromStream({ servers: cluster().servers, stream: 'follow-other', dir: replica });
+    await expect(other).rejects.toMatchObject({ code: 'WAL_REPLICATION_CONFLICT' });
+
+    const primaryDir = tempDir();
+    const { wal } = await Wal.open({ dir: primaryDir });
+    await wal.commit([Buffer.from('mine')]);
+    await wal.close();
+    await expect(restoreFromStream({ servers: cluster().servers, stream: 'follow-one', dir: primaryDir })).rejects.toBeInstanceOf(WalError);
+    // Nothing of the primary changed.
+    expect((await committed(primaryDir)).map((tx) => tx.events)).toEqual([['mine']]);
+  });
+
+  it('bad options are refused with WAL_INVALID_OPTIONS', async () => {
+    await expect(followStream({ servers: [], stream: 's', dir: tempDir() })).rejects.toMatchObject({ code: 'WAL_INVALID_OPTIONS' });
+    await expect(restoreFromStream({ servers: cluster().servers, stream: 's', dir: tempDir(), untilCommitLsn: 0 })).rejects.toMatchObject({ code: 'WAL_INVALID_OPTIONS' });
+  });
+});
