@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
@@ -7,19 +6,8 @@ import { inspectCommand } from '../src/cli/inspect.js';
 import { statsCommand } from '../src/cli/stats.js';
 import { parseCommand, type Command, type Output } from '../src/cli/usage.js';
 import { verifyCommand } from '../src/cli/verify.js';
-import { ROOT } from './helpers/child.js';
+import { runCli as segwal } from './helpers/cli.js';
 import { segmentNames, snapshotFiles, tempDir } from './helpers/temp-dir.js';
-
-const BIN = path.join(ROOT, 'dist/cli/main.js');
-
-/** Runs the real bin (compiled by the global setup) as a subprocess. */
-function segwal(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
-    });
-  });
-}
 
 /** Runs a command in this process (as main.ts does, without the process around it), capturing its output. */
 async function runInProcess(command: Command, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
