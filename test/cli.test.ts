@@ -6,6 +6,7 @@ import { inspectCommand } from '../src/cli/inspect.js';
 import { statsCommand } from '../src/cli/stats.js';
 import { parseCommand, type Command, type Output } from '../src/cli/usage.js';
 import { verifyCommand } from '../src/cli/verify.js';
+import { ROOT } from './helpers/child.js';
 import { runCli as segwal } from './helpers/cli.js';
 import { segmentNames, snapshotFiles, tempDir } from './helpers/temp-dir.js';
 
@@ -78,6 +79,12 @@ describe('the segwal CLI', () => {
     expect((await segwal('dump', tempDir(), '--kind', 'Nope')).code).toBe(2);
     expect((await segwal('stats', tempDir(), '--bogus')).code).toBe(2);
     expect((await segwal('inspect', path.join(tempDir(), 'missing'))).code).toBe(2);
+  });
+
+  it('--version prints the version in package.json (exit 0)', async () => {
+    const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(await segwal('--version')).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
+    expect((await segwal('--help')).stdout).toContain('segwal --version');
   });
 
   it('inspect: one row per segment and the totals; --json has the same rows', async () => {

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The segwal operator CLI: inspect, verify, dump, stats. Read-only, lock-free.
+import fs from 'node:fs';
 import { WalError } from '../errors.js';
 import { dumpCommand } from './dump.js';
 import { inspectCommand } from './inspect.js';
@@ -10,6 +11,7 @@ import { verifyCommand } from './verify.js';
 const COMMANDS: readonly Command[] = [inspectCommand, verifyCommand, dumpCommand, statsCommand];
 
 const MAIN_HELP = `segwal <command> <dir> [options]
+segwal --version
 
 ${COMMANDS.map((command) => `  ${command.name.padEnd(8)} ${command.summary}`).join('\n')}
 
@@ -21,6 +23,10 @@ async function runCli(args: string[], out: Output): Promise<number> {
   const [name, ...rest] = args;
   if (name === '--help' || name === '-h' || name === 'help') {
     await out.stdout(`${MAIN_HELP}\n`);
+    return EXIT_OK;
+  }
+  if (name === '--version') {
+    await out.stdout(`${packageVersion()}\n`);
     return EXIT_OK;
   }
   const command = COMMANDS.find((candidate) => candidate.name === name);
@@ -44,6 +50,17 @@ async function runCli(args: string[], out: Output): Promise<number> {
     out.stderr(`segwal ${command.name}: ${message}\n`);
     return EXIT_USAGE_OR_IO;
   }
+}
+
+/**
+ * The version in package.json, read when asked rather than built in, so it is
+ * always the installed package's: package.json sits two levels above this
+ * file both in the repository (dist/cli/) and in an installed package
+ * (node_modules/segwal/dist/cli/).
+ */
+function packageVersion(): string {
+  const manifest = fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(manifest) as { version: string }).version;
 }
 
 /** Writes to stdout, waiting for 'drain' when the pipe is full. */
