@@ -81,6 +81,23 @@ describe('the segwal CLI', () => {
     expect((await segwal('inspect', path.join(tempDir(), 'missing'))).code).toBe(2);
   });
 
+  it('a usage error is one line in the CLI\'s own words, naming the command once and pointing to its --help (exit 2)', async () => {
+    const dir = tempDir();
+    const cases: Array<[string[], string]> = [
+      [['dump', dir, '--foo'], 'segwal dump: unknown option --foo (see segwal dump --help)'],
+      [['stats', dir, '-x'], 'segwal stats: unknown option -x (see segwal stats --help)'],
+      [['dump', dir, '--from'], 'segwal dump: --from needs a value (see segwal dump --help)'],
+      [['dump', dir, '--from', '--to', '5'], 'segwal dump: --from needs a value (see segwal dump --help)'],
+      [['inspect', dir, '--json=yes'], 'segwal inspect: --json takes no value (see segwal inspect --help)'],
+      [['inspect'], 'segwal inspect: expected one log directory, got none (see segwal inspect --help)'],
+      [['verify', dir, 'second-dir'], `segwal verify: expected one log directory, got 2: ${dir}, second-dir (see segwal verify --help)`],
+      [['dump', dir, '--from', 'ten'], 'segwal dump: --from takes an LSN (an integer from 1 to 2^53-1), not ten (see segwal dump --help)'],
+      [['explode', dir], 'segwal: unknown command "explode" (see segwal --help)'],
+      [['--bogus'], 'segwal: unknown option --bogus (see segwal --help)'],
+    ];
+    for (const [args, message] of cases) expect(await segwal(...args), args.join(' ')).toEqual({ code: 2, stdout: '', stderr: `${message}\n` });
+  });
+
   it('--version prints the version in package.json (exit 0)', async () => {
     const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
     expect(await segwal('--version')).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });

@@ -29,9 +29,13 @@ async function runCli(args: string[], out: Output): Promise<number> {
     await out.stdout(`${packageVersion()}\n`);
     return EXIT_OK;
   }
+  if (name === undefined) {
+    out.stderr(`segwal: no command given\n\n${MAIN_HELP}\n`);
+    return EXIT_USAGE_OR_IO;
+  }
   const command = COMMANDS.find((candidate) => candidate.name === name);
   if (command === undefined) {
-    out.stderr(`${name === undefined ? 'segwal: no command given' : `segwal: unknown command ${JSON.stringify(name)}`}\n\n${MAIN_HELP}\n`);
+    out.stderr(`segwal: unknown ${name.startsWith('-') ? `option ${name}` : `command ${JSON.stringify(name)}`} (see segwal --help)\n`);
     return EXIT_USAGE_OR_IO;
   }
   try {
@@ -43,7 +47,7 @@ async function runCli(args: string[], out: Output): Promise<number> {
     return await command.run(parsed.dir, parsed.values, out);
   } catch (error) {
     if (error instanceof UsageError) {
-      out.stderr(`segwal ${command.name}: ${error.message}\n\n${command.help}\n`);
+      out.stderr(`segwal ${command.name}: ${error.message} (see segwal ${command.name} --help)\n`);
       return EXIT_USAGE_OR_IO;
     }
     const message = error instanceof WalError ? `${error.code}: ${error.message}` : String(error);
