@@ -104,6 +104,25 @@ describe('the segwal CLI', () => {
     expect((await segwal('--help')).stdout).toContain('segwal --version');
   });
 
+  it('says one of a thing in the singular: 1 segment, 1 record, a torn tail of 1 byte', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: 'js', sync: 'none' });
+    wal.checkpointMarker(0);
+    await wal.close();
+    const [row] = JSON.parse((await segwal('inspect', dir, '--json')).stdout).segments;
+    const dataEnd = row.bytes - row.preallocatedTail;
+    // One stray byte right after the record, inside the preallocated rest of the segment.
+    const fd = fs.openSync(path.join(dir, segmentNames(dir)[0]!), 'r+');
+    fs.writeSync(fd, Buffer.from([7]), 0, 1, dataEnd);
+    fs.closeSync(fd);
+    const verify = await segwal('verify', dir);
+    expect(verify.stdout).toMatch(/^ok: 1 segment, 1 record, LSN 1\.\.1, checked as open/);
+    expect(verify.stdout).toContain(`torn tail in segment 1 at offset ${dataEnd} (1 byte): `);
+    const inspect = await segwal('inspect', dir);
+    expect(inspect.stdout).toMatch(/ 1 segment\n/);
+    expect(inspect.stdout).toContain(`torn tail at offset ${dataEnd} (1 byte): `);
+  });
+
   it('inspect: one row per segment and the totals; --json has the same rows', async () => {
     const { dir } = await sampleLog();
     const names = segmentNames(dir);
@@ -155,6 +174,9 @@ describe('the segwal CLI', () => {
     expect(inspect.segments[1]).toMatchObject({ state: 'damaged', baseLsn, records: 0 });
     expect(inspect.segments.slice(2).every((row: { state: string }) => row.state !== 'damaged')).toBe(true);
     expect(inspect.problems).toHaveLength(1);
+    const inspectText = (await segwal('inspect', dir)).stdout;
+    expect(inspectText).toContain('\nproblem 1: damage in a segment that is not the last: WAL_CRC_MISMATCH');
+    expect(inspectText).not.toMatch(/damage: damage/);
   });
 
   it('verify lists the damage in every segment, not just the first, resuming after each damaged segment', async () => {

@@ -1,5 +1,5 @@
 import type { WalError } from '../errors.js';
-import { describeDamage } from './report.js';
+import { count, describeDamage } from './report.js';
 import { refusedBelowFence, scanLog } from './scan-log.js';
 import { EXIT_DAMAGE, EXIT_OK, lsnOption, type Command, type Output } from './usage.js';
 
@@ -91,10 +91,10 @@ On a TTY, a progress bar shows on stderr once the run takes over a second.
     }
     const lines: string[] = [];
     if (result.ok) {
-      const range = result.lsnRange === null ? 'no records' : `LSN ${result.lsnRange.first}..${result.lsnRange.last}`;
-      lines.push(`ok: ${result.segments} segments, ${result.records} records, ${range}, checked as open with checkpointLsn ${fence} checks them`);
+      const range = result.lsnRange === null ? '' : `, LSN ${result.lsnRange.first}..${result.lsnRange.last}`;
+      lines.push(`ok: ${count(result.segments, 'segment')}, ${count(result.records, 'record')}${range}, checked as open with checkpointLsn ${fence} checks them`);
     } else {
-      lines.push(`DAMAGED: ${problems.length} problem${problems.length === 1 ? '' : 's'}; open with checkpointLsn ${fence} refuses the log at the first`);
+      lines.push(`DAMAGED: ${count(problems.length, 'problem')}; open with checkpointLsn ${fence} refuses the log at the first`);
       for (const [index, problem] of result.problems.entries()) {
         lines.push(
           `problem ${index + 1}: ${problem.message}`,
@@ -107,10 +107,10 @@ On a TTY, a progress bar shows on stderr once the run takes over a second.
     }
     const tail = result.tornTail;
     if (tail !== null) {
-      lines.push(`torn tail in segment ${tail.segmentId} at offset ${tail.offset} (${tail.discardedBytes} bytes): ${tail.cause}; open would cut it (or a Wal is writing it right now)`);
+      lines.push(`torn tail in segment ${tail.segmentId} at offset ${tail.offset} (${count(tail.discardedBytes, 'byte')}): ${tail.cause}; open would cut it (or a Wal is writing it right now)`);
     }
     if (result.unfinishedLastSegment) lines.push('the last segment has an unfinished header and no record; open would replace it');
-    if (result.coveredByFence > 0) lines.push(`${result.coveredByFence} records of transactions begun before the first segment are covered by the fence`);
+    if (result.coveredByFence > 0) lines.push(`covered by the fence: ${count(result.coveredByFence, 'record')} of transactions begun before the first segment`);
     await out.stdout(`${lines.join('\n')}\n`);
     return result.ok ? EXIT_OK : EXIT_DAMAGE;
   },
