@@ -92,6 +92,9 @@ beforeAll(async () => {
   fs.cpSync(demo, path.join(tmp, 'demo-torn'), { recursive: true });
   overwrite(path.join(tmp, 'demo-torn', segmentNames(demo).at(-1)!), 542, [25, 0, 0, 0, 1, 7]);
   await truncatedLog(path.join(tmp, 'demo-trunc'));
+  // A directory that is not a log.
+  fs.mkdirSync(path.join(tmp, 'photos'));
+  fs.writeFileSync(path.join(tmp, 'photos', 'holiday.jpg'), 'not a segment');
 });
 
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -2,6 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { Wal } from '../src/index.js';
+import { jsIo } from '../src/io/js.js';
+import { runAsync } from '../src/io/program.js';
+import { writeLogId } from '../src/log-id.js';
 import { inspectCommand } from '../src/cli/inspect.js';
 import { statsCommand } from '../src/cli/stats.js';
 import { parseCommand, type Command, type Output } from '../src/cli/usage.js';
@@ -73,12 +76,44 @@ describe('the segwal CLI', () => {
     expect((await segwal('explode', '/tmp')).code).toBe(2);
     expect((await segwal('inspect')).code).toBe(2);
     expect((await segwal('dump', tempDir(), '--from', 'ten')).stderr).toContain('--from takes an LSN');
-    expect((await segwal('dump', tempDir(), '--from', '0')).code).toBe(2);
-    expect((await segwal('dump', tempDir(), '--payload', 'rot13')).code).toBe(2);
-    expect((await segwal('verify', tempDir(), 'second-dir')).code).toBe(2);
-    expect((await segwal('dump', tempDir(), '--kind', 'Nope')).code).toBe(2);
-    expect((await segwal('stats', tempDir(), '--bogus')).code).toBe(2);
-    expect((await segwal('inspect', path.join(tempDir(), 'missing'))).code).toBe(2);
+    // An empty directory is not a log (exit 2 too): each refusal must be for the flag, before the directory is read.
+    expect(await segwal('dump', tempDir(), '--from', '0')).toMatchObject({ code: 2, stderr: expect.stringContaining('--from takes an LSN') });
+    expect(await segwal('dump', tempDir(), '--payload', 'rot13')).toMatchObject({ code: 2, stderr: expect.stringContaining('--payload takes one of') });
+    expect(await segwal('verify', tempDir(), 'second-dir')).toMatchObject({ code: 2, stderr: expect.stringContaining('expected one log directory') });
+    expect(await segwal('dump', tempDir(), '--kind', 'Nope')).toMatchObject({ code: 2, stderr: expect.stringContaining('--kind takes one of') });
+    expect(await segwal('stats', tempDir(), '--bogus')).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown option --bogus') });
+    expect(await segwal('inspect', path.join(tempDir(), 'missing'))).toMatchObject({ code: 2, stderr: expect.stringContaining('ENOENT') });
+  });
+
+  it('a directory that is not a segwal log (empty, or foreign files only) is exit 2 "not a segwal log" for every command', async () => {
+    const empty = tempDir();
+    const foreign = tempDir();
+    fs.writeFileSync(path.join(foreign, 'notes.txt'), 'not a log');
+    fs.writeFileSync(path.join(foreign, '0000000001.wal.bak'), 'not a segment name');
+    for (const dir of [empty, foreign]) {
+      for (const command of ['inspect', 'verify', 'dump', 'stats']) {
+        expect(await segwal(command, dir), `${command} ${dir}`).toEqual({
+          code: 2,
+          stdout: '',
+          stderr: `segwal ${command}: not a segwal log: ${dir} holds no segment file and no .segwal.id\n`,
+        });
+      }
+    }
+  });
+
+  it('a directory holding only the log id is a log being created: an empty log (exit 0), which open finishes with that id', async () => {
+    const dir = tempDir();
+    const logId = 'c0ffee00c0ffee00c0ffee00c0ffee00';
+    await runAsync(jsIo, writeLogId(dir, logId));
+    const inspect = await segwal('inspect', dir);
+    expect(inspect).toMatchObject({ code: 0, stderr: '' });
+    expect(inspect.stdout).toMatch(new RegExp(`^log id ${logId}\n[^]* 0 segments\n$`));
+    expect(await segwal('verify', dir)).toEqual({ code: 0, stdout: 'ok: 0 segments, 0 records, checked as open with checkpointLsn 0 checks them\n', stderr: '' });
+    expect(JSON.parse((await segwal('stats', dir, '--json')).stdout)).toMatchObject({ records: 0, segments: { count: 0 } });
+    expect(await segwal('dump', dir)).toEqual({ code: 0, stdout: '', stderr: '' });
+    const { wal, recovery } = await Wal.open({ dir, io: 'js' });
+    await wal.close();
+    expect(recovery.logId).toBe(logId);
   });
 
   it('a usage error is one line in the CLI\'s own words, naming the command once and pointing to its --help (exit 2)', async () => {

@@ -4,6 +4,7 @@ import { batchEvents } from '../format/frame.js';
 import { readWal } from '../readers.js';
 import type { WalRecord } from '../types.js';
 import { describeDamage } from './report.js';
+import { requireLog } from './scan-log.js';
 import { EXIT_DAMAGE, EXIT_OK, UsageError, lsnOption, type Command } from './usage.js';
 
 type PayloadMode = 'auto' | 'base64' | 'utf8' | 'hex' | 'none';
@@ -78,6 +79,7 @@ records before it, with the problem on stderr (exit 1).
     const kind = kindFilter(values.kind);
     const mode = (values.payload ?? 'auto') as PayloadMode;
     if (!PAYLOAD_MODES.includes(mode)) throw new UsageError(`--payload takes one of ${PAYLOAD_MODES.join(', ')}, not ${String(values.payload)}`);
+    await requireLog(dir);
     let pending = '';
     const flush = async () => {
       const text = pending;

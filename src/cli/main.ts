@@ -5,7 +5,7 @@ import { WalError } from '../errors.js';
 import { dumpCommand } from './dump.js';
 import { inspectCommand } from './inspect.js';
 import { statsCommand } from './stats.js';
-import { EXIT_OK, EXIT_USAGE_OR_IO, UsageError, parseCommand, type Command, type Output } from './usage.js';
+import { CliError, EXIT_OK, EXIT_USAGE_OR_IO, UsageError, parseCommand, type Command, type Output } from './usage.js';
 import { verifyCommand } from './verify.js';
 
 const COMMANDS: readonly Command[] = [inspectCommand, verifyCommand, dumpCommand, statsCommand];
@@ -46,14 +46,17 @@ async function runCli(args: string[], out: Output): Promise<number> {
     }
     return await command.run(parsed.dir, parsed.values, out);
   } catch (error) {
-    if (error instanceof UsageError) {
-      out.stderr(`segwal ${command.name}: ${error.message} (see segwal ${command.name} --help)\n`);
-      return EXIT_USAGE_OR_IO;
-    }
-    const message = error instanceof WalError ? `${error.code}: ${error.message}` : String(error);
-    out.stderr(`segwal ${command.name}: ${message}\n`);
+    out.stderr(`segwal ${command.name}: ${failureMessage(command, error)}\n`);
     return EXIT_USAGE_OR_IO;
   }
+}
+
+/** Why a command could not run, after its name. */
+function failureMessage(command: Command, error: unknown): string {
+  if (error instanceof UsageError) return `${error.message} (see segwal ${command.name} --help)`;
+  if (error instanceof CliError) return error.message;
+  if (error instanceof WalError) return `${error.code}: ${error.message}`;
+  return String(error);
 }
 
 /**

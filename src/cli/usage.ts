@@ -5,8 +5,11 @@ export const EXIT_OK = 0;
 export const EXIT_DAMAGE = 1;
 export const EXIT_USAGE_OR_IO = 2;
 
+/** A command that cannot run, said in the CLI's words: one line on stderr; exit 2. */
+export class CliError extends Error {}
+
 /** A command line that cannot be run: one line, pointing to the command's --help; exit 2. */
-export class UsageError extends Error {}
+export class UsageError extends CliError {}
 
 export interface Command {
   name: string;
