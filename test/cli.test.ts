@@ -256,6 +256,10 @@ describe('the segwal CLI', () => {
     expect(strict.stdout).toContain(`record names TxBegin LSN ${early.beginLsn}`);
     expect(strict.stdout).toContain(`LSN    ${lateLsn}\n`);
     await expect(Wal.open({ dir, io: 'js', checkpointLsn: 0 })).rejects.toMatchObject({ code: 'WAL_MALFORMED', lsn: lateLsn });
+    // dump --tx naming that truncated TxBegin is not refused: it prints the records kept.
+    const kept = await segwal('dump', dir, '--tx', String(early.beginLsn), '--payload', 'none');
+    expect(kept.code).toBe(0);
+    expect(kept.stdout.trim().split('\n').map((line) => JSON.parse(line).lsn)).toEqual([lateLsn, lateLsn + 1]);
   });
 
   it('verify reports a torn tail in the last segment as what open would cut, and exits 0', async () => {
@@ -304,8 +308,36 @@ describe('the segwal CLI', () => {
     expect(tx[1].payload).toEqual({ encoding: 'base64', data: Buffer.from([0xff, 0x00, 0xfe]).toString('base64') });
     const hex = JSON.parse((await segwal('dump', dir, '--tx', String(openBegin), '--kind', 'mutation', '--payload', 'hex')).stdout);
     expect(hex.payload).toEqual({ encoding: 'hex', data: 'ff00fe' });
+    // --payload none leaves the data fields out.
     const none = JSON.parse((await segwal('dump', dir, '--from', '2', '--to', '2', '--payload', 'none')).stdout);
-    expect(none.events).toEqual([null]);
+    expect(none).toEqual({ lsn: 2, kind: 'MutationBatch', txBeginLsn: 1, segmentId: 1, offset: 57 });
+    const noPayload = JSON.parse((await segwal('dump', dir, '--tx', String(openBegin), '--kind', 'mutation', '--payload', 'none')).stdout);
+    expect(Object.keys(noPayload)).toEqual(['lsn', 'kind', 'txBeginLsn', 'segmentId', 'offset']);
+    // --tx with a --from past its TxBegin: the transaction's later records.
+    const later = await segwal('dump', dir, '--tx', String(openBegin), '--from', String(openBegin + 1));
+    expect(later.code).toBe(0);
+    expect(later.stdout.trim().split('\n').map((line) => JSON.parse(line).lsn)).toEqual([openBegin + 1]);
+  });
+
+  it('dump refuses --from above --to, --tx above --to, and a --tx that names no TxBegin (exit 2, nothing printed)', async () => {
+    const { dir } = await sampleLog();
+    const refused = (message: string) => ({ code: 2, stdout: '', stderr: `segwal dump: ${message} (see segwal dump --help)\n` });
+    expect(await segwal('dump', dir, '--from', '10', '--to', '5')).toEqual(refused('--from 10 is above --to 5'));
+    expect(await segwal('dump', dir, '--tx', '7', '--to', '5')).toEqual(refused('--tx 7 is above --to 5'));
+    expect(await segwal('dump', dir, '--tx', '2')).toEqual(refused('--tx 2 names a MutationBatch record, not a TxBegin'));
+    expect(await segwal('dump', dir, '--tx', '3', '--from', '50')).toEqual(refused('--tx 3 names a TxCommit record, not a TxBegin'));
+    expect(await segwal('dump', dir, '--tx', '1000')).toEqual(refused('--tx 1000 names no record: the log ends before LSN 1000'));
+  });
+
+  it('dump --tx prints the records of that transaction, not a Checkpoint whose snapshot LSN is the same number', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: 'js', sync: 'none' });
+    const { beginLsn } = (await wal.commit([Buffer.from('one')]))!;
+    wal.checkpointMarker(beginLsn);
+    await wal.close();
+    const { code, stdout } = await segwal('dump', dir, '--tx', String(beginLsn));
+    expect(code).toBe(0);
+    expect(stdout.trim().split('\n').map((line) => JSON.parse(line).kind)).toEqual(['TxBegin', 'MutationBatch', 'TxCommit']);
   });
 
   it('stats: records by kind, transactions committed / aborted / open, LSN range, oldest and newest segment', async () => {
