@@ -340,6 +340,41 @@ describe('the segwal CLI', () => {
     expect(stdout.trim().split('\n').map((line) => JSON.parse(line).kind)).toEqual(['TxBegin', 'MutationBatch', 'TxCommit']);
   });
 
+  it('stats on a damaged log says where its counts stopped at the damage and where they resume', async () => {
+    const { dir } = await sampleLog();
+    const names = segmentNames(dir);
+    const ids = names.map((name) => Number.parseInt(name, 10));
+    const rows = JSON.parse((await segwal('inspect', dir, '--json')).stdout).segments as Array<{ bytes: number; preallocatedTail: number }>;
+    const dataEnds = rows.map((row) => row.bytes - row.preallocatedTail);
+    const before = JSON.parse((await segwal('stats', dir, '--json')).stdout);
+    expect(before.bytes.inRecords).toBe(dataEnds.reduce((sum, end) => sum + end - 32, 0));
+    const damage = (name: string, frameAt: (bytes: Buffer) => number) => {
+      const file = path.join(dir, name);
+      const bytes = fs.readFileSync(file);
+      const at = frameAt(bytes);
+      bytes[at + 10] = bytes[at + 10]! ^ 0x55; // inside that frame, with valid frames after it
+      fs.writeFileSync(file, bytes);
+      return at;
+    };
+    const second = damage(names[1]!, (bytes) => 32 + bytes.readUInt32LE(32)); // the segment's second frame
+    const first = damage(names.at(-1)!, () => 32); // the last segment's first frame
+    const { code, stdout } = await segwal('stats', dir);
+    expect(code).toBe(1);
+    const lines = stdout.split('\n');
+    expect(lines.filter((line) => line.startsWith('stopped at'))).toEqual([
+      `stopped at    damage in segment ${ids[1]}, offset ${second}: the counts leave out the rest of segment ${ids[1]} and resume at segment ${ids[2]}`,
+      `stopped at    damage in segment ${ids.at(-1)}, offset ${first}: the counts leave out the rest of segment ${ids.at(-1)}`,
+    ]);
+    expect(lines.filter((line) => line.startsWith('problem       '))).toEqual([
+      expect.stringMatching(/^problem {7}damage in a segment that is not the last: WAL_CRC_MISMATCH/),
+      expect.stringMatching(/^problem {7}damage in the last segment with valid frames after it: /),
+    ]);
+    expect(stdout).not.toMatch(/damage +damage/);
+    // The bytes in records stop at the damage too.
+    const after = JSON.parse((await segwal('stats', dir, '--json')).stdout);
+    expect(after.bytes.inRecords).toBe(before.bytes.inRecords - (dataEnds[1]! - second) - (dataEnds.at(-1)! - first));
+  });
+
   it('stats: records by kind, transactions committed / aborted / open, LSN range, oldest and newest segment', async () => {
     const { dir } = await sampleLog();
     const names = segmentNames(dir);
