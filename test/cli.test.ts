@@ -262,6 +262,34 @@ describe('the segwal CLI', () => {
     expect(kept.stdout.trim().split('\n').map((line) => JSON.parse(line).lsn)).toEqual([lateLsn, lateLsn + 1]);
   });
 
+  it('verify --checkpoint-lsn beyond the last LSN is a usage error naming it, as open refuses that fence; marker is the default', async () => {
+    const { dir } = await sampleLog(); // LSN 1..96, a Checkpoint naming snapshot 6
+    expect(await segwal('verify', dir, '--checkpoint-lsn', '97')).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        'segwal verify: --checkpoint-lsn 97 is beyond the end of the log (its last LSN is 96): open refuses that fence, since a reopen ' +
+        'with it would not replay the next commit (LSN 97); give the fence of the snapshot this log continues (see segwal verify --help)\n',
+    });
+    await expect(Wal.open({ dir, io: 'js', checkpointLsn: 97 })).rejects.toMatchObject({ code: 'WAL_INVALID_OPTIONS', message: expect.stringContaining('its last LSN is 96') });
+    expect((await segwal('verify', dir, '--checkpoint-lsn', '96')).code).toBe(0);
+    const byDefault = JSON.parse((await segwal('verify', dir, '--json')).stdout);
+    expect(byDefault).toMatchObject({ ok: true, checkpointLsn: 6 });
+    expect(JSON.parse((await segwal('verify', dir, '--checkpoint-lsn', 'marker', '--json')).stdout)).toEqual(byDefault);
+    expect((await segwal('verify', dir, '--checkpoint-lsn', 'latest')).stderr).toBe(
+      'segwal verify: --checkpoint-lsn takes an LSN (an integer from 0 to 2^53-1) or marker, not latest (see segwal verify --help)\n',
+    );
+    // A log with no record takes any fence: open starts its LSNs above it.
+    const empty = tempDir();
+    await (await Wal.open({ dir: empty, io: 'js' })).wal.close();
+    expect(await segwal('verify', empty, '--checkpoint-lsn', '1000')).toEqual({
+      code: 0,
+      stdout: 'ok: 1 segment, 0 records, checked as open with checkpointLsn 1000 checks them\n',
+      stderr: '',
+    });
+    await (await Wal.open({ dir: empty, io: 'js', checkpointLsn: 1000 })).wal.close();
+  });
+
   it('verify reports a torn tail in the last segment as what open would cut, and exits 0', async () => {
     const { dir } = await sampleLog();
     const last = path.join(dir, segmentNames(dir).at(-1)!);

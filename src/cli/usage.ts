@@ -51,13 +51,19 @@ export function parseCommand(command: Command, args: string[]): { help: true } |
   return { help: false, dir: positionals[0] as string, values };
 }
 
-/** An LSN option: an integer from `min` (1 unless 0 means something) up to 2^53−1. */
-export function lsnOption(values: Record<string, unknown>, name: string, min: 0 | 1 = 1): number | undefined {
+/** An LSN option: an integer from `min` (1 unless 0 means something) up to 2^53−1, or one of `words`, returned as given. */
+export function lsnOption<Word extends string = never>(
+  values: Record<string, unknown>,
+  name: string,
+  min: 0 | 1 = 1,
+  words: readonly Word[] = [],
+): number | Word | undefined {
   const raw = values[name];
   if (raw === undefined) return undefined;
+  if (words.includes(raw as Word)) return raw as Word;
   const value = Number(raw);
   if (!/^\d+$/.test(String(raw)) || !Number.isSafeInteger(value) || value < min) {
-    throw new UsageError(`--${name} takes an LSN (an integer from ${min} to 2^53-1), not ${String(raw)}`);
+    throw new UsageError(`--${name} takes an LSN (an integer from ${min} to 2^53-1)${words.map((word) => ` or ${word}`).join('')}, not ${String(raw)}`);
   }
   return value;
 }
