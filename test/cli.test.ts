@@ -1,25 +1,17 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { Wal } from '../src/index.js';
+import { jsIo } from '../src/io/js.js';
+import { runAsync } from '../src/io/program.js';
+import { writeLogId } from '../src/log-id.js';
 import { inspectCommand } from '../src/cli/inspect.js';
 import { statsCommand } from '../src/cli/stats.js';
 import { parseCommand, type Command, type Output } from '../src/cli/usage.js';
 import { verifyCommand } from '../src/cli/verify.js';
 import { ROOT } from './helpers/child.js';
+import { runCli as segwal } from './helpers/cli.js';
 import { segmentNames, snapshotFiles, tempDir } from './helpers/temp-dir.js';
-
-const BIN = path.join(ROOT, 'dist/cli/main.js');
-
-/** Runs the real bin (compiled by the global setup) as a subprocess. */
-function segwal(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
-    });
-  });
-}
 
 /** Runs a command in this process (as main.ts does, without the process around it), capturing its output. */
 async function runInProcess(command: Command, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -84,12 +76,86 @@ describe('the segwal CLI', () => {
     expect((await segwal('explode', '/tmp')).code).toBe(2);
     expect((await segwal('inspect')).code).toBe(2);
     expect((await segwal('dump', tempDir(), '--from', 'ten')).stderr).toContain('--from takes an LSN');
-    expect((await segwal('dump', tempDir(), '--from', '0')).code).toBe(2);
-    expect((await segwal('dump', tempDir(), '--payload', 'rot13')).code).toBe(2);
-    expect((await segwal('verify', tempDir(), 'second-dir')).code).toBe(2);
-    expect((await segwal('dump', tempDir(), '--kind', 'Nope')).code).toBe(2);
-    expect((await segwal('stats', tempDir(), '--bogus')).code).toBe(2);
-    expect((await segwal('inspect', path.join(tempDir(), 'missing'))).code).toBe(2);
+    // An empty directory is not a log (exit 2 too): each refusal must be for the flag, before the directory is read.
+    expect(await segwal('dump', tempDir(), '--from', '0')).toMatchObject({ code: 2, stderr: expect.stringContaining('--from takes an LSN') });
+    expect(await segwal('dump', tempDir(), '--payload', 'rot13')).toMatchObject({ code: 2, stderr: expect.stringContaining('--payload takes one of') });
+    expect(await segwal('verify', tempDir(), 'second-dir')).toMatchObject({ code: 2, stderr: expect.stringContaining('expected one log directory') });
+    expect(await segwal('dump', tempDir(), '--kind', 'Nope')).toMatchObject({ code: 2, stderr: expect.stringContaining('--kind takes one of') });
+    expect(await segwal('stats', tempDir(), '--bogus')).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown option --bogus') });
+    expect(await segwal('inspect', path.join(tempDir(), 'missing'))).toMatchObject({ code: 2, stderr: expect.stringContaining('ENOENT') });
+  });
+
+  it('a directory that is not a segwal log (empty, or foreign files only) is exit 2 "not a segwal log" for every command', async () => {
+    const empty = tempDir();
+    const foreign = tempDir();
+    fs.writeFileSync(path.join(foreign, 'notes.txt'), 'not a log');
+    fs.writeFileSync(path.join(foreign, '0000000001.wal.bak'), 'not a segment name');
+    for (const dir of [empty, foreign]) {
+      for (const command of ['inspect', 'verify', 'dump', 'stats']) {
+        expect(await segwal(command, dir), `${command} ${dir}`).toEqual({
+          code: 2,
+          stdout: '',
+          stderr: `segwal ${command}: not a segwal log: ${dir} holds no segment file and no .segwal.id\n`,
+        });
+      }
+    }
+  });
+
+  it('a directory holding only the log id is a log being created: an empty log (exit 0), which open finishes with that id', async () => {
+    const dir = tempDir();
+    const logId = 'c0ffee00c0ffee00c0ffee00c0ffee00';
+    await runAsync(jsIo, writeLogId(dir, logId));
+    const inspect = await segwal('inspect', dir);
+    expect(inspect).toMatchObject({ code: 0, stderr: '' });
+    expect(inspect.stdout).toMatch(new RegExp(`^log id ${logId}\n[^]* 0 segments\n$`));
+    expect(await segwal('verify', dir)).toEqual({ code: 0, stdout: 'ok: 0 segments, 0 records, checked as open with checkpointLsn 0 checks them\n', stderr: '' });
+    expect(JSON.parse((await segwal('stats', dir, '--json')).stdout)).toMatchObject({ records: 0, segments: { count: 0 } });
+    expect(await segwal('dump', dir)).toEqual({ code: 0, stdout: '', stderr: '' });
+    const { wal, recovery } = await Wal.open({ dir, io: 'js' });
+    await wal.close();
+    expect(recovery.logId).toBe(logId);
+  });
+
+  it('a usage error is one line in the CLI\'s own words, naming the command once and pointing to its --help (exit 2)', async () => {
+    const dir = tempDir();
+    const cases: Array<[string[], string]> = [
+      [['dump', dir, '--foo'], 'segwal dump: unknown option --foo (see segwal dump --help)'],
+      [['stats', dir, '-x'], 'segwal stats: unknown option -x (see segwal stats --help)'],
+      [['dump', dir, '--from'], 'segwal dump: --from needs a value (see segwal dump --help)'],
+      [['dump', dir, '--from', '--to', '5'], 'segwal dump: --from needs a value (see segwal dump --help)'],
+      [['inspect', dir, '--json=yes'], 'segwal inspect: --json takes no value (see segwal inspect --help)'],
+      [['inspect'], 'segwal inspect: expected one log directory, got none (see segwal inspect --help)'],
+      [['verify', dir, 'second-dir'], `segwal verify: expected one log directory, got 2: ${dir}, second-dir (see segwal verify --help)`],
+      [['dump', dir, '--from', 'ten'], 'segwal dump: --from takes an LSN (an integer from 1 to 2^53-1), not ten (see segwal dump --help)'],
+      [['explode', dir], 'segwal: unknown command "explode" (see segwal --help)'],
+      [['--bogus'], 'segwal: unknown option --bogus (see segwal --help)'],
+    ];
+    for (const [args, message] of cases) expect(await segwal(...args), args.join(' ')).toEqual({ code: 2, stdout: '', stderr: `${message}\n` });
+  });
+
+  it('--version prints the version in package.json (exit 0)', async () => {
+    const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(await segwal('--version')).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
+    expect((await segwal('--help')).stdout).toContain('segwal --version');
+  });
+
+  it('says one of a thing in the singular: 1 segment, 1 record, a torn tail of 1 byte', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: 'js', sync: 'none' });
+    wal.checkpointMarker(0);
+    await wal.close();
+    const [row] = JSON.parse((await segwal('inspect', dir, '--json')).stdout).segments;
+    const dataEnd = row.bytes - row.preallocatedTail;
+    // One stray byte right after the record, inside the preallocated rest of the segment.
+    const fd = fs.openSync(path.join(dir, segmentNames(dir)[0]!), 'r+');
+    fs.writeSync(fd, Buffer.from([7]), 0, 1, dataEnd);
+    fs.closeSync(fd);
+    const verify = await segwal('verify', dir);
+    expect(verify.stdout).toMatch(/^ok: 1 segment, 1 record, LSN 1\.\.1, checked as open/);
+    expect(verify.stdout).toContain(`torn tail in segment 1 at offset ${dataEnd} (1 byte): `);
+    const inspect = await segwal('inspect', dir);
+    expect(inspect.stdout).toMatch(/ 1 segment\n/);
+    expect(inspect.stdout).toContain(`torn tail at offset ${dataEnd} (1 byte): `);
   });
 
   it('inspect: one row per segment and the totals; --json has the same rows', async () => {
@@ -143,6 +209,9 @@ describe('the segwal CLI', () => {
     expect(inspect.segments[1]).toMatchObject({ state: 'damaged', baseLsn, records: 0 });
     expect(inspect.segments.slice(2).every((row: { state: string }) => row.state !== 'damaged')).toBe(true);
     expect(inspect.problems).toHaveLength(1);
+    const inspectText = (await segwal('inspect', dir)).stdout;
+    expect(inspectText).toContain('\nproblem 1: damage in a segment that is not the last: WAL_CRC_MISMATCH');
+    expect(inspectText).not.toMatch(/damage: damage/);
   });
 
   it('verify lists the damage in every segment, not just the first, resuming after each damaged segment', async () => {
@@ -187,6 +256,38 @@ describe('the segwal CLI', () => {
     expect(strict.stdout).toContain(`record names TxBegin LSN ${early.beginLsn}`);
     expect(strict.stdout).toContain(`LSN    ${lateLsn}\n`);
     await expect(Wal.open({ dir, io: 'js', checkpointLsn: 0 })).rejects.toMatchObject({ code: 'WAL_MALFORMED', lsn: lateLsn });
+    // dump --tx naming that truncated TxBegin is not refused: it prints the records kept.
+    const kept = await segwal('dump', dir, '--tx', String(early.beginLsn), '--payload', 'none');
+    expect(kept.code).toBe(0);
+    expect(kept.stdout.trim().split('\n').map((line) => JSON.parse(line).lsn)).toEqual([lateLsn, lateLsn + 1]);
+  });
+
+  it('verify --checkpoint-lsn beyond the last LSN is a usage error naming it, as open refuses that fence; marker is the default', async () => {
+    const { dir } = await sampleLog(); // LSN 1..96, a Checkpoint naming snapshot 6
+    expect(await segwal('verify', dir, '--checkpoint-lsn', '97')).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        'segwal verify: --checkpoint-lsn 97 is beyond the end of the log (its last LSN is 96): open refuses that fence, since a reopen ' +
+        'with it would not replay the next commit (LSN 97); give the fence of the snapshot this log continues (see segwal verify --help)\n',
+    });
+    await expect(Wal.open({ dir, io: 'js', checkpointLsn: 97 })).rejects.toMatchObject({ code: 'WAL_INVALID_OPTIONS', message: expect.stringContaining('its last LSN is 96') });
+    expect((await segwal('verify', dir, '--checkpoint-lsn', '96')).code).toBe(0);
+    const byDefault = JSON.parse((await segwal('verify', dir, '--json')).stdout);
+    expect(byDefault).toMatchObject({ ok: true, checkpointLsn: 6 });
+    expect(JSON.parse((await segwal('verify', dir, '--checkpoint-lsn', 'marker', '--json')).stdout)).toEqual(byDefault);
+    expect((await segwal('verify', dir, '--checkpoint-lsn', 'latest')).stderr).toBe(
+      'segwal verify: --checkpoint-lsn takes an LSN (an integer from 0 to 2^53-1) or marker, not latest (see segwal verify --help)\n',
+    );
+    // A log with no record takes any fence: open starts its LSNs above it.
+    const empty = tempDir();
+    await (await Wal.open({ dir: empty, io: 'js' })).wal.close();
+    expect(await segwal('verify', empty, '--checkpoint-lsn', '1000')).toEqual({
+      code: 0,
+      stdout: 'ok: 1 segment, 0 records, checked as open with checkpointLsn 1000 checks them\n',
+      stderr: '',
+    });
+    await (await Wal.open({ dir: empty, io: 'js', checkpointLsn: 1000 })).wal.close();
   });
 
   it('verify reports a torn tail in the last segment as what open would cut, and exits 0', async () => {
@@ -235,8 +336,71 @@ describe('the segwal CLI', () => {
     expect(tx[1].payload).toEqual({ encoding: 'base64', data: Buffer.from([0xff, 0x00, 0xfe]).toString('base64') });
     const hex = JSON.parse((await segwal('dump', dir, '--tx', String(openBegin), '--kind', 'mutation', '--payload', 'hex')).stdout);
     expect(hex.payload).toEqual({ encoding: 'hex', data: 'ff00fe' });
+    // --payload none leaves the data fields out.
     const none = JSON.parse((await segwal('dump', dir, '--from', '2', '--to', '2', '--payload', 'none')).stdout);
-    expect(none.events).toEqual([null]);
+    expect(none).toEqual({ lsn: 2, kind: 'MutationBatch', txBeginLsn: 1, segmentId: 1, offset: 57 });
+    const noPayload = JSON.parse((await segwal('dump', dir, '--tx', String(openBegin), '--kind', 'mutation', '--payload', 'none')).stdout);
+    expect(Object.keys(noPayload)).toEqual(['lsn', 'kind', 'txBeginLsn', 'segmentId', 'offset']);
+    // --tx with a --from past its TxBegin: the transaction's later records.
+    const later = await segwal('dump', dir, '--tx', String(openBegin), '--from', String(openBegin + 1));
+    expect(later.code).toBe(0);
+    expect(later.stdout.trim().split('\n').map((line) => JSON.parse(line).lsn)).toEqual([openBegin + 1]);
+  });
+
+  it('dump refuses --from above --to, --tx above --to, and a --tx that names no TxBegin (exit 2, nothing printed)', async () => {
+    const { dir } = await sampleLog();
+    const refused = (message: string) => ({ code: 2, stdout: '', stderr: `segwal dump: ${message} (see segwal dump --help)\n` });
+    expect(await segwal('dump', dir, '--from', '10', '--to', '5')).toEqual(refused('--from 10 is above --to 5'));
+    expect(await segwal('dump', dir, '--tx', '7', '--to', '5')).toEqual(refused('--tx 7 is above --to 5'));
+    expect(await segwal('dump', dir, '--tx', '2')).toEqual(refused('--tx 2 names a MutationBatch record, not a TxBegin'));
+    expect(await segwal('dump', dir, '--tx', '3', '--from', '50')).toEqual(refused('--tx 3 names a TxCommit record, not a TxBegin'));
+    expect(await segwal('dump', dir, '--tx', '1000')).toEqual(refused('--tx 1000 names no record: the log ends before LSN 1000'));
+  });
+
+  it('dump --tx prints the records of that transaction, not a Checkpoint whose snapshot LSN is the same number', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: 'js', sync: 'none' });
+    const { beginLsn } = (await wal.commit([Buffer.from('one')]))!;
+    wal.checkpointMarker(beginLsn);
+    await wal.close();
+    const { code, stdout } = await segwal('dump', dir, '--tx', String(beginLsn));
+    expect(code).toBe(0);
+    expect(stdout.trim().split('\n').map((line) => JSON.parse(line).kind)).toEqual(['TxBegin', 'MutationBatch', 'TxCommit']);
+  });
+
+  it('stats on a damaged log says where its counts stopped at the damage and where they resume', async () => {
+    const { dir } = await sampleLog();
+    const names = segmentNames(dir);
+    const ids = names.map((name) => Number.parseInt(name, 10));
+    const rows = JSON.parse((await segwal('inspect', dir, '--json')).stdout).segments as Array<{ bytes: number; preallocatedTail: number }>;
+    const dataEnds = rows.map((row) => row.bytes - row.preallocatedTail);
+    const before = JSON.parse((await segwal('stats', dir, '--json')).stdout);
+    expect(before.bytes.inRecords).toBe(dataEnds.reduce((sum, end) => sum + end - 32, 0));
+    const damage = (name: string, frameAt: (bytes: Buffer) => number) => {
+      const file = path.join(dir, name);
+      const bytes = fs.readFileSync(file);
+      const at = frameAt(bytes);
+      bytes[at + 10] = bytes[at + 10]! ^ 0x55; // inside that frame, with valid frames after it
+      fs.writeFileSync(file, bytes);
+      return at;
+    };
+    const second = damage(names[1]!, (bytes) => 32 + bytes.readUInt32LE(32)); // the segment's second frame
+    const first = damage(names.at(-1)!, () => 32); // the last segment's first frame
+    const { code, stdout } = await segwal('stats', dir);
+    expect(code).toBe(1);
+    const lines = stdout.split('\n');
+    expect(lines.filter((line) => line.startsWith('stopped at'))).toEqual([
+      `stopped at    damage in segment ${ids[1]}, offset ${second}: the counts leave out the rest of segment ${ids[1]} and resume at segment ${ids[2]}`,
+      `stopped at    damage in segment ${ids.at(-1)}, offset ${first}: the counts leave out the rest of segment ${ids.at(-1)}`,
+    ]);
+    expect(lines.filter((line) => line.startsWith('problem       '))).toEqual([
+      expect.stringMatching(/^problem {7}damage in a segment that is not the last: WAL_CRC_MISMATCH/),
+      expect.stringMatching(/^problem {7}damage in the last segment with valid frames after it: /),
+    ]);
+    expect(stdout).not.toMatch(/damage +damage/);
+    // The bytes in records stop at the damage too.
+    const after = JSON.parse((await segwal('stats', dir, '--json')).stdout);
+    expect(after.bytes.inRecords).toBe(before.bytes.inRecords - (dataEnds[1]! - second) - (dataEnds.at(-1)! - first));
   });
 
   it('stats: records by kind, transactions committed / aborted / open, LSN range, oldest and newest segment', async () => {

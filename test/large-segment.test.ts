@@ -48,7 +48,7 @@ describe('a segment over 2 GiB', () => {
     expect(process.memoryUsage().rss - rssBefore).toBeLessThan(MEMORY_BOUND_BYTES);
 
     const verify = await runCli('verify', dir);
-    expect(verify.stdout).toMatch(/^ok: 1 segments, 9 records/);
+    expect(verify.stdout).toMatch(/^ok: 1 segment, 9 records/);
     expect(verify.code).toBe(0);
   }, 180_000);
 });

@@ -6,6 +6,7 @@ import {
   newProject,
   npmInstall,
   packPackage,
+  run,
   runOk,
   runScript,
   withUnloadablePrebuilt,
@@ -126,6 +127,11 @@ describe('installed normally', () => {
       status: 0,
       stdout: "recovered 2 transactions: [ 'hello', 'world', 'step 1', 'step 2' ]\n",
     });
+  });
+
+  it("installs the segwal bin, and its --version is the installed package's", () => {
+    const { version } = JSON.parse(fs.readFileSync(installedFile(project, 'package.json'), 'utf8')) as { version: string };
+    expect(run(path.join(project, 'node_modules/.bin/segwal'), ['--version'], project)).toEqual({ status: 0, stdout: `${version}\n`, stderr: '' });
   });
 
   it("require('segwal') works from CommonJS, without a warning", () => {

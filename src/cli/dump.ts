@@ -4,6 +4,7 @@ import { batchEvents } from '../format/frame.js';
 import { readWal } from '../readers.js';
 import type { WalRecord } from '../types.js';
 import { describeDamage } from './report.js';
+import { requireLog } from './scan-log.js';
 import { EXIT_DAMAGE, EXIT_OK, UsageError, lsnOption, type Command } from './usage.js';
 
 type PayloadMode = 'auto' | 'base64' | 'utf8' | 'hex' | 'none';
@@ -12,8 +13,7 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 /** Lines are written in chunks of about this many characters. */
 const FLUSH_CHARS = 64 * 1024;
 
-function encodePayload(bytes: Buffer, mode: PayloadMode): { encoding: string; data: string } | null {
-  if (mode === 'none') return null;
+function encodePayload(bytes: Buffer, mode: Exclude<PayloadMode, 'none'>): { encoding: string; data: string } {
   if (mode === 'auto') {
     try {
       return { encoding: 'utf8', data: strictUtf8.decode(bytes) };
@@ -33,7 +33,7 @@ function kindFilter(raw: unknown): RecordKind | undefined {
   throw new UsageError(`--kind takes one of ${Object.values(RECORD_KIND_NAMES).join(', ')} (or 1..6), not ${String(raw)}`);
 }
 
-/** One record as a JSON line: Mutation payloads as `payload`, MutationBatch events as `events`. */
+/** One record as a JSON line: Mutation payloads as `payload`, MutationBatch events as `events`; neither with `--payload none`. */
 function recordLine(record: WalRecord, mode: PayloadMode): string {
   const line: Record<string, unknown> = {
     lsn: record.lsn,
@@ -42,9 +42,20 @@ function recordLine(record: WalRecord, mode: PayloadMode): string {
     segmentId: record.segmentId,
     offset: record.offset,
   };
+  if (mode === 'none') return JSON.stringify(line);
   if (record.kind === RecordKind.Mutation) line.payload = encodePayload(record.payload, mode);
   if (record.kind === RecordKind.MutationBatch) line.events = batchEvents(record.payload).map((event) => encodePayload(event, mode));
   return JSON.stringify(line);
+}
+
+/**
+ * A record of the transaction that begins at `txBeginLsn`: its TxBegin, or a
+ * record naming it. A Checkpoint's tx_begin_lsn is a snapshot LSN, not a
+ * transaction, even when the two numbers match.
+ */
+function inTransaction(record: WalRecord, txBeginLsn: number): boolean {
+  if (record.kind === RecordKind.TxBegin) return record.lsn === txBeginLsn;
+  return record.kind !== RecordKind.Checkpoint && record.txBeginLsn === txBeginLsn;
 }
 
 export const dumpCommand: Command = {
@@ -63,7 +74,9 @@ records before it, with the problem on stderr (exit 1).
   --to LSN        last LSN to print
   --kind K        only TxBegin, TxCommit, TxAbort, Mutation, MutationBatch or Checkpoint
   --tx LSN        only the records of the transaction whose TxBegin has this LSN
-  --payload MODE  auto (utf8 when valid, else base64; default), base64, utf8, hex, none`,
+                  (an LSN that holds another record, or none, is refused)
+  --payload MODE  auto (utf8 when valid, else base64; default), base64, utf8, hex,
+                  none (the data left out)`,
   options: {
     from: { type: 'string' },
     to: { type: 'string' },
@@ -75,20 +88,30 @@ records before it, with the problem on stderr (exit 1).
     const from = lsnOption(values, 'from') ?? 1;
     const to = lsnOption(values, 'to') ?? Number.MAX_SAFE_INTEGER;
     const tx = lsnOption(values, 'tx');
+    if (from > to) throw new UsageError(`--from ${from} is above --to ${to}`);
+    if (tx !== undefined && tx > to) throw new UsageError(`--tx ${tx} is above --to ${to}`);
     const kind = kindFilter(values.kind);
     const mode = (values.payload ?? 'auto') as PayloadMode;
     if (!PAYLOAD_MODES.includes(mode)) throw new UsageError(`--payload takes one of ${PAYLOAD_MODES.join(', ')}, not ${String(values.payload)}`);
+    await requireLog(dir);
     let pending = '';
     const flush = async () => {
       const text = pending;
       pending = '';
       if (text.length > 0) await out.stdout(text);
     };
+    // Reading starts at --tx even when --from is past it, to check that --tx names a TxBegin.
+    let lastLsnRead = 0;
     try {
-      for await (const record of readWal(dir, { fromLsn: from })) {
+      for await (const record of readWal(dir, { fromLsn: Math.min(from, tx ?? from) })) {
+        lastLsnRead = record.lsn;
         if (record.lsn > to) break;
+        if (record.lsn === tx && record.kind !== RecordKind.TxBegin) {
+          throw new UsageError(`--tx ${tx} names a ${RECORD_KIND_NAMES[record.kind]} record, not a TxBegin`);
+        }
+        if (record.lsn < from) continue;
         if (kind !== undefined && record.kind !== kind) continue;
-        if (tx !== undefined && record.txBeginLsn !== tx && !(record.kind === RecordKind.TxBegin && record.lsn === tx)) continue;
+        if (tx !== undefined && !inTransaction(record, tx)) continue;
         pending += `${recordLine(record, mode)}\n`;
         if (pending.length >= FLUSH_CHARS) await flush();
       }
@@ -98,6 +121,8 @@ records before it, with the problem on stderr (exit 1).
       out.stderr(`damage: ${JSON.stringify(describeDamage(error))}\n`);
       return EXIT_DAMAGE;
     }
+    // The log ends below --tx. Nothing was printed: a transaction's records lie at or above its TxBegin.
+    if (tx !== undefined && lastLsnRead < tx) throw new UsageError(`--tx ${tx} names no record: the log ends before LSN ${tx}`);
     await flush();
     return EXIT_OK;
   },

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { jsIo } from '../io/js.js';
 import { runAsync } from '../io/program.js';
 import { readLogId } from '../log-id.js';
-import { describeDamage, formatTable } from './report.js';
+import { count, describeDamage, formatTable } from './report.js';
 import { scanLog } from './scan-log.js';
 import { EXIT_DAMAGE, EXIT_OK, type Command } from './usage.js';
 
@@ -52,14 +52,14 @@ lock, changes no file; works while a Wal writes the log.
           ['segment', 'base LSN', 'last LSN', 'records', 'bytes', 'sealed', 'prealloc tail', 'state'],
           [
             ...rows.map((row) => [row.id, row.baseLsn, row.lastLsn, row.records, row.bytes, row.sealed, row.preallocatedTail, row.state].map(cell)),
-            ['total', '', '', totals.records, totals.bytes, '', totals.preallocatedTail, `${totals.segments} segments`].map(cell),
+            ['total', '', '', totals.records, totals.bytes, '', totals.preallocatedTail, count(totals.segments, 'segment')].map(cell),
           ],
         ),
       );
       for (const row of rows) {
-        if (row.tornTail !== null) await out.stdout(`\nsegment ${row.id}: torn tail at offset ${row.tornTail.offset} (${row.tornTail.discardedBytes} bytes): ${row.tornTail.cause}\n`);
+        if (row.tornTail !== null) await out.stdout(`\nsegment ${row.id}: torn tail at offset ${row.tornTail.offset} (${count(row.tornTail.discardedBytes, 'byte')}): ${row.tornTail.cause}\n`);
       }
-      for (const problem of scan.problems) await out.stdout(`\ndamage: ${problem.message}\n`);
+      for (const [index, problem] of scan.problems.entries()) await out.stdout(`\nproblem ${index + 1}: ${problem.message}\n`);
     }
     return scan.problems.length === 0 ? EXIT_OK : EXIT_DAMAGE;
   },

@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 // The segwal operator CLI: inspect, verify, dump, stats. Read-only, lock-free.
+import fs from 'node:fs';
 import { WalError } from '../errors.js';
 import { dumpCommand } from './dump.js';
 import { inspectCommand } from './inspect.js';
 import { statsCommand } from './stats.js';
-import { EXIT_OK, EXIT_USAGE_OR_IO, UsageError, parseCommand, type Command, type Output } from './usage.js';
+import { CliError, EXIT_OK, EXIT_USAGE_OR_IO, UsageError, parseCommand, type Command, type Output } from './usage.js';
 import { verifyCommand } from './verify.js';
 
 const COMMANDS: readonly Command[] = [inspectCommand, verifyCommand, dumpCommand, statsCommand];
 
 const MAIN_HELP = `segwal <command> <dir> [options]
+segwal --version
 
 ${COMMANDS.map((command) => `  ${command.name.padEnd(8)} ${command.summary}`).join('\n')}
 
@@ -23,9 +25,17 @@ async function runCli(args: string[], out: Output): Promise<number> {
     await out.stdout(`${MAIN_HELP}\n`);
     return EXIT_OK;
   }
+  if (name === '--version') {
+    await out.stdout(`${packageVersion()}\n`);
+    return EXIT_OK;
+  }
+  if (name === undefined) {
+    out.stderr(`segwal: no command given\n\n${MAIN_HELP}\n`);
+    return EXIT_USAGE_OR_IO;
+  }
   const command = COMMANDS.find((candidate) => candidate.name === name);
   if (command === undefined) {
-    out.stderr(`${name === undefined ? 'segwal: no command given' : `segwal: unknown command ${JSON.stringify(name)}`}\n\n${MAIN_HELP}\n`);
+    out.stderr(`segwal: unknown ${name.startsWith('-') ? `option ${name}` : `command ${JSON.stringify(name)}`} (see segwal --help)\n`);
     return EXIT_USAGE_OR_IO;
   }
   try {
@@ -36,14 +46,28 @@ async function runCli(args: string[], out: Output): Promise<number> {
     }
     return await command.run(parsed.dir, parsed.values, out);
   } catch (error) {
-    if (error instanceof UsageError) {
-      out.stderr(`segwal ${command.name}: ${error.message}\n\n${command.help}\n`);
-      return EXIT_USAGE_OR_IO;
-    }
-    const message = error instanceof WalError ? `${error.code}: ${error.message}` : String(error);
-    out.stderr(`segwal ${command.name}: ${message}\n`);
+    out.stderr(`segwal ${command.name}: ${failureMessage(command, error)}\n`);
     return EXIT_USAGE_OR_IO;
   }
+}
+
+/** Why a command could not run, after its name. */
+function failureMessage(command: Command, error: unknown): string {
+  if (error instanceof UsageError) return `${error.message} (see segwal ${command.name} --help)`;
+  if (error instanceof CliError) return error.message;
+  if (error instanceof WalError) return `${error.code}: ${error.message}`;
+  return String(error);
+}
+
+/**
+ * The version in package.json, read when asked rather than built in, so it is
+ * always the installed package's: package.json sits two levels above this
+ * file both in the repository (dist/cli/) and in an installed package
+ * (node_modules/segwal/dist/cli/).
+ */
+function packageVersion(): string {
+  const manifest = fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(manifest) as { version: string }).version;
 }
 
 /** Writes to stdout, waiting for 'drain' when the pipe is full. */

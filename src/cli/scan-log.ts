@@ -5,13 +5,17 @@ import { MAX_LSN, RECORD_KIND_NAMES, RecordKind } from '../format/constants.js';
 import { referenceCrc32 } from '../format/crc.js';
 import { batchEvents } from '../format/frame.js';
 import type { SegmentHeader } from '../format/header.js';
+import { parseSegmentId } from '../format/segment-name.js';
 import { jsIo } from '../io/js.js';
-import { runAsync, type IoProgram } from '../io/program.js';
+import { call, runAsync, type IoProgram } from '../io/program.js';
 import type { WalIo } from '../io/types.js';
+import { LOG_ID_FILE_NAME } from '../log-id.js';
 import { LogValidator, type ScannedSegment, type ValidatorStep } from '../read/log-validator.js';
 import { listSegments, segmentHeaderAndSize, type SegmentRef } from '../read/segments.js';
 import { TxAssembler } from '../read/tx-assembler.js';
+import { attempt } from '../segment-files.js';
 import type { TornTail } from '../types.js';
+import { CliError } from './usage.js';
 
 /*
  * The one read-only pass every command makes: the validator and assembler
@@ -83,7 +87,22 @@ export interface ScanLogOptions {
 /** Times the scan starts over when a segment vanishes under it (a live Wal truncating). */
 const SCAN_ATTEMPTS = 5;
 
+/**
+ * Refuses a directory that holds no log, rather than report it as an empty
+ * one. A log has a segment file, or at least its identity: open writes
+ * `.segwal.id` before the first segment, so a directory with only the id is a
+ * log being created (or whose creation a crash cut short; the next open
+ * finishes it), and reads as an empty log.
+ */
+export async function requireLog(dir: string, io: WalIo = jsIo): Promise<void> {
+  const root = path.resolve(dir);
+  const names = await runAsync(io, attempt('list directory', root, call('listDir', root)));
+  if (names.includes(LOG_ID_FILE_NAME) || names.some((name) => parseSegmentId(name) !== null)) return;
+  throw new CliError(`not a segwal log: ${root} holds no segment file and no ${LOG_ID_FILE_NAME}`);
+}
+
 export async function scanLog(dir: string, options: ScanLogOptions = {}): Promise<LogScan> {
+  await requireLog(dir, options.io);
   const root = path.resolve(dir);
   for (let attemptNo = 1; ; attemptNo++) {
     let scan: LogScan;

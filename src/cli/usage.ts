@@ -5,8 +5,11 @@ export const EXIT_OK = 0;
 export const EXIT_DAMAGE = 1;
 export const EXIT_USAGE_OR_IO = 2;
 
-/** A command line that cannot be run; printed with the command's help, exit 2. */
-export class UsageError extends Error {}
+/** A command that cannot run, said in the CLI's words: one line on stderr; exit 2. */
+export class CliError extends Error {}
+
+/** A command line that cannot be run: one line, pointing to the command's --help; exit 2. */
+export class UsageError extends CliError {}
 
 export interface Command {
   name: string;
@@ -23,26 +26,44 @@ export interface Output {
   stderrIsTty: boolean;
 }
 
-/** Parses `args` for `command`: exactly one directory, its options, and `--help`. */
+/**
+ * Parses `args` for `command`: exactly one directory, its options, and `--help`.
+ * parseArgs runs lenient (strict: false) so that every mistake is found here,
+ * from its tokens, and worded in the CLI's words rather than parseArgs's.
+ */
 export function parseCommand(command: Command, args: string[]): { help: true } | { help: false; dir: string; values: Record<string, unknown> } {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, allowPositionals: true, strict: true, options: { ...command.options, help: { type: 'boolean', short: 'h' } } });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
+  const options: Command['options'] = { ...command.options, help: { type: 'boolean', short: 'h' } };
+  const { values, positionals, tokens } = parseArgs({ args, options, allowPositionals: true, strict: false, tokens: true });
+  if (values.help === true) return { help: true };
+  for (const token of tokens) {
+    if (token.kind !== 'option') continue;
+    const type = options[token.name]?.type;
+    if (type === undefined) throw new UsageError(`unknown option ${token.rawName}`);
+    if (type === 'boolean' && token.value !== undefined) throw new UsageError(`${token.rawName} takes no value`);
+    // Lenient parsing takes `--from --json` as --from "--json"; no value of ours starts with "-", so that is a missing value.
+    if (type === 'string' && (token.value === undefined || (!token.inlineValue && token.value.startsWith('-')))) {
+      throw new UsageError(`${token.rawName} needs a value`);
+    }
   }
-  if (parsed.values.help === true) return { help: true };
-  if (parsed.positionals.length !== 1) throw new UsageError(`segwal ${command.name} takes one log directory`);
-  return { help: false, dir: parsed.positionals[0] as string, values: parsed.values };
+  if (positionals.length !== 1) {
+    throw new UsageError(`expected one log directory, got ${positionals.length === 0 ? 'none' : `${positionals.length}: ${positionals.join(', ')}`}`);
+  }
+  return { help: false, dir: positionals[0] as string, values };
 }
 
-/** An LSN option: an integer from `min` (1 unless 0 means something) up to 2^53−1. */
-export function lsnOption(values: Record<string, unknown>, name: string, min: 0 | 1 = 1): number | undefined {
+/** An LSN option: an integer from `min` (1 unless 0 means something) up to 2^53−1, or one of `words`, returned as given. */
+export function lsnOption<Word extends string = never>(
+  values: Record<string, unknown>,
+  name: string,
+  min: 0 | 1 = 1,
+  words: readonly Word[] = [],
+): number | Word | undefined {
   const raw = values[name];
   if (raw === undefined) return undefined;
+  if (words.includes(raw as Word)) return raw as Word;
   const value = Number(raw);
   if (!/^\d+$/.test(String(raw)) || !Number.isSafeInteger(value) || value < min) {
-    throw new UsageError(`--${name} takes an LSN (an integer from ${min} to 2^53-1), not ${String(raw)}`);
+    throw new UsageError(`--${name} takes an LSN (an integer from ${min} to 2^53-1)${words.map((word) => ` or ${word}`).join('')}, not ${String(raw)}`);
   }
   return value;
 }

@@ -1,7 +1,7 @@
 import type { WalError } from '../errors.js';
-import { describeDamage } from './report.js';
+import { count, describeDamage } from './report.js';
 import { refusedBelowFence, scanLog } from './scan-log.js';
-import { EXIT_DAMAGE, EXIT_OK, lsnOption, type Command, type Output } from './usage.js';
+import { EXIT_DAMAGE, EXIT_OK, UsageError, lsnOption, type Command, type Output } from './usage.js';
 
 const PROGRESS_AFTER_MS = 1000;
 const PROGRESS_EVERY_MS = 100;
@@ -44,7 +44,7 @@ function byPosition(a: WalError, b: WalError): number {
 export const verifyCommand: Command = {
   name: 'verify',
   summary: 'check every CRC, header, LSN and transaction as open would',
-  help: `segwal verify <dir> [--checkpoint-lsn LSN] [--json]
+  help: `segwal verify <dir> [--checkpoint-lsn LSN|marker] [--json]
 
 Runs the checks Wal.open runs, with the same scanner: every header and frame
 CRC, the dense LSN order within and across segments, and the transaction
@@ -54,13 +54,14 @@ check resumes at the next segment, so later damage is listed too (checks that
 span the damaged segment are not made). A torn tail in the last segment is
 what open cuts (a Wal writing right now leaves one too): reported, exit 0.
 On a TTY, a progress bar shows on stderr once the run takes over a second.
-  --checkpoint-lsn LSN  the fence open would be given (default: the snapshot
-                        LSN of the last Checkpoint record, what a reopen after
-                        checkpoint() passes)
+  --checkpoint-lsn LSN  the fence open would be given; at most the last LSN
+                        of a log with records, as open refuses a fence beyond
+                        it. marker (the default): the snapshot LSN of the last
+                        Checkpoint record, what Wal.open uses by default
   --json                machine-readable output`,
   options: { 'checkpoint-lsn': { type: 'string' }, json: { type: 'boolean' } },
   async run(dir, values, out) {
-    const explicitFence = lsnOption(values, 'checkpoint-lsn', 0);
+    const fenceOption = lsnOption(values, 'checkpoint-lsn', 0, ['marker']);
     const bar = progressBar(out);
     let scan;
     try {
@@ -68,10 +69,17 @@ On a TTY, a progress bar shows on stderr once the run takes over a second.
     } finally {
       bar.done();
     }
-    const fence = explicitFence ?? scan.tally.lastCheckpointSnapshot;
+    const { firstLsn, lastLsn } = scan.tally;
+    if (typeof fenceOption === 'number' && lastLsn !== null && fenceOption > lastLsn) {
+      // What Wal.open refuses (docs/DURABILITY.md, "A fence beyond the end of the log"); an empty log takes any fence.
+      throw new UsageError(
+        `--checkpoint-lsn ${fenceOption} is beyond the end of the log (its last LSN is ${lastLsn}): open refuses that fence, ` +
+          `since a reopen with it would not replay the next commit (LSN ${lastLsn + 1}); give the fence of the snapshot this log continues`,
+      );
+    }
+    const fence = typeof fenceOption === 'number' ? fenceOption : scan.tally.lastCheckpointSnapshot;
     const problems = [...scan.problems, ...refusedBelowFence(scan, fence)].sort(byPosition);
     const last = scan.segments.at(-1);
-    const { firstLsn, lastLsn } = scan.tally;
     const result = {
       dir,
       checkpointLsn: fence,
@@ -91,10 +99,10 @@ On a TTY, a progress bar shows on stderr once the run takes over a second.
     }
     const lines: string[] = [];
     if (result.ok) {
-      const range = result.lsnRange === null ? 'no records' : `LSN ${result.lsnRange.first}..${result.lsnRange.last}`;
-      lines.push(`ok: ${result.segments} segments, ${result.records} records, ${range}, checked as open with checkpointLsn ${fence} checks them`);
+      const range = result.lsnRange === null ? '' : `, LSN ${result.lsnRange.first}..${result.lsnRange.last}`;
+      lines.push(`ok: ${count(result.segments, 'segment')}, ${count(result.records, 'record')}${range}, checked as open with checkpointLsn ${fence} checks them`);
     } else {
-      lines.push(`DAMAGED: ${problems.length} problem${problems.length === 1 ? '' : 's'}; open with checkpointLsn ${fence} refuses the log at the first`);
+      lines.push(`DAMAGED: ${count(problems.length, 'problem')}; open with checkpointLsn ${fence} refuses the log at the first`);
       for (const [index, problem] of result.problems.entries()) {
         lines.push(
           `problem ${index + 1}: ${problem.message}`,
@@ -107,10 +115,10 @@ On a TTY, a progress bar shows on stderr once the run takes over a second.
     }
     const tail = result.tornTail;
     if (tail !== null) {
-      lines.push(`torn tail in segment ${tail.segmentId} at offset ${tail.offset} (${tail.discardedBytes} bytes): ${tail.cause}; open would cut it (or a Wal is writing it right now)`);
+      lines.push(`torn tail in segment ${tail.segmentId} at offset ${tail.offset} (${count(tail.discardedBytes, 'byte')}): ${tail.cause}; open would cut it (or a Wal is writing it right now)`);
     }
     if (result.unfinishedLastSegment) lines.push('the last segment has an unfinished header and no record; open would replace it');
-    if (result.coveredByFence > 0) lines.push(`${result.coveredByFence} records of transactions begun before the first segment are covered by the fence`);
+    if (result.coveredByFence > 0) lines.push(`covered by the fence: ${count(result.coveredByFence, 'record')} of transactions begun before the first segment`);
     await out.stdout(`${lines.join('\n')}\n`);
     return result.ok ? EXIT_OK : EXIT_DAMAGE;
   },
