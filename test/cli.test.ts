@@ -482,4 +482,25 @@ describe('the segwal CLI', () => {
     }
     expect((await segwal('verify', dir)).code).toBe(0);
   });
+
+  it('a replica: dump prints each Replicated record with its events and stream sequence, stats counts them, inspect says it is a replica', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, replica: true });
+    await wal.appendReplicated({ beginLsn: 3, commitLsn: 5, events: [Buffer.from('first'), Buffer.from([0xff])] }, 7);
+    await wal.appendReplicated({ beginLsn: 9, commitLsn: 9, events: [] }, 8);
+    await wal.close();
+    const dumped = (await segwal('dump', dir)).stdout.trim().split('\n').map((line) => JSON.parse(line));
+    expect(dumped).toEqual([
+      expect.objectContaining({ lsn: 5, kind: 'Replicated', txBeginLsn: 3, streamSeq: 7, events: [{ encoding: 'utf8', data: 'first' }, { encoding: 'base64', data: '/w==' }] }),
+      expect.objectContaining({ lsn: 9, kind: 'Replicated', txBeginLsn: 9, streamSeq: 8, events: [] }),
+    ]);
+    const bare = JSON.parse((await segwal('dump', dir, '--kind', 'replicated', '--to', '5', '--payload', 'none')).stdout);
+    expect(Object.keys(bare)).toEqual(['lsn', 'kind', 'txBeginLsn', 'segmentId', 'offset', 'streamSeq']);
+    const stats = await segwal('stats', dir);
+    expect(stats.stdout).toMatch(/^records {7}2 \(Replicated 2\)\nevents {8}2\ntransactions {2}2 committed, 0 aborted, 0 open at end\n/);
+    const inspect = await segwal('inspect', dir);
+    expect(inspect.stdout.split('\n')[0]).toMatch(/^log id [0-9a-f]+ \(a replica: /);
+    expect(JSON.parse((await segwal('inspect', dir, '--json')).stdout).segments[0]).toMatchObject({ replica: true });
+    expect((await segwal('verify', dir)).code).toBe(0);
+  });
 });

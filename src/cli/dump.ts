@@ -1,6 +1,6 @@
 import { WalError } from '../errors.js';
 import { RECORD_KIND_NAMES, RecordKind } from '../format/constants.js';
-import { batchEvents } from '../format/frame.js';
+import { batchEvents, replicatedPayload } from '../format/frame.js';
 import { readWal } from '../readers.js';
 import type { WalRecord } from '../types.js';
 import { describeDamage } from './report.js';
@@ -30,10 +30,10 @@ function kindFilter(raw: unknown): RecordKind | undefined {
   for (const [kind, name] of Object.entries(RECORD_KIND_NAMES)) {
     if (name.toLowerCase() === text || kind === text) return Number(kind) as RecordKind;
   }
-  throw new UsageError(`--kind takes one of ${Object.values(RECORD_KIND_NAMES).join(', ')} (or 1..6), not ${String(raw)}`);
+  throw new UsageError(`--kind takes one of ${Object.values(RECORD_KIND_NAMES).join(', ')} (or its number), not ${String(raw)}`);
 }
 
-/** One record as a JSON line: Mutation payloads as `payload`, MutationBatch events as `events`; neither with `--payload none`. */
+/** One record as a JSON line: Mutation payloads as `payload`, MutationBatch and Replicated events as `events` (and a Replicated record's `streamSeq`); no data with `--payload none`. */
 function recordLine(record: WalRecord, mode: PayloadMode): string {
   const line: Record<string, unknown> = {
     lsn: record.lsn,
@@ -42,7 +42,9 @@ function recordLine(record: WalRecord, mode: PayloadMode): string {
     segmentId: record.segmentId,
     offset: record.offset,
   };
+  if (record.kind === RecordKind.Replicated) line.streamSeq = replicatedPayload(record.payload).streamSeq;
   if (mode === 'none') return JSON.stringify(line);
+  if (record.kind === RecordKind.Replicated) line.events = replicatedPayload(record.payload).events.map((event) => encodePayload(event, mode));
   if (record.kind === RecordKind.Mutation) line.payload = encodePayload(record.payload, mode);
   if (record.kind === RecordKind.MutationBatch) line.events = batchEvents(record.payload).map((event) => encodePayload(event, mode));
   return JSON.stringify(line);
@@ -65,14 +67,16 @@ export const dumpCommand: Command = {
 
 One JSON object per line per record: lsn, kind, txBeginLsn, segmentId, offset,
 and the data: "payload" for a Mutation, "events" for a MutationBatch, each as
-{ encoding, data }. Records pass the same checks as open (records of a
+{ encoding, data }. A replica's Replicated record (a whole shipped
+transaction at its commit LSN) has "events" and the "streamSeq" that carried it. Records pass the same checks as open (records of a
 transaction begun in a truncated segment are printed, not refused). A torn
 tail in the last segment (what open cuts, or a frame a Wal is writing right
 now) ends the dump quietly, exit 0; damage anywhere else ends it after the
 records before it, with the problem on stderr (exit 1).
   --from LSN      first LSN to print (default 1)
   --to LSN        last LSN to print
-  --kind K        only TxBegin, TxCommit, TxAbort, Mutation, MutationBatch or Checkpoint
+  --kind K        only TxBegin, TxCommit, TxAbort, Mutation, MutationBatch, Checkpoint
+                  or Replicated
   --tx LSN        only the records of the transaction whose TxBegin has this LSN
                   (an LSN that holds another record, or none, is refused)
   --payload MODE  auto (utf8 when valid, else base64; default), base64, utf8, hex,

@@ -11,7 +11,7 @@ export const inspectCommand: Command = {
   summary: 'one row per segment, and the totals',
   help: `segwal inspect <dir> [--json]
 
-The log's identity (its log id), then one row per segment: id, base LSN,
+The log's identity (its log id; whether it is a replica), then one row per segment: id, base LSN,
 last LSN, records, bytes (file size), sealed, the preallocated tail (zero
 bytes after the data), and its state (sealed, active, torn tail, unfinished
 header, damaged); then the totals.
@@ -30,6 +30,7 @@ lock, changes no file; works while a Wal writes the log.
       records: segment.records,
       bytes: segment.fileBytes,
       sealed: segment.header?.sealed ?? null,
+      replica: segment.header?.replica ?? null,
       // Zeros after the data: the unwritten rest of a preallocated segment (null when the scan did not reach the end).
       preallocatedTail: segment.scanned === null ? null : segment.fileBytes - segment.scanned.dataEnd - (segment.scanned.tornTail?.discardedBytes ?? 0),
       state: segment.state,
@@ -46,7 +47,8 @@ lock, changes no file; works while a Wal writes the log.
       await out.stdout(`${JSON.stringify({ dir, logId, segments: rows, totals, problems }, null, 2)}\n`);
     } else {
       const cell = (value: unknown) => (value === null ? '-' : typeof value === 'boolean' ? (value ? 'yes' : 'no') : String(value));
-      await out.stdout(`log id ${logId ?? '(none yet: open gives the log one)'}\n\n`);
+      const replica = rows.at(-1)?.replica === true ? ' (a replica: Wal.open takes it with replica: true; without, it is promoted)' : '';
+      await out.stdout(`log id ${logId ?? '(none yet: open gives the log one)'}${replica}\n\n`);
       await out.stdout(
         formatTable(
           ['segment', 'base LSN', 'last LSN', 'records', 'bytes', 'sealed', 'prealloc tail', 'state'],

@@ -47,7 +47,7 @@ Wal writes the log.
       records: Object.values(byKind).reduce((sum, count) => sum + count, 0),
       recordsByKind: byKind,
       events,
-      transactions: { committed: byKind.TxCommit ?? 0, aborted: byKind.TxAbort ?? 0, openAtEnd },
+      transactions: { committed: (byKind.TxCommit ?? 0) + (byKind.Replicated ?? 0), aborted: byKind.TxAbort ?? 0, openAtEnd },
       bytes: {
         onDisk: scan.segments.reduce((sum, segment) => sum + segment.fileBytes, 0),
         inRecords: scan.segments.reduce((sum, segment) => sum + countedFrameBytes(segment), 0),
@@ -59,10 +59,14 @@ Wal writes the log.
     if (values.json === true) {
       await out.stdout(`${JSON.stringify(stats, null, 2)}\n`);
     } else {
-      const kinds = Object.entries(byKind).map(([name, count]) => `${name} ${count}`).join(', ');
+      // The kinds the log holds (a replica's Replicated records, a primary's others); --json lists every kind.
+      const kinds = Object.entries(byKind)
+        .filter(([, count]) => count > 0)
+        .map(([name, count]) => `${name} ${count}`)
+        .join(', ');
       await out.stdout(
         [
-          `records       ${stats.records} (${kinds})`,
+          `records       ${stats.records}${kinds === '' ? '' : ` (${kinds})`}`,
           `events        ${events}`,
           `transactions  ${stats.transactions.committed} committed, ${stats.transactions.aborted} aborted, ${openAtEnd ?? '?'} open at end`,
           `bytes         ${stats.bytes.onDisk} on disk, ${stats.bytes.inRecords} in records`,
