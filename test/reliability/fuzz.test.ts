@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WAL_ERROR_CODES, Wal, WalError, replayDir } from '../../src/index.js';
+import { WAL_ERROR_CODES, Wal, WalError, replayDir, type TornTail } from '../../src/index.js';
 import { testSeed } from '../helpers/random.js';
 
 /*
@@ -26,6 +26,8 @@ import { testSeed } from '../helpers/random.js';
  *     as the next id: see damageOnlyInLast); then the prefix holds at least
  *     every event committed in the untouched segments;
  *   - replayDir and Wal.open agree (both fail, or both return the same events);
+ *   - what Wal.open cuts is kept: the segment up to the cut, the quarantine
+ *     file and zeros are the segment as it was;
  *   - a log that Wal.open accepted (and repaired) opens again, with the same
  *     events.
  * Two fixed cases at the end of the file are the shapes of BUG 1
@@ -178,6 +180,22 @@ function damageOnlyInLast(original: Map<string, Buffer>, mutated: Map<string, Bu
   return a.slice(0, -1).every((name) => mutated.has(name) && original.get(name)!.equals(mutated.get(name)!));
 }
 
+/**
+ * Open never destroys what it cuts: the segment up to the cut, then the
+ * quarantine file, then zeros, are the segment's bytes before the open.
+ */
+function expectCutKept(dir: string, before: Map<string, Buffer>, cut: TornTail, context: string): void {
+  totals.cutsChecked++;
+  const name = segmentName(cut.segmentId);
+  const original = before.get(name);
+  expect(original, `${context}: open cut segment ${cut.segmentId}, which was not there`).toBeDefined();
+  expect(cut.quarantineFile, `${context}: a cut without a quarantine file`).not.toBeNull();
+  const kept = Buffer.concat([fs.readFileSync(path.join(dir, name)).subarray(0, cut.offset), fs.readFileSync(cut.quarantineFile!)]);
+  const rest = original!.subarray(kept.length);
+  expect(kept.equals(original!.subarray(0, kept.length)), `${context}: the segment before the cut plus the quarantine file differ from what was on disk`).toBe(true);
+  expect(rest.every((byte) => byte === 0), `${context}: non-zero bytes after the quarantined range were lost`).toBe(true);
+}
+
 type Outcome = { ok: true; events: Buffer[] } | { ok: false; error: unknown };
 
 async function outcomeOf(run: () => Promise<Buffer[]>): Promise<Outcome> {
@@ -204,7 +222,7 @@ function expectPrefix(events: Buffer[], expected: Buffer[], context: string): vo
   }
 }
 
-const totals = { cases: 0, opened: 0, refused: 0, codes: new Map<string, number>() };
+const totals = { cases: 0, opened: 0, refused: 0, cutsChecked: 0, codes: new Map<string, number>() };
 
 beforeAll(async () => {
   bases.push(await buildBase('a', 40, true, 3));
@@ -216,7 +234,7 @@ beforeAll(async () => {
 afterAll(() => {
   fs.rmSync(work, { recursive: true, force: true });
   const codes = [...totals.codes].map(([code, count]) => `${code}=${count}`).join(' ');
-  console.log(`fuzz summary: cases=${totals.cases} opened=${totals.opened} refused=${totals.refused} (${codes}) wrong events=0 non-WalErrors=0`);
+  console.log(`fuzz summary: cases=${totals.cases} opened=${totals.opened} refused=${totals.refused} (${codes}) cuts kept whole=${totals.cutsChecked} wrong events=0 non-WalErrors=0`);
 });
 
 describe('corruption fuzz', () => {
@@ -226,7 +244,7 @@ describe('corruption fuzz', () => {
       const base = bases[which]!;
       const dir = path.join(work, `case-${base.label}`);
       const seed = testSeed(`fuzz base log ${base.label}`, 'SEGWAL_FUZZ_SEED', () => randomInt(2 ** 31), 2 ** 31);
-      const counted = { opened: 0, refused: 0 };
+      const counted = { opened: 0, refused: 0, cutsBefore: totals.cutsChecked };
       await fc.assert(
         fc.asyncProperty(fc.boolean(), fc.array(mutationArb, { minLength: 1, maxLength: 4 }), async (lastOnly, mutations) => {
           const mutated = applyMutations(base.files, mutations, lastOnly);
@@ -235,11 +253,14 @@ describe('corruption fuzz', () => {
           writeDir(dir, mutated);
 
           const read = await outcomeOf(async () => (await replayDir(dir)).events);
+          let tornTail: TornTail | null = null;
           const opened = await outcomeOf(async () => {
-            const { wal, events } = await Wal.open({ dir, io: 'js', segmentBytes: 1024 });
+            const { wal, events, recovery } = await Wal.open({ dir, io: 'js', segmentBytes: 1024 });
+            tornTail = recovery.tornTail;
             await wal.close();
             return events;
           });
+          if (tornTail !== null) expectCutKept(dir, mutated, tornTail, context);
           expectWalError(read, `${context} (replayDir)`);
           expectWalError(opened, `${context} (Wal.open)`);
           expect(opened.ok, `${context}: replayDir and Wal.open disagree: ${read.ok ? 'read' : String((read as { error: unknown }).error)} / ${opened.ok ? 'opened' : String((opened as { error: unknown }).error)}`).toBe(read.ok);
@@ -273,6 +294,7 @@ describe('corruption fuzz', () => {
       // Both branches of the property ran: the checks of an opened log, and of a refused one.
       expect(counted.opened, 'cases that opened').toBeGreaterThan(0);
       expect(counted.refused, 'cases that were refused').toBeGreaterThan(0);
+      expect(totals.cutsChecked - counted.cutsBefore, 'cases where open cut a torn tail and its bytes were checked').toBeGreaterThan(0);
     },
     TIMEOUT,
   );
