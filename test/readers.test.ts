@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Wal, readWal, replayDir, type WalRecord } from '../src/index.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Wal, jsIo, readWal, replayDir, type WalIo, type WalRecord } from '../src/index.js';
 import { RecordKind } from '../src/format/constants.js';
 import { texts } from './helpers/bytes.js';
 import { segmentNames, snapshotFiles, tempDir } from './helpers/temp-dir.js';
@@ -54,5 +56,29 @@ describe('readWal and replayDir', () => {
     expect(recovery).toMatchObject({ transactions: 1, tornTail: null, repairs: [] });
     expect(snapshotFiles(dir)).toEqual(before);
     await wal.close();
+  });
+
+  it('reads a small segment with a buffer its size, not a whole chunk (12,000 small segments once cost 12 GiB of garbage)', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: 'js', segmentBytes: 1024, preallocate: false });
+    while (wal.activeSegmentId < 6) await wal.commit([Buffer.alloc(200, 7)]);
+    await wal.close();
+    const largest = Math.max(...segmentNames(dir).map((name) => fs.statSync(path.join(dir, name)).size));
+    const buffers: number[] = [];
+    const io: WalIo = {
+      ...jsIo,
+      async: {
+        ...jsIo.async,
+        read: (fd, target, offset, length, position) => {
+          buffers.push(length);
+          return jsIo.async.read(fd, target, offset, length, position);
+        },
+      },
+    };
+    const { events } = await replayDir(dir, { io });
+    expect(events.length).toBeGreaterThan(0);
+    expect(buffers.length).toBeGreaterThanOrEqual(6);
+    // A refill near the end of a file reads what is left, and at least 4 KiB (the file may have grown).
+    expect(Math.max(...buffers)).toBeLessThanOrEqual(Math.max(largest, 4096));
   });
 });
