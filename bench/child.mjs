@@ -5,7 +5,8 @@ import { WORKLOADS, runOne } from './workloads.mjs';
 
 const [workloadId, driverId, mode, root] = process.argv.slice(2);
 const workload = WORKLOADS.find((candidate) => candidate.id === workloadId);
-const driver = DRIVERS.get(driverId);
+// A scenario workload names its own variants; the others run a driver of bench/drivers.
+const driver = workload?.scenario !== undefined ? { id: driverId } : DRIVERS.get(driverId);
 if (workload === undefined || driver === undefined) {
   console.error(`unknown workload ${workloadId} or driver ${driverId}`);
   process.exit(2);

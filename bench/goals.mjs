@@ -29,6 +29,9 @@ export const GOALS = [
   absolute('W6-4k', 'segwal-native-per-commit', 'rssGrowthMb', 'MiB', { atMost: 64 }),
   absolute('W6-128', 'segwal-native-per-commit', 'rssGrowthMb', 'MiB', { atMost: 64 }),
   absolute('W7', 'segwal-native-group', 'peakRssMb', 'MiB', { atMost: 256 }),
+  absolute('R1', 'wal-read-transactions', 'p99Us', 'µs', { atMost: 1000 }),
+  absolute('R2', 'follow', 'p99Us', 'µs, within the 50 ms poll', { atMost: 50_000 }),
+  ratio('R3', 'opsPerSec', 'replay-dir', 'wal-open', 0.8),
 ];
 
 /** Each goal with its measured value and whether it is met. */

@@ -29,7 +29,7 @@ const root = fs.mkdtempSync(path.join(values.dir, 'segwal-bench-'));
 const results = [];
 try {
   for (const workload of workloads) {
-    const rounds = workload.run === undefined ? 1 : ROUNDS[mode];
+    const rounds = workload.run === undefined && workload.rounds !== true ? 1 : ROUNDS[mode];
     const measured = new Map(workload.drivers.map((driver) => [driver, []]));
     for (let round = 0; round < rounds; round++) {
       for (const driver of workload.drivers) measured.get(driver).push(await measure(workload, driver));

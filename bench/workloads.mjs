@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Wal, replayDir } from 'segwal';
 import { Latencies, watchEventLoop, watchRss } from './measure.mjs';
+import { inProcessReader, manySegments, outOfProcessReader } from './readers.mjs';
 
 /*
  * Each workload opens one driver in a fresh directory, runs for a while and
@@ -139,6 +140,25 @@ export const WORKLOADS = [
     drivers: ['segwal-native-group'],
     flood: { fullMs: 10_000, quickMs: 1_000 },
   },
+  {
+    id: 'R1',
+    title: 'in-process durable reader (wal.readTransactions), per-commit writer: ack → consumer latency',
+    drivers: ['wal-read-transactions'],
+    scenario: ({ dir, quick }) => inProcessReader(dir, { commits: quick ? 300 : 3000 }),
+  },
+  {
+    id: 'R2',
+    title: 'out-of-process follower (readTransactions follow, default 50 ms poll): ack → reader latency',
+    drivers: ['follow', 'follow-durable-only'],
+    scenario: ({ dir, quick, driver }) => outOfProcessReader(dir, { commits: quick ? 200 : 2000, durableOnly: driver === 'follow-durable-only' }),
+  },
+  {
+    id: 'R3',
+    title: 'reading 12,000 segments of 1 KiB (quick: 1,200): segments/s',
+    drivers: ['replay-dir', 'wal-open'],
+    rounds: true,
+    scenario: ({ root, quick, driver }) => manySegments(root, driver, { segments: quick ? 1200 : 12000 }),
+  },
 ];
 
 /**
@@ -154,6 +174,7 @@ const ROUND_MS = { quick: 300, full: 1000 };
 export async function runOne(workload, driver, { quick, root }) {
   const dir = fs.mkdtempSync(path.join(root, `${workload.id}-${driver.id}-`));
   try {
+    if (workload.scenario !== undefined) return await workload.scenario({ dir, root, quick, driver: driver.id });
     if (workload.replay !== undefined) {
       const { eventBytes, fullBytes, quickBytes } = workload.replay;
       return await replay(dir, eventBytes, quick ? quickBytes : fullBytes);
