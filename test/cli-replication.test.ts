@@ -156,8 +156,12 @@ describe('segwal restore', () => {
     const replica = tempDir();
     const until = await segwal('restore', replica, '--servers', servers(), '--stream', 'cli-restore', '--until-commit-lsn', String(middle));
     expect(until).toMatchObject({ code: 0, stderr: '' });
-    expect(until.stdout).toMatch(new RegExp(`^restored ${replica} up to commit LSN ${middle} \\(stream seq \\d+\\)\n$`));
+    const [, seq] = new RegExp(`^restored ${replica} up to commit LSN ${middle} \\(stream seq (\\d+)\\)\n$`).exec(until.stdout) ?? [];
+    expect(seq, until.stdout).toBeDefined();
     expect(await committed(replica)).toEqual(primary.filter((tx) => tx.commitLsn <= middle));
+    // The stream sequence it names is the message that carried that commit, as the replica's last record says.
+    const records = (await segwal('dump', replica, '--payload', 'none')).stdout.trim().split('\n').map((line) => JSON.parse(line));
+    expect(records.at(-1)).toMatchObject({ lsn: middle, streamSeq: Number(seq) });
 
     const rest = await segwal('restore', replica, '--servers', servers(), '--stream', 'cli-restore', '--json');
     expect(rest).toMatchObject({ code: 0, stderr: '' });
