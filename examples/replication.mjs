@@ -47,7 +47,7 @@ let shipper;
 let follower;
 try {
   cluster = await startLocalCluster(binary, natsDir);
-  console.log(`started 3 nats-server processes (pids ${cluster.pids.join(', ')}) on ${cluster.servers.join(', ')}, in ${temp}`);
+  console.log(`started ${cluster.pids.length} nats-server processes (pids ${cluster.pids.join(', ')}) on ${cluster.servers.join(', ')}, in ${temp}`);
 
   ({ wal } = await Wal.open({ dir: primaryDir, codec: 'json' }));
   shipper = await ship(wal, { servers: cluster.servers, stream: STREAM });
