@@ -19,6 +19,8 @@ export class CommitQueue {
   private durableHead = 0;
   private firstFailure: WalError | null = null;
   private progressWaiter: { promise: Promise<void>; resolve: () => void } | null = null;
+  /** Counts the progress made (each write, fsync, failure, close), so a reader can tell whether any came since it last read. */
+  progressCount = 0;
   /** Highest LSN written to the OS. */
   writtenLsn: number;
   /** Highest LSN covered by an fsync. */
@@ -75,6 +77,7 @@ export class CommitQueue {
 
   /** Wakes whoever waits for `progress()`. */
   notifyProgress(): void {
+    this.progressCount++;
     const waiter = this.progressWaiter;
     this.progressWaiter = null;
     waiter?.resolve();

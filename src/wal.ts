@@ -388,6 +388,9 @@ export class Wal<In = Uint8Array, Out = Buffer> {
   readTransactions(options: WalReadOptions & { codec?: CodecOption } = {}): AsyncGenerator<CommittedTransaction<unknown>> {
     const given = parseOptions(walReadOptions, options, 'wal.readTransactions');
     this.assertNotClosed();
+    // The progress this reader has read up to. Progress made while it hands a
+    // batch to its consumer wakes nobody, so the next wait must not wait for it.
+    let seen = this.queue.progressCount;
     const config: StreamConfig = {
       io: this.io,
       dir: this.dir,
@@ -397,7 +400,10 @@ export class Wal<In = Uint8Array, Out = Buffer> {
       recordsOnly: false,
       follow: true,
       signal: given.signal,
-      waitForMore: (signal) => this.progress(signal),
+      waitForMore: async (signal) => {
+        if (this.queue.progressCount === seen) await this.progress(signal);
+        seen = this.queue.progressCount;
+      },
       syncReads: false,
       limit: () => this.durableLsn,
       ended: () => this.lifecycle === 'closed',

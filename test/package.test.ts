@@ -134,6 +134,21 @@ describe('installed normally', () => {
     expect(run(path.join(project, 'node_modules/.bin/segwal'), ['--version'], project)).toEqual({ status: 0, stdout: `${version}\n`, stderr: '' });
   });
 
+  it('without the NATS clients (optional peers, not installed): inspect works; ship, follow and restore say what to install (exit 2)', () => {
+    expect(fs.existsSync(path.join(project, 'node_modules/@nats-io'))).toBe(false);
+    const bin = path.join(project, 'node_modules/.bin/segwal');
+    const log = "import { Wal } from 'segwal'; const { wal } = await Wal.open({ dir: 'cli-log', codec: 'utf8' }); await wal.commit(['one']); await wal.close();";
+    expect(runScript(project, 'cli-log.mjs', log)).toMatchObject({ status: 0, stderr: '' });
+    expect(run(bin, ['inspect', 'cli-log'], project)).toMatchObject({ status: 0, stderr: '' });
+    for (const command of ['ship', 'follow', 'restore']) {
+      expect(run(bin, [command, 'cli-log', '--servers', 'nats://127.0.0.1:4222', '--stream', 'app'], project)).toEqual({
+        status: 2,
+        stdout: '',
+        stderr: `segwal ${command}: needs the NATS clients, which segwal leaves optional: install them next to it (npm install @nats-io/transport-node @nats-io/jetstream)\n`,
+      });
+    }
+  });
+
   it("require('segwal') works from CommonJS, without a warning", () => {
     const consumer = `
       const { Wal, WalError, codecs } = require('segwal');

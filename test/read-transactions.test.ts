@@ -169,6 +169,23 @@ describe.each(BACKENDS)('reading only what is durable on the $name backend', ({ 
     await wal.close();
   });
 
+  it('wal.readTransactions hands over a commit made while its consumer held the previous one (no lost wake-up)', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: io(), sync: 'per-commit' });
+    const controller = new AbortController();
+    const reader = wal.readTransactions({ fromLsn: 1, signal: controller.signal })[Symbol.asyncIterator]();
+    const first = (await wal.commit(events('first')))!;
+    expect((await reader.next()).value).toMatchObject({ commitLsn: first.commitLsn });
+    // The reader is suspended with its consumer: this commit is written and fsync'd while nobody waits for it.
+    const second = (await wal.commit(events('second')))!;
+    let handed: unknown = null;
+    void reader.next().then((step) => (handed = step.value));
+    await expect.poll(() => handed, { timeout: 5000 }).toMatchObject({ commitLsn: second.commitLsn });
+    controller.abort();
+    await reader.return(undefined);
+    await wal.close();
+  });
+
   it('a durable-only reader in another process fdatasyncs what it read before yielding it', async () => {
     const dir = tempDir();
     const { wal } = await Wal.open({ dir, io: io(), sync: { mode: 'group', intervalMs: 60_000 } });

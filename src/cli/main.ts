@@ -1,23 +1,29 @@
 #!/usr/bin/env node
-// The segwal operator CLI: inspect, verify, dump, stats. Read-only, lock-free.
+// The segwal operator CLI: inspect, verify, dump, stats read a log (lock-free);
+// ship, follow, restore move it through NATS JetStream (docs/CLI.md).
 import fs from 'node:fs';
 import { WalError } from '../errors.js';
 import { dumpCommand } from './dump.js';
+import { followCommand } from './follow.js';
 import { inspectCommand } from './inspect.js';
+import { restoreCommand } from './restore.js';
+import { shipCommand } from './ship.js';
 import { statsCommand } from './stats.js';
-import { CliError, EXIT_OK, EXIT_USAGE_OR_IO, UsageError, parseCommand, type Command, type Output } from './usage.js';
+import { CliError, EXIT_OK, EXIT_USAGE_OR_IO, UsageError, exitCodeOf, parseCommand, type Command, type Output } from './usage.js';
 import { verifyCommand } from './verify.js';
 
-const COMMANDS: readonly Command[] = [inspectCommand, verifyCommand, dumpCommand, statsCommand];
+const COMMANDS: readonly Command[] = [inspectCommand, verifyCommand, dumpCommand, statsCommand, shipCommand, followCommand, restoreCommand];
 
 const MAIN_HELP = `segwal <command> <dir> [options]
 segwal --version
 
 ${COMMANDS.map((command) => `  ${command.name.padEnd(8)} ${command.summary}`).join('\n')}
 
-Every command is read-only: it takes no lock and changes no file, so it works
-on a log a live Wal is writing. \`segwal <command> --help\` for its options.
-Exit codes: 0 fine, 1 damage found, 2 usage or I/O error.`;
+inspect, verify, dump, stats and ship only read the log: they take no lock and
+change no file, so they work on a log a live Wal is writing. follow and
+restore write a replica in <dir>. \`segwal <command> --help\` for its options.
+Exit codes: 0 fine, 1 damage found (or a log and its stream disagree),
+2 usage or I/O error.`;
 
 async function runCli(args: string[], out: Output): Promise<number> {
   const [name, ...rest] = args;
@@ -47,7 +53,7 @@ async function runCli(args: string[], out: Output): Promise<number> {
     return await command.run(parsed.dir, parsed.values, out);
   } catch (error) {
     out.stderr(`segwal ${command.name}: ${failureMessage(command, error)}\n`);
-    return EXIT_USAGE_OR_IO;
+    return exitCodeOf(error);
   }
 }
 

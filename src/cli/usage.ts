@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { WalError } from '../errors.js';
 
 /** Exit codes (docs/CLI.md). */
 export const EXIT_OK = 0;
@@ -61,9 +62,40 @@ export function lsnOption<Word extends string = never>(
   const raw = values[name];
   if (raw === undefined) return undefined;
   if (words.includes(raw as Word)) return raw as Word;
-  const value = Number(raw);
-  if (!/^\d+$/.test(String(raw)) || !Number.isSafeInteger(value) || value < min) {
+  const value = wholeNumber(raw, min);
+  if (value === null) {
     throw new UsageError(`--${name} takes an LSN (an integer from ${min} to 2^53-1)${words.map((word) => ` or ${word}`).join('')}, not ${String(raw)}`);
   }
   return value;
+}
+
+/**
+ * A count option (`--window N`, `--status-ms MS`): an integer from `min`.
+ * Only its form is checked here; an upper bound is the library's to check.
+ */
+export function integerOption(values: Record<string, unknown>, name: string, min: 0 | 1 = 1): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const value = wholeNumber(raw, min);
+  if (value === null) throw new UsageError(`--${name} takes an integer from ${min}, not ${String(raw)}`);
+  return value;
+}
+
+/** `raw` as an integer from `min` up to 2^53−1, written in digits only; null when it is not one. */
+function wholeNumber(raw: unknown, min: number): number | null {
+  const value = Number(raw);
+  return /^\d+$/.test(String(raw)) && Number.isSafeInteger(value) && value >= min ? value : null;
+}
+
+/**
+ * Failures that say a log and its stream disagree (docs/REPLICATION.md,
+ * "Failure modes"): another log, a different history, a damaged message.
+ * Running again cannot mend them, so ship, follow and restore exit with
+ * EXIT_DAMAGE for them, and keep 2 for what may pass (a server away, an I/O error).
+ */
+const DISAGREEMENT_CODES: ReadonlySet<string> = new Set(['WAL_REPLICATION_DIVERGED', 'WAL_REPLICATION_CONFLICT', 'WAL_REPLICATION_MALFORMED']);
+
+/** The exit code of a command that stopped on `error`. */
+export function exitCodeOf(error: unknown): number {
+  return error instanceof WalError && DISAGREEMENT_CODES.has(error.code) ? EXIT_DAMAGE : EXIT_USAGE_OR_IO;
 }

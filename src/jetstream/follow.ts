@@ -257,6 +257,8 @@ class Follower {
     const message = parseWireMessage(stored.headers, stored.data, where);
     this.checkChain(message, stored.seq, where);
     this.previousId = message.msgId;
+    // Past the commit a restore stops at (read ahead before the read ended): checked, not applied, so the status still names the last message applied.
+    if (this.given.untilCommitLsn !== undefined && message.firstCommitLsn > this.given.untilCommitLsn) return;
     // Applied before a crash (the message a resume starts at, a piece of a transaction already whole here): only its place in the chain counts.
     const body = message.lastCommitLsn <= this.appliedCommitLsn ? null : this.joined(message, where);
     if (body !== null) {
