@@ -152,7 +152,9 @@ class Follower {
     private readonly until: 'live' | 'to the end',
   ) {
     this.appliedCommitLsn = wal.nextLsn - 1;
-    given.signal?.addEventListener('abort', () => this.stop.abort(), { once: true });
+    // A signal aborted while following started (connecting, opening the replica) counts too.
+    if (given.signal?.aborted === true) this.stop.abort();
+    else given.signal?.addEventListener('abort', () => this.stop.abort(), { once: true });
     this.done = this.run();
   }
 
@@ -262,17 +264,18 @@ class Follower {
     // Applied before a crash (the message a resume starts at, a piece of a transaction already whole here): only its place in the chain counts.
     const body = message.lastCommitLsn <= this.appliedCommitLsn ? null : this.joined(message, where);
     if (body !== null) {
-      let last: Promise<unknown> = Promise.resolve();
+      const appends: Array<Promise<unknown>> = [];
       for (const tx of decodeTransactions(body, where)) {
         if (tx.commitLsn <= this.appliedCommitLsn) continue; // applied before a crash, or before this message was shipped again
         if (this.given.untilCommitLsn !== undefined && tx.commitLsn > this.given.untilCommitLsn) break;
-        last = this.wal.appendReplicated(tx as WireTransaction, stored.seq);
+        appends.push(this.wal.appendReplicated(tx as WireTransaction, stored.seq));
         this.appliedCommitLsn = tx.commitLsn;
       }
-      await last;
+      await Promise.all(appends);
+      // The lag of what was applied now (not of a message re-read on resuming, applied long ago).
+      if (appends.length > 0) this.lagMs = Math.max(0, Date.now() - stored.time.getTime());
     }
     this.streamSeq = stored.seq;
-    this.lagMs = Math.max(0, Date.now() - stored.time.getTime());
     this.pending = Math.max(0, this.pending - 1);
   }
 

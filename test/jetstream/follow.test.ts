@@ -107,6 +107,23 @@ describe('following a shipped log', () => {
     expect((await committed(primaryDir)).map((tx) => tx.events)).toEqual([['mine']]);
   });
 
+  it('a signal aborted before following starts ends it at once; a caught-up replica that resumes reports no lag for what it applied before', async () => {
+    const { lastCommitLsn } = await shippedPrimary('follow-abort', 5);
+    const aborted = new AbortController();
+    aborted.abort();
+    const replica = tempDir();
+    const never = await followStream({ servers: cluster().servers, stream: 'follow-abort', dir: replica, signal: aborted.signal });
+    expect(await never.done).toMatchObject({ state: 'stopped', appliedCommitLsn: 0 });
+
+    await restoreFromStream({ servers: cluster().servers, stream: 'follow-abort', dir: replica });
+    // Stored a while ago: applying it now would show that age as lag.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const resumed = await followStream({ servers: cluster().servers, stream: 'follow-abort', dir: replica });
+    await expect.poll(() => resumed.status().streamSeq, { timeout: 10_000 }).toBeGreaterThan(0);
+    expect(resumed.status()).toMatchObject({ appliedCommitLsn: lastCommitLsn, lagMs: 0 });
+    await resumed.close();
+  });
+
   it('bad options are refused with WAL_INVALID_OPTIONS', async () => {
     await expect(followStream({ servers: [], stream: 's', dir: tempDir() })).rejects.toMatchObject({ code: 'WAL_INVALID_OPTIONS' });
     await expect(restoreFromStream({ servers: cluster().servers, stream: 's', dir: tempDir(), untilCommitLsn: 0 })).rejects.toMatchObject({ code: 'WAL_INVALID_OPTIONS' });
