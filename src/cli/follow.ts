@@ -37,8 +37,6 @@ Needs @nats-io/transport-node and @nats-io/jetstream.
       const follower = await followStream({ ...stream, dir, signal: stop.signal }).catch((error: unknown) => {
         throw inFlagWords(error);
       });
-      // followStream listens for the abort once it has started: a signal before that is not heard there.
-      if (stop.signal.aborted) void follower.close();
       const report = reportStatus(out, status, () => follower.status(), followerStatusLine);
       try {
         await follower.done;
