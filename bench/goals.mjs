@@ -32,6 +32,10 @@ export const GOALS = [
   absolute('R1', 'wal-read-transactions', 'p99Us', 'µs', { atMost: 1000 }),
   absolute('R2', 'follow', 'p99Us', 'µs, within the 50 ms poll', { atMost: 50_000 }),
   ratio('R3', 'opsPerSec', 'replay-dir', 'wal-open', 0.8),
+  ratio('S1-128', 'mbPerSec', 'ship', 'bare-publisher', 0.8),
+  ratio('S1-4k', 'mbPerSec', 'ship', 'bare-publisher', 0.8),
+  ratio('S2', 'opsPerSec', 'segwal-group-shipping', 'segwal-group', 0.9),
+  absolute('S3', 'applied', 'p99Us', 'µs', { atMost: 100_000 }),
 ];
 
 /** Each goal with its measured value and whether it is met. */

@@ -6,6 +6,14 @@ export class Latencies {
   record(startedAt) {
     this.samples.push((performance.now() - startedAt) * 1000);
   }
+  /** A latency measured elsewhere, in ms. */
+  add(ms) {
+    this.samples.push(ms * 1000);
+  }
+  /** p50 and p99 in µs, as the result rows carry them. */
+  summary() {
+    return { p50Us: this.percentile(50), p99Us: this.percentile(99) };
+  }
   percentile(p) {
     if (this.samples.length === 0) return null;
     const sorted = Float64Array.from(this.samples).sort();

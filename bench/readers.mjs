@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Wal, readTransactions, replayDir } from 'segwal';
+import { Latencies } from './measure.mjs';
 
 /*
  * The reader workloads (issue 13): how soon a consumer sees a durable
@@ -12,13 +13,6 @@ import { Wal, readTransactions, replayDir } from 'segwal';
 
 const EVENT = Buffer.alloc(128, 0x5a);
 const here = path.dirname(fileURLToPath(import.meta.url));
-
-/** Percentiles (µs) of latencies given in ms. */
-function percentiles(latenciesMs) {
-  const sorted = Float64Array.from(latenciesMs).sort();
-  const at = (p) => (sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] * 1000);
-  return { p50Us: at(50), p99Us: at(99), maxUs: at(100) };
-}
 
 /** Wall-clock ms with sub-ms precision, comparable across processes on one machine. */
 export const wallMs = () => performance.timeOrigin + performance.now();
@@ -50,8 +44,9 @@ export async function inProcessReader(dir, { commits }) {
   const seconds = (performance.now() - started) / 1000;
   stop.abort();
   await wal.close();
-  const latencies = [...durableAt].map(([lsn, at]) => Math.max(0, receivedAt.get(lsn) - at));
-  return { ops: commits, opsPerSec: commits / seconds, ...percentiles(latencies) };
+  const latencies = new Latencies();
+  for (const [lsn, at] of durableAt) latencies.add(Math.max(0, receivedAt.get(lsn) - at));
+  return { ops: commits, opsPerSec: commits / seconds, ...latencies.summary() };
 }
 
 /**
@@ -74,9 +69,10 @@ export async function outOfProcessReader(dir, { commits, durableOnly }) {
   const acks = await runWriter(dir, commits);
   await reader;
   stop.abort();
-  const latencies = acks.map(({ lsn, at }) => Math.max(0, receivedAt.get(lsn) - at));
+  const latencies = new Latencies();
+  for (const { lsn, at } of acks) latencies.add(Math.max(0, receivedAt.get(lsn) - at));
   const seconds = (acks.at(-1).at - acks[0].at) / 1000;
-  return { ops: commits, opsPerSec: commits / seconds, ...percentiles(latencies) };
+  return { ops: commits, opsPerSec: commits / seconds, ...latencies.summary() };
 }
 
 /** Runs bench/reader-writer.mjs; resolves to its acknowledgements, `{ lsn, at }` (wall ms). */

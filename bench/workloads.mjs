@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Wal, replayDir } from 'segwal';
 import { Latencies, watchEventLoop, watchRss } from './measure.mjs';
 import { inProcessReader, manySegments, outOfProcessReader } from './readers.mjs';
+import { barePublisherThroughput, shipThroughput, steadyLatency, writerUnderShipping } from './shipping.mjs';
 
 /*
  * Each workload opens one driver in a fresh directory, runs for a while and
@@ -158,6 +159,30 @@ export const WORKLOADS = [
     drivers: ['replay-dir', 'wal-open'],
     rounds: true,
     scenario: ({ root, quick, driver }) => manySegments(root, driver, { segments: quick ? 1200 : 12000 }),
+  },
+  ...[128, 4096].map((eventBytes) => ({
+    id: `S1-${eventBytes === 128 ? '128' : '4k'}`,
+    title: `shipping ${eventBytes}-byte events to a 3-node JetStream (R3) against a bare publisher of the same bytes, batches and window`,
+    drivers: ['ship', 'bare-publisher'],
+    rounds: true,
+    scenario: ({ dir, quick, driver }) => {
+      const size = { eventBytes, totalBytes: (quick ? 2 : 32) << 20 };
+      return driver === 'ship' ? shipThroughput(dir, size) : barePublisherThroughput(dir, size);
+    },
+  })),
+  {
+    id: 'S2',
+    title: `W3 (${WRITERS} writers, group mode) beside a 3-node JetStream, with and without ship()`,
+    drivers: ['segwal-group-shipping', 'segwal-group'],
+    rounds: true,
+    scenario: ({ dir, quick, driver }) =>
+      writerUnderShipping(dir, { shipping: driver === 'segwal-group-shipping', run: (handle) => concurrent(handle, SMALL_EVENT, quick ? ROUND_MS.quick : ROUND_MS.full) }),
+  },
+  {
+    id: 'S3',
+    title: 'a steady 5,000 commits/s (per-commit), shipped and followed: commit → acknowledged, commit → applied by the follower',
+    drivers: ['acknowledged', 'applied'],
+    scenario: ({ dir, quick, driver }) => steadyLatency(dir, { durationMs: quick ? 1000 : 10_000, perSecond: 5000, measure: driver }),
   },
 ];
 

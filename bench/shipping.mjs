@@ -1,0 +1,180 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Wal } from 'segwal';
+import { connectJetStream, ensureStream, followStream, publishMessage, ship } from 'segwal/jetstream';
+import { findNatsServer, startLocalCluster } from '../examples/local-nats-cluster.mjs';
+import { Latencies } from './measure.mjs';
+
+/*
+ * The shipping workloads (issue 14), each on a three-node cluster of its own
+ * on this machine (R3 file streams, as ship() creates them):
+ *   S1  shipping throughput against a bare publisher that sends the same
+ *       bytes in the same batches with the same window;
+ *   S2  what shipping costs the writer: W3 with and without a shipper;
+ *   S3  commit → acknowledged by the stream, and commit → applied by a
+ *       follower, at a steady 5,000 commits/s.
+ */
+
+const STREAM = 'bench';
+/** ship()'s defaults, which the bare publisher copies. */
+const WINDOW = 32;
+const HEADER_ALLOWANCE_BYTES = 1024;
+/** A transaction's encoding on the wire: begin, commit, count, then per event its length (docs/REPLICATION.md). */
+const TX_OVERHEAD_BYTES = 8 + 8 + 4 + 4;
+
+/** Runs `body(cluster)` with a fresh three-node cluster under `dir`, stopped afterwards. */
+export async function withCluster(dir, body) {
+  const binary = findNatsServer();
+  if (binary === null) throw new Error('nats-server not found on PATH or in /usr/sbin: apt-get install -y nats-server');
+  const natsDir = path.join(dir, 'nats');
+  fs.mkdirSync(natsDir, { recursive: true });
+  const cluster = await startLocalCluster(binary, natsDir);
+  try {
+    return await body(cluster);
+  } finally {
+    await cluster.stop();
+  }
+}
+
+/**
+ * Creates the stream before the clock starts, as ship() would (R3, a 2-minute
+ * duplicate window, messages up to max_payload): creating an R3 stream takes
+ * the cluster about half a second, which is not shipping.
+ */
+async function createStream(cluster, subject) {
+  const connection = await connectJetStream({ servers: cluster.servers, name: 'bench stream setup' });
+  try {
+    await ensureStream(connection, { name: STREAM, subjects: [subject], duplicateWindowMs: 120_000, maxMsgSize: connection.maxPayload });
+  } finally {
+    await connection.close();
+  }
+}
+
+/** S1, driver `ship`: a log of one-event transactions written beforehand, shipped by ship(wal) until the stream acknowledged the last. */
+export function shipThroughput(dir, { eventBytes, totalBytes }) {
+  return withCluster(dir, async (cluster) => {
+    const { wal } = await Wal.open({ dir: path.join(dir, 'log'), sync: 'none' });
+    const event = Buffer.alloc(eventBytes, 0x5a);
+    const count = Math.floor(totalBytes / eventBytes);
+    let last;
+    for (let i = 0; i < count; i++) last = wal.commitSync([event]);
+    await wal.sync();
+    await createStream(cluster, `segwal.${wal.logId}`);
+    const started = performance.now();
+    const shipper = await ship(wal, { servers: cluster.servers, stream: STREAM, window: WINDOW });
+    await shipper.acknowledged(last.commitLsn);
+    const seconds = (performance.now() - started) / 1000;
+    await shipper.close();
+    await wal.close();
+    return { ops: count, opsPerSec: count / seconds, mbPerSec: (count * eventBytes) / seconds / 1e6 };
+  });
+}
+
+/**
+ * S1, driver `bare-publisher`: the same transactions' bytes, packed as the
+ * shipper packs them (as many whole transactions as fit in max_payload less
+ * the header allowance), published with the same window, without segwal's
+ * headers, ids or chain check.
+ */
+export function barePublisherThroughput(dir, { eventBytes, totalBytes }) {
+  return withCluster(dir, async (cluster) => {
+    const connection = await connectJetStream({ servers: cluster.servers, name: 'bench bare publisher' });
+    try {
+      await createStream(cluster, `${STREAM}.bare`);
+      const count = Math.floor(totalBytes / eventBytes);
+      const txBytes = TX_OVERHEAD_BYTES + eventBytes;
+      const perMessage = Math.max(1, Math.floor((connection.maxPayload - HEADER_ALLOWANCE_BYTES) / txBytes));
+      const started = performance.now();
+      const window = [];
+      for (let sent = 0; sent < count; sent += perMessage) {
+        const body = Buffer.alloc(Math.min(perMessage, count - sent) * txBytes, 0x5a);
+        if (window.length >= WINDOW) await window.shift();
+        window.push(publishMessage(connection, `${STREAM}.bare`, body));
+      }
+      await Promise.all(window);
+      const seconds = (performance.now() - started) / 1000;
+      return { ops: count, opsPerSec: count / seconds, mbPerSec: (count * eventBytes) / seconds / 1e6 };
+    } finally {
+      await connection.close();
+    }
+  });
+}
+
+/**
+ * S2: the W3 load (`run`, 64 writers, group mode) on a Wal with a cluster
+ * running beside it in both drivers, and in `segwal-group-shipping` a
+ * shipper attached, so the difference is the shipper's own cost.
+ */
+export function writerUnderShipping(dir, { shipping, run }) {
+  return withCluster(dir, async (cluster) => {
+    const { wal } = await Wal.open({ dir: path.join(dir, 'log'), sync: 'group' });
+    const shipper = shipping ? await ship(wal, { servers: cluster.servers, stream: STREAM }) : null;
+    try {
+      return await run({ append: (event) => wal.commit([event]) });
+    } finally {
+      await shipper?.close();
+      await wal.close();
+    }
+  });
+}
+
+/**
+ * S3: a steady 5,000 commits/s (5 every millisecond, per-commit mode) for
+ * `durationMs`, shipped by ship(wal) and followed by followStream into a
+ * replica in this process. `measure` picks the row: `acknowledged` (from the
+ * commit call to the stream holding it) or `applied` (to the replica having
+ * applied it, seen by polling its status every millisecond).
+ */
+export function steadyLatency(dir, { durationMs, perSecond, measure }) {
+  return withCluster(dir, async (cluster) => {
+    const { wal } = await Wal.open({ dir: path.join(dir, 'log'), sync: 'per-commit' });
+    const shipper = await ship(wal, { servers: cluster.servers, stream: STREAM });
+    const event = Buffer.alloc(128, 0x5a);
+    // The follower needs the stream's first message to know the log.
+    const first = await wal.commit([event]);
+    await shipper.acknowledged(first.commitLsn);
+    const follower = await followStream({ servers: cluster.servers, stream: STREAM, dir: path.join(dir, 'replica') });
+
+    const acknowledged = new Latencies();
+    const applied = new Latencies();
+    const waitingToApply = [];
+    const watch = setInterval(() => {
+      const { appliedCommitLsn } = follower.status();
+      const now = performance.now();
+      while (waitingToApply.length > 0 && waitingToApply[0].commitLsn <= appliedCommitLsn) applied.add(now - waitingToApply.shift().at);
+    }, 1);
+    const perTick = Math.max(1, Math.round(perSecond / 1000));
+    const pending = [];
+    const started = performance.now();
+    let commits = 0;
+    await new Promise((resolve) => {
+      const tick = setInterval(() => {
+        if (performance.now() - started >= durationMs) {
+          clearInterval(tick);
+          resolve();
+          return;
+        }
+        for (let i = 0; i < perTick; i++) {
+          const at = performance.now();
+          commits++;
+          pending.push(
+            wal.commit([event]).then(async ({ commitLsn }) => {
+              waitingToApply.push({ commitLsn, at });
+              waitingToApply.sort((a, b) => a.commitLsn - b.commitLsn);
+              await shipper.acknowledged(commitLsn);
+              acknowledged.add(performance.now() - at);
+            }),
+          );
+        }
+      }, 1);
+    });
+    await Promise.all(pending);
+    const seconds = (performance.now() - started) / 1000;
+    while (waitingToApply.length > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    clearInterval(watch);
+    await follower.close();
+    await shipper.close();
+    await wal.close();
+    return { ops: commits, opsPerSec: commits / seconds, ...(measure === 'applied' ? applied : acknowledged).summary() };
+  });
+}
