@@ -82,7 +82,7 @@ const followOptions = {
 const lsnOption = z.number().int().min(1).max(MAX_LSN).optional();
 
 export interface ReadWalOptions<Out = Buffer> extends ReaderIoOption {
-  /** Yield records with an LSN at or above this. Default 1. */
+  /** Yield records with an LSN at or above this (a Commit record: whose commit LSN is). Default 1. */
   fromLsn?: number;
   /** After the records on disk, wait for new ones as a live Wal appends them, until `signal` aborts. */
   follow?: boolean;
@@ -90,7 +90,7 @@ export interface ReadWalOptions<Out = Buffer> extends ReaderIoOption {
   signal?: AbortSignal;
   /** How often `follow` looks for new records, in ms. Default 50. */
   pollMs?: number;
-  /** Decodes the events of Mutation and MutationBatch records into `events` (no hand-parsing of the batch format). */
+  /** Decodes the events of Mutation, MutationBatch and Commit records into `events` (no hand-parsing of the batch format). */
   codec?: Codec<unknown, Out> | CodecNameFor<unknown, Out>;
 }
 
@@ -129,7 +129,9 @@ export async function* readWal<Out>(dir: string, options: ReadWalOptions<Out> = 
       };
       if (codec !== null) {
         if (record.kind === RecordKind.Mutation) record.events = [decodeOne(codec, record.payload, record.lsn)];
-        else if (record.kind === RecordKind.MutationBatch) record.events = batchEvents(record.payload).map((event) => decodeOne(codec, event, record.lsn));
+        else if (record.kind === RecordKind.MutationBatch || record.kind === RecordKind.Commit) {
+          record.events = batchEvents(record.payload).map((event) => decodeOne(codec, event, record.lsn));
+        }
       }
       yield record;
     }

@@ -1,5 +1,13 @@
 import { WalError } from './errors.js';
-import { BATCH_COUNT_BYTES, BATCH_ENTRY_OVERHEAD, FRAME_OVERHEAD, MAX_FRAME_BYTES, RecordKind } from './format/constants.js';
+import {
+  BATCH_COUNT_BYTES,
+  BATCH_ENTRY_OVERHEAD,
+  COMMIT_RECORD_SPAN,
+  COMMIT_RECORD_VERSION,
+  FRAME_OVERHEAD,
+  MAX_FRAME_BYTES,
+  RecordKind,
+} from './format/constants.js';
 import { batchPayloadBytes, writeBatchFrame, writeFrame } from './format/frame.js';
 import { MAX_SEGMENT_ID, segmentFileName } from './format/segment-name.js';
 import type { LsnAllocator } from './lsn.js';
@@ -33,12 +41,19 @@ export class RecordStager {
     return this.lsns.lastLsn;
   }
 
-  /** TxBegin + MutationBatch(es) + TxCommit for `payloads` (at least one). */
+  /**
+   * One transaction of `payloads` (at least one): a Commit record when they fit
+   * one frame and the active segment may hold one (format version 2), else
+   * TxBegin + MutationBatch(es) + TxCommit. Both take the same LSNs
+   * (docs/FORMAT.md, "Record kinds").
+   */
   stageCommit(payloads: readonly Uint8Array[]): TxLsns {
     const batches = splitIntoBatches(payloads);
     const count = batches.length + 2;
     this.lsns.ensureAvailable(count);
     this.rotateIfFull();
+    const only = batches.length === 1 ? (batches[0] as Batch) : null;
+    if (only !== null && this.active.formatVersion >= COMMIT_RECORD_VERSION) return this.stageCommitRecord(only);
     let bytes = 2 * FRAME_OVERHEAD;
     for (const batch of batches) bytes += FRAME_OVERHEAD + batch.payloadBytes;
     const beginLsn = this.lsns.take(count);
@@ -46,11 +61,21 @@ export class RecordStager {
     let at = writeFrame(target, offset, RecordKind.TxBegin, beginLsn, 0, null);
     let lsn = beginLsn;
     for (const batch of batches) {
-      at = writeBatchFrame(target, at, ++lsn, beginLsn, batch.events, batch.payloadBytes);
+      at = writeBatchFrame(target, at, RecordKind.MutationBatch, ++lsn, beginLsn, batch.events, batch.payloadBytes);
     }
     writeFrame(target, at, RecordKind.TxCommit, ++lsn, beginLsn, null);
     this.recordsEndAt(lsn);
     return { beginLsn, commitLsn: lsn };
+  }
+
+  /** A whole transaction in one frame: one length, one CRC, where three frames would take 75 bytes of framing. */
+  private stageCommitRecord(batch: Batch): TxLsns {
+    const beginLsn = this.lsns.take(COMMIT_RECORD_SPAN + 1);
+    const commitLsn = beginLsn + COMMIT_RECORD_SPAN;
+    const { target, offset } = this.reserve(FRAME_OVERHEAD + batch.payloadBytes);
+    writeBatchFrame(target, offset, RecordKind.Commit, commitLsn, beginLsn, batch.events, batch.payloadBytes);
+    this.recordsEndAt(commitLsn);
+    return { beginLsn, commitLsn };
   }
 
   stageTxBegin(): number {
@@ -79,7 +104,7 @@ export class RecordStager {
     let lsn = this.lsns.take(batches.length) - 1;
     let { target, offset: at } = this.reserve(bytes);
     for (const batch of batches) {
-      at = writeBatchFrame(target, at, ++lsn, beginLsn, batch.events, batch.payloadBytes);
+      at = writeBatchFrame(target, at, RecordKind.MutationBatch, ++lsn, beginLsn, batch.events, batch.payloadBytes);
     }
     this.recordsEndAt(lsn);
     return lsn;

@@ -165,9 +165,14 @@ export interface CloseReport {
   droppedTransactions: number;
 }
 
-/** A raw record, as `readWal` yields it. */
+/**
+ * A raw record, as `readWal` yields it. A Commit record (kind 7) is a whole
+ * committed transaction: `txBeginLsn` is its begin LSN, `lsn` its commit LSN
+ * (begin + 2), `payload` a MutationBatch payload (docs/FORMAT.md).
+ */
 export interface WalRecord {
   kind: RecordKind;
+  /** This record's LSN; for a Commit record the last of the three it spans. */
   lsn: number;
   txBeginLsn: number;
   payload: Buffer;

@@ -196,7 +196,7 @@ export class LogWriter {
     const fd = segment.fd as Fd;
     yield* attempt('fsync before sealing', file, call('datasync', fd));
     this.markDurable(segment.lastLsn);
-    const sealedHeader = encodeSegmentHeader({ baseLsn: segment.baseLsn, sealed: true }, this.io.crc32);
+    const sealedHeader = encodeSegmentHeader({ baseLsn: segment.baseLsn, sealed: true, formatVersion: segment.formatVersion }, this.io.crc32);
     yield* writeFully(fd, sealedHeader, 0, 'seal segment', file);
     yield* attempt('fsync sealed header', file, call('datasync', fd));
     yield* attempt('trim sealed segment', file, call('truncate', fd, segment.writtenEnd));

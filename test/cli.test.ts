@@ -8,6 +8,7 @@ import { statsCommand } from '../src/cli/stats.js';
 import { parseCommand, type Command, type Output } from '../src/cli/usage.js';
 import { verifyCommand } from '../src/cli/verify.js';
 import { ROOT } from './helpers/child.js';
+import { expectDense } from './helpers/lsn-spans.js';
 import { segmentNames, snapshotFiles, tempDir } from './helpers/temp-dir.js';
 
 const BIN = path.join(ROOT, 'dist/cli/main.js');
@@ -52,11 +53,18 @@ function truncateWhenOpened(file: string, truncate: () => number): { deleted: ()
   return { deleted: () => deleted };
 }
 
-/** A log of several segments: 30 commits, one aborted and one open transaction, a Checkpoint. */
+/**
+ * A log of several segments: 30 commits (one Commit record each, LSNs 1..90),
+ * a begin() transaction committed in three records (91..93), one aborted
+ * (94..96) and one open transaction (97, 98), a Checkpoint (99).
+ */
 async function sampleLog(options: { keepOpen?: boolean } = {}) {
   const dir = tempDir();
   const { wal } = await Wal.open({ dir, io: 'js', segmentBytes: 1024, sync: 'none' });
-  for (let i = 0; i < 30; i++) await wal.commit([Buffer.from(`event ${i} ${'x'.repeat(60)}`)]);
+  for (let i = 0; i < 30; i++) await wal.commit([Buffer.from(`event ${i} ${'x'.repeat(150)}`)]);
+  const multiStep = wal.begin();
+  multiStep.appendBatch([Buffer.from('batch a'), Buffer.from('batch b')]);
+  await multiStep.commit();
   const aborted = wal.begin();
   aborted.append(Buffer.from('aborted'));
   aborted.abort();
@@ -65,7 +73,15 @@ async function sampleLog(options: { keepOpen?: boolean } = {}) {
   wal.checkpointMarker(6);
   await wal.flush();
   if (options.keepOpen !== true) await wal.close();
-  return { dir, wal, openBegin: open.beginLsn, abortedBegin: aborted.beginLsn };
+  return { dir, wal, openBegin: open.beginLsn, abortedBegin: aborted.beginLsn, multiStepBegin: multiStep.beginLsn };
+}
+
+/** The LSNs of sampleLog's records in order: a Commit record is listed under its commit LSN. */
+const SAMPLE_LSNS = [...Array.from({ length: 30 }, (_, i) => 3 * i + 3), ...Array.from({ length: 9 }, (_, i) => 91 + i)];
+
+/** The offset of a segment file's second frame. */
+function secondFrameAt(bytes: Buffer): number {
+  return 32 + bytes.readUInt32LE(32);
 }
 
 describe('the segwal CLI', () => {
@@ -110,7 +126,7 @@ describe('the segwal CLI', () => {
     expect(report.segments.at(-1)).toMatchObject({ sealed: false, state: 'active' });
     const records = report.segments.reduce((sum: number, row: { records: number }) => sum + row.records, 0);
     expect(report.totals.records).toBe(records);
-    expect(records).toBe(30 * 3 + 3 + 2 + 1);
+    expect(records).toBe(SAMPLE_LSNS.length);
     const sizes = names.reduce((sum, name) => sum + fs.statSync(path.join(dir, name)).size, 0);
     expect(report.totals.bytes).toBe(sizes);
   });
@@ -119,7 +135,7 @@ describe('the segwal CLI', () => {
     const { dir } = await sampleLog();
     const good = await segwal('verify', dir);
     expect(good.code).toBe(0);
-    expect(good.stdout).toMatch(/^ok: \d+ segments, 96 records, LSN 1\.\.96/);
+    expect(good.stdout).toMatch(/^ok: \d+ segments, 39 records, LSN 1\.\.99/);
     expect(good.stderr).toBe('');
     const second = path.join(dir, segmentNames(dir)[1]!);
     const bytes = fs.readFileSync(second);
@@ -156,13 +172,14 @@ describe('the segwal CLI', () => {
       fs.writeFileSync(file, bytes);
       return file;
     };
+    const secondFrame = secondFrameAt(fs.readFileSync(path.join(dir, names[3]!)));
     const first = damage(names[1]!, 40);
-    const second = damage(names[3]!, 32 + 25 + 6); // inside the second frame
+    const second = damage(names[3]!, secondFrame + 6); // inside the second frame
     const { code, stdout } = await segwal('verify', dir, '--json');
     expect(code).toBe(1);
     const { problems } = JSON.parse(stdout);
     expect(problems.map((problem: { file: string }) => problem.file)).toEqual([first, second]);
-    expect(problems[1].offset).toBe(32 + 25);
+    expect(problems[1].offset).toBe(secondFrame);
     expect((await segwal('verify', dir)).stdout).toMatch(/^DAMAGED: 2 problems;[^]*problem 1: [^]*problem 2: /);
   });
 
@@ -205,7 +222,7 @@ describe('the segwal CLI', () => {
     expect((await segwal('stats', dir)).code).toBe(0);
     const dump = await segwal('dump', dir, '--payload', 'none');
     expect(dump.code).toBe(0);
-    expect(dump.stdout.trim().split('\n')).toHaveLength(96);
+    expect(dump.stdout.trim().split('\n')).toHaveLength(SAMPLE_LSNS.length);
   });
 
   it('dump prints the records before damage, then names it on stderr and exits 1', async () => {
@@ -213,21 +230,31 @@ describe('the segwal CLI', () => {
     const second = path.join(dir, segmentNames(dir)[1]!);
     const bytes = fs.readFileSync(second);
     const baseLsn = Number(bytes.readBigUInt64LE(12));
-    bytes[32 + 25 + 30] = bytes[32 + 25 + 30]! ^ 1; // inside the segment's second frame
+    const secondFrame = secondFrameAt(bytes);
+    bytes[secondFrame + 30] = bytes[secondFrame + 30]! ^ 1; // inside the segment's second frame
     fs.writeFileSync(second, bytes);
     const { code, stdout, stderr } = await segwal('dump', dir, '--payload', 'none');
     expect(code).toBe(1);
-    expect(stdout.trim().split('\n').map((line) => JSON.parse(line).lsn)).toEqual(Array.from({ length: baseLsn }, (_, i) => i + 1));
-    expect(JSON.parse(stderr.replace(/^damage: /, ''))).toMatchObject({ code: 'WAL_MALFORMED', file: second, offset: 32 + 25, lsn: baseLsn + 1 });
+    // Every record up to the segment's first one, a Commit record spanning baseLsn..baseLsn + 2.
+    expect(stdout.trim().split('\n').map((line) => JSON.parse(line).lsn)).toEqual(SAMPLE_LSNS.filter((lsn) => lsn <= baseLsn + 2));
+    expect(JSON.parse(stderr.replace(/^damage: /, ''))).toMatchObject({ code: 'WAL_MALFORMED', file: second, offset: secondFrame, lsn: baseLsn + 3 });
   });
 
   it('dump: NDJSON, one record a line, with --from/--to/--kind/--tx and payload modes', async () => {
-    const { dir, openBegin, abortedBegin } = await sampleLog();
-    const all = (await segwal('dump', dir)).stdout.trim().split('\n').map((line) => JSON.parse(line));
-    expect(all.map((record) => record.lsn)).toEqual(Array.from({ length: all.length }, (_, i) => i + 1));
-    expect(all[1]).toMatchObject({ kind: 'MutationBatch', txBeginLsn: 1, events: [{ encoding: 'utf8', data: expect.stringMatching(/^event 0 /) }] });
-    const ranged = (await segwal('dump', dir, '--from', '4', '--to', '6')).stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const { dir, openBegin, abortedBegin, multiStepBegin } = await sampleLog();
+    const lines = async (...args: string[]) => (await segwal('dump', dir, ...args)).stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const all = await lines();
+    expect(all.map((record) => record.lsn)).toEqual(SAMPLE_LSNS);
+    expectDense(all);
+    expect(all[0]).toMatchObject({ kind: 'Commit', lsn: 3, txBeginLsn: 1, events: [{ encoding: 'utf8', data: expect.stringMatching(/^event 0 /) }] });
+    expect(all[30]).toMatchObject({ kind: 'TxBegin', lsn: multiStepBegin });
+    expect(all[31]).toMatchObject({ kind: 'MutationBatch', txBeginLsn: multiStepBegin, events: [{ encoding: 'utf8', data: 'batch a' }, { encoding: 'utf8', data: 'batch b' }] });
+    const ranged = await lines('--from', String(multiStepBegin), '--to', String(multiStepBegin + 2));
     expect(ranged.map((record) => record.kind)).toEqual(['TxBegin', 'MutationBatch', 'TxCommit']);
+    // A range inside a Commit record's span (4..6) shows the record.
+    expect((await lines('--from', '5', '--to', '5')).map((record) => [record.kind, record.lsn])).toEqual([['Commit', 6]]);
+    expect((await lines('--kind', 'Commit')).map((record) => record.lsn)).toEqual(SAMPLE_LSNS.slice(0, 30));
+    expect((await lines('--tx', '4')).map((record) => [record.kind, record.lsn])).toEqual([['Commit', 6]]);
     const aborts = (await segwal('dump', dir, '--kind', 'TxAbort')).stdout.trim().split('\n').map((line) => JSON.parse(line));
     expect(aborts).toEqual([expect.objectContaining({ kind: 'TxAbort', txBeginLsn: abortedBegin })]);
     const tx = (await segwal('dump', dir, '--tx', String(openBegin))).stdout.trim().split('\n').map((line) => JSON.parse(line));
@@ -235,20 +262,20 @@ describe('the segwal CLI', () => {
     expect(tx[1].payload).toEqual({ encoding: 'base64', data: Buffer.from([0xff, 0x00, 0xfe]).toString('base64') });
     const hex = JSON.parse((await segwal('dump', dir, '--tx', String(openBegin), '--kind', 'mutation', '--payload', 'hex')).stdout);
     expect(hex.payload).toEqual({ encoding: 'hex', data: 'ff00fe' });
-    const none = JSON.parse((await segwal('dump', dir, '--from', '2', '--to', '2', '--payload', 'none')).stdout);
-    expect(none.events).toEqual([null]);
+    const none = JSON.parse((await segwal('dump', dir, '--from', String(multiStepBegin + 1), '--to', String(multiStepBegin + 1), '--payload', 'none')).stdout);
+    expect(none.events).toEqual([null, null]);
   });
 
   it('stats: records by kind, transactions committed / aborted / open, LSN range, oldest and newest segment', async () => {
     const { dir } = await sampleLog();
     const names = segmentNames(dir);
     const stats = JSON.parse((await segwal('stats', dir, '--json')).stdout);
-    expect(stats.recordsByKind).toMatchObject({ TxBegin: 32, MutationBatch: 30, TxCommit: 30, TxAbort: 1, Mutation: 2, Checkpoint: 1 });
-    expect(stats.transactions).toEqual({ committed: 30, aborted: 1, openAtEnd: 1 });
-    expect(stats.events).toBe(32);
-    expect(stats.lsnRange).toEqual({ first: 1, last: 96 });
+    expect(stats.recordsByKind).toEqual({ Commit: 30, TxBegin: 3, MutationBatch: 1, TxCommit: 1, TxAbort: 1, Mutation: 2, Checkpoint: 1 });
+    expect(stats.transactions).toEqual({ committed: 31, aborted: 1, openAtEnd: 1 });
+    expect(stats.events).toBe(34);
+    expect(stats.lsnRange).toEqual({ first: 1, last: 99 });
     expect(stats.segments).toEqual({ count: names.length, oldest: 1, newest: names.length });
-    expect((await segwal('stats', dir)).stdout).toContain('30 committed, 1 aborted, 1 open at end');
+    expect((await segwal('stats', dir)).stdout).toContain('31 committed, 1 aborted, 1 open at end');
   });
 
   it('works on a log a live Wal holds open and is writing, and changes no file', async () => {
@@ -277,10 +304,10 @@ describe('the segwal CLI', () => {
     writing = false;
     await writer;
     for (const run of runs) expect(run.code, run.stdout + run.stderr).toBe(0);
-    const lsns = runs[0]!.stdout.trim().split('\n').map((line) => JSON.parse(line).lsn);
-    expect(lsns.length).toBeGreaterThanOrEqual(96);
-    expect(lsns).toEqual(Array.from({ length: lsns.length }, (_, i) => i + 1));
-    expect(JSON.parse(runs[3]!.stdout).records).toBeGreaterThanOrEqual(96);
+    const dumped = runs[0]!.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    expect(dumped.length).toBeGreaterThanOrEqual(SAMPLE_LSNS.length);
+    expectDense(dumped);
+    expect(JSON.parse(runs[3]!.stdout).records).toBeGreaterThanOrEqual(SAMPLE_LSNS.length);
     await wal.close();
     expect(segmentNames(dir).length).toBeGreaterThan(segmentsBefore); // it rotated while we read
   });

@@ -1,5 +1,5 @@
 import { WalError } from '../errors.js';
-import { RECORD_KIND_NAMES, RecordKind } from '../format/constants.js';
+import { RECORD_KIND_NAMES, RecordKind, firstLsnOf } from '../format/constants.js';
 import { batchEvents } from '../format/frame.js';
 import { readWal } from '../readers.js';
 import type { WalRecord } from '../types.js';
@@ -30,10 +30,10 @@ function kindFilter(raw: unknown): RecordKind | undefined {
   for (const [kind, name] of Object.entries(RECORD_KIND_NAMES)) {
     if (name.toLowerCase() === text || kind === text) return Number(kind) as RecordKind;
   }
-  throw new UsageError(`--kind takes one of ${Object.values(RECORD_KIND_NAMES).join(', ')} (or 1..6), not ${String(raw)}`);
+  throw new UsageError(`--kind takes one of ${Object.values(RECORD_KIND_NAMES).join(', ')} (or 1..7), not ${String(raw)}`);
 }
 
-/** One record as a JSON line: Mutation payloads as `payload`, MutationBatch events as `events`. */
+/** One record as a JSON line: Mutation payloads as `payload`, MutationBatch and Commit events as `events`. */
 function recordLine(record: WalRecord, mode: PayloadMode): string {
   const line: Record<string, unknown> = {
     lsn: record.lsn,
@@ -43,7 +43,7 @@ function recordLine(record: WalRecord, mode: PayloadMode): string {
     offset: record.offset,
   };
   if (record.kind === RecordKind.Mutation) line.payload = encodePayload(record.payload, mode);
-  if (record.kind === RecordKind.MutationBatch) line.events = batchEvents(record.payload).map((event) => encodePayload(event, mode));
+  if (record.kind === RecordKind.MutationBatch || record.kind === RecordKind.Commit) line.events = batchEvents(record.payload).map((event) => encodePayload(event, mode));
   return JSON.stringify(line);
 }
 
@@ -53,15 +53,15 @@ export const dumpCommand: Command = {
   help: `segwal dump <dir> [--from LSN] [--to LSN] [--kind K] [--tx LSN] [--payload MODE]
 
 One JSON object per line per record: lsn, kind, txBeginLsn, segmentId, offset,
-and the data: "payload" for a Mutation, "events" for a MutationBatch, each as
-{ encoding, data }. Records pass the same checks as open (records of a
+and the data: "payload" for a Mutation, "events" for a MutationBatch or a
+Commit (a whole transaction in one record), each as { encoding, data }. Records pass the same checks as open (records of a
 transaction begun in a truncated segment are printed, not refused). A torn
 tail in the last segment (what open cuts, or a frame a Wal is writing right
 now) ends the dump quietly, exit 0; damage anywhere else ends it after the
 records before it, with the problem on stderr (exit 1).
   --from LSN      first LSN to print (default 1)
   --to LSN        last LSN to print
-  --kind K        only TxBegin, TxCommit, TxAbort, Mutation, MutationBatch or Checkpoint
+  --kind K        only TxBegin, TxCommit, TxAbort, Mutation, MutationBatch, Checkpoint or Commit
   --tx LSN        only the records of the transaction whose TxBegin has this LSN
   --payload MODE  auto (utf8 when valid, else base64; default), base64, utf8, hex, none`,
   options: {
@@ -86,7 +86,7 @@ records before it, with the problem on stderr (exit 1).
     };
     try {
       for await (const record of readWal(dir, { fromLsn: from })) {
-        if (record.lsn > to) break;
+        if (firstLsnOf(record) > to) break;
         if (kind !== undefined && record.kind !== kind) continue;
         if (tx !== undefined && record.txBeginLsn !== tx && !(record.kind === RecordKind.TxBegin && record.lsn === tx)) continue;
         pending += `${recordLine(record, mode)}\n`;

@@ -22,7 +22,7 @@ records that passed the checks). Read-only; works while a Wal writes the log.
       records: Object.values(byKind).reduce((sum, count) => sum + count, 0),
       recordsByKind: byKind,
       events,
-      transactions: { committed: byKind.TxCommit ?? 0, aborted: byKind.TxAbort ?? 0, openAtEnd },
+      transactions: { committed: (byKind.TxCommit ?? 0) + (byKind.Commit ?? 0), aborted: byKind.TxAbort ?? 0, openAtEnd },
       bytes: {
         onDisk: scan.segments.reduce((sum, segment) => sum + segment.fileBytes, 0),
         inRecords: scan.segments.reduce((sum, segment) => sum + (segment.scanned === null ? 0 : segment.scanned.dataEnd - HEADER_BYTES), 0),

@@ -5,6 +5,7 @@ import {
   BATCH_ENTRY_OVERHEAD,
   FRAME_OVERHEAD,
   MAX_FRAME_BYTES,
+  RECORD_KIND_NAMES,
   RecordKind,
   isRecordKind,
 } from './constants.js';
@@ -54,17 +55,22 @@ export function writeFrame(
   return offset + length;
 }
 
-/** Writes an unsealed MutationBatch frame holding `events`; `payloadBytes` is `batchPayloadBytes(events)`. */
+/**
+ * Writes an unsealed frame whose payload is the batch of `events`: a
+ * MutationBatch, or a Commit (the same payload); `payloadBytes` is
+ * `batchPayloadBytes(events)`.
+ */
 export function writeBatchFrame(
   target: Buffer,
   offset: number,
+  kind: RecordKind.MutationBatch | RecordKind.Commit,
   lsn: number,
   txBeginLsn: number,
   events: readonly Uint8Array[],
   payloadBytes: number,
 ): number {
   const length = FRAME_OVERHEAD + payloadBytes;
-  writeFrameFields(target, offset, length, RecordKind.MutationBatch, lsn, txBeginLsn);
+  writeFrameFields(target, offset, length, kind, lsn, txBeginLsn);
   let at = offset + PAYLOAD_AT;
   writeU32(target, events.length, at);
   at += BATCH_COUNT_BYTES;
@@ -166,26 +172,27 @@ function describePayloadProblem(kind: RecordKind, payload: Buffer): string | nul
     case RecordKind.Mutation:
       return null;
     case RecordKind.MutationBatch:
-      return describeBatchProblem(payload);
+    case RecordKind.Commit:
+      return describeBatchProblem(RECORD_KIND_NAMES[kind], payload);
     default:
       return payload.length === 0 ? null : `a ${RecordKind[kind]} record carries ${payload.length} payload bytes`;
   }
 }
 
-function describeBatchProblem(payload: Buffer): string | null {
-  if (payload.length < BATCH_COUNT_BYTES) return 'MutationBatch payload has no count';
+function describeBatchProblem(kindName: string, payload: Buffer): string | null {
+  if (payload.length < BATCH_COUNT_BYTES) return `${kindName} payload has no count`;
   const count = payload.readUInt32LE(0);
-  if (count === 0) return 'MutationBatch count is 0';
+  if (count === 0) return `${kindName} count is 0`;
   let at = BATCH_COUNT_BYTES;
   for (let i = 0; i < count; i++) {
-    if (at + BATCH_ENTRY_OVERHEAD > payload.length) return `MutationBatch entry ${i} of ${count} is missing`;
+    if (at + BATCH_ENTRY_OVERHEAD > payload.length) return `${kindName} entry ${i} of ${count} is missing`;
     at += BATCH_ENTRY_OVERHEAD + payload.readUInt32LE(at);
-    if (at > payload.length) return `MutationBatch entry ${i} runs past the payload`;
+    if (at > payload.length) return `${kindName} entry ${i} runs past the payload`;
   }
-  return at === payload.length ? null : `MutationBatch has ${payload.length - at} bytes after its ${count} entries`;
+  return at === payload.length ? null : `${kindName} has ${payload.length - at} bytes after its ${count} entries`;
 }
 
-/** The events of a MutationBatch payload already checked by `readFrame`, as views. */
+/** The events of a MutationBatch or Commit payload already checked by `readFrame`, as views. */
 export function batchEvents(payload: Buffer): Buffer[] {
   const count = payload.readUInt32LE(0);
   const events = new Array<Buffer>(count);
