@@ -32,6 +32,8 @@ export interface NormalizedOptions<In, Out> {
   preallocation: Preallocation;
   onReplay: ReplayHandler<Out> | null;
   logId: string | null;
+  /** Batches nobody waits to see fsync'd are written from the event loop (sync modes group and none only). */
+  writeOnLoop: boolean;
 }
 
 const isWalIo = (value: unknown): value is WalIo => {
@@ -91,6 +93,7 @@ const optionsSchema = z.strictObject({
   codec: codecOptionSchema.optional(),
   preallocate: z.boolean().optional(),
   logId: z.string().regex(/^[0-9a-f]{32}$/, 'expected 32 lowercase hex digits').optional(),
+  writeOnLoop: z.boolean().optional(),
   onReplay: z.custom<ReplayHandler<unknown>>((value) => typeof value === 'function', 'expected a function').optional(),
 });
 
@@ -112,6 +115,7 @@ export function normalizeOptions<In, Out>(options: WalOptions<In, Out>): Normali
     preallocation: preallocationFor(given.preallocate ?? true, syncMode),
     onReplay: (given.onReplay as ReplayHandler<Out> | undefined) ?? null,
     logId: given.logId ?? null,
+    writeOnLoop: syncMode !== 'per-commit' && (given.writeOnLoop ?? true),
   };
 }
 

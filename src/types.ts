@@ -82,6 +82,14 @@ export interface WalOptions<In = Uint8Array, Out = Buffer> {
    * a new log gets a random one.
    */
   logId?: string;
+  /**
+   * Sync modes group and none: write a batch that nobody waits to see
+   * fsync'd from the event loop, at the end of the tick that staged it,
+   * instead of on the thread pool (fsyncs always run on the pool). Default
+   * true; docs/DURABILITY.md, "Writes on the event loop", says when to turn
+   * it off. Ignored in per-commit mode, where every commit waits for an fsync.
+   */
+  writeOnLoop?: boolean;
 }
 
 /**

@@ -95,8 +95,13 @@ export class Wal<In = Uint8Array, Out = Buffer> {
       this.spans,
       recovered.segments,
     );
-    this.scheduler = new Scheduler(io, this.writer, this.queue, options.syncMode === 'group' ? options.groupIntervalMs : null, (poisoned) =>
-      this.announceFailure(poisoned),
+    this.scheduler = new Scheduler(
+      io,
+      this.writer,
+      this.queue,
+      options.syncMode === 'group' ? options.groupIntervalMs : null,
+      options.writeOnLoop,
+      (poisoned) => this.announceFailure(poisoned),
     );
     this.txHost = {
       append: (beginLsn, event) => this.stage(() => this.stager.stageMutation(beginLsn, this.encode(event, MAX_EVENT_BYTES))),

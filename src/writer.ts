@@ -105,6 +105,25 @@ export class LogWriter {
     }
   }
 
+  /**
+   * Whether the staged bytes can be written without a hop off the event loop
+   * (docs/DESIGN.md, "Writes on the event loop"): nobody waits for their fsync,
+   * they all go to the active segment with no segment to create or seal first
+   * (each of those fsyncs), no async write is in flight (writes stay in log
+   * order), and there are at most `maxBytes` of them.
+   */
+  canWriteOnLoop(maxBytes: number): boolean {
+    const active = this.active;
+    if (this.busy || active.state !== 'open' || active.sealWhenWritten || this.firstUnsealed() !== this.segments.length - 1) return false;
+    const staged = active.staging?.stagedBytes ?? 0;
+    return staged > 0 && staged <= maxBytes && !this.queue.awaitsFsyncUpTo(active.lastLsn);
+  }
+
+  /** Writes the active segment's staged bytes, with no fsync; run blocking on the loop once `canWriteOnLoop` said so. */
+  *writeOnLoop(): IoProgram<void> {
+    yield* this.writeStaged(this.active, false);
+  }
+
   private firstUnsealed(): number {
     let i = this.segments.length - 1;
     while (i > 0 && (this.segments[i - 1] as Segment).state !== 'sealed') i--;
