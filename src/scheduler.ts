@@ -155,9 +155,13 @@ export class Scheduler {
         // What may go out on the loop does so now; the hop is left for what needs an fsync
         // (forced, or a durable waiter), a segment to create or seal, or a large batch.
         if (write) this.writeStagedOnLoop();
+        // A rotation adopts the spare being prepared, once ready, instead of preparing a file of its own.
+        if (write && this.writer.spareComing) await this.spareWork;
         if (write && this.writer.hasWork(fsync)) await runAsync(this.io, this.writer.drainRound(fsync));
         else if (fsync && this.writer.hasNonDurableWrites) await runAsync(this.io, this.writer.fsyncWritten());
         else break;
+        // Under a steady stream of commits this loop never ends: check after every round, not only at the end.
+        this.prepareSpareInBackground();
       }
     } catch (error) {
       this.poison(error);

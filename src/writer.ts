@@ -40,6 +40,8 @@ export class LogWriter {
   busy = false;
   private spareFd: Fd | null = null;
   private spareJob: SpareJob | null = null;
+  /** A segment filled up while this Wal was open: the log fills segments, so a spare is kept ready from now on. */
+  private rotated = false;
   private fsyncFd: Fd | null = null;
   private readonly closeAfterFsync = new Set<Fd>();
 
@@ -156,16 +158,30 @@ export class LogWriter {
         ? yield* createSegmentFile(this.fileConfig, segment.id, segment.baseLsn)
         : yield* adoptSpareFile(this.fileConfig, spare, segment.id, segment.baseLsn);
     segment.state = 'open';
+    this.rotated = true;
+  }
+
+  /**
+   * True when the next round creates a segment while the spare is still being
+   * prepared: the async drain loop waits for it rather than create and
+   * zero-fill a second file in place (docs/BENCHMARKS.md, W5).
+   */
+  get spareComing(): boolean {
+    return this.spareJob !== null && this.segments.some((segment) => segment.state === 'planned');
   }
 
   /**
    * Whether a spare segment should be prepared now: none ready or in the
-   * works, and the active segment at least half full. A small log never
+   * works, and the active segment at least half full, or a segment already
+   * filled up since open (then the spare has a whole segment's time to be
+   * ready: with large commits half a segment is a few of them, less than
+   * zero-filling one takes; docs/BENCHMARKS.md, W5). A small log never
    * carries an empty segment-sized file beside it (docs/FORMAT.md).
    */
   get wantsSpare(): boolean {
     const active = this.active;
-    return this.spareFd === null && this.spareJob === null && active.state === 'open' && active.stagedEnd >= this.config.segmentBytes / 2;
+    if (this.spareFd !== null || this.spareJob !== null || active.state !== 'open') return false;
+    return this.rotated || active.stagedEnd >= this.config.segmentBytes / 2;
   }
 
   /**
@@ -213,8 +229,11 @@ export class LogWriter {
   private *sealSegment(segment: Segment): IoProgram<void> {
     const file = segment.file;
     const fd = segment.fd as Fd;
-    yield* attempt('fsync before sealing', file, call('datasync', fd));
-    this.markDurable(segment.lastLsn);
+    // Its records must be durable before the flag says sealed; a per-commit round made them so already.
+    if (this.queue.durableLsn < segment.lastLsn) {
+      yield* attempt('fsync before sealing', file, call('datasync', fd));
+      this.markDurable(segment.lastLsn);
+    }
     const sealedHeader = encodeSegmentHeader({ baseLsn: segment.baseLsn, sealed: true, formatVersion: segment.formatVersion }, this.io.crc32);
     yield* writeFully(fd, sealedHeader, 0, 'seal segment', file);
     yield* attempt('fsync sealed header', file, call('datasync', fd));
