@@ -118,6 +118,13 @@ Syscall DataSyncCall(const Napi::CallbackInfo& info) {
   return [fd](SysError* error) { return DataSync(fd, error), int64_t{0}; };
 }
 
+Syscall StartWritebackCall(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0);
+  int64_t offset = SizeArg(info, 1);
+  int64_t length = SizeArg(info, 2);
+  return [fd, offset, length](SysError* error) { return StartWriteback(fd, offset, length, error), int64_t{0}; };
+}
+
 Syscall AllocateCall(const Napi::CallbackInfo& info) {
   int fd = IntArg(info, 0);
   int64_t size = SizeArg(info, 1);
@@ -189,6 +196,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ExportPair(env, exports, "write", WriteCall, true, 1);
   ExportPair(env, exports, "appendFrames", AppendFramesCall, true, 1);
   ExportPair(env, exports, "datasync", DataSyncCall, false);
+  ExportPair(env, exports, "startWriteback", StartWritebackCall, false);
   ExportPair(env, exports, "allocate", AllocateCall, false);
   ExportPair(env, exports, "truncate", TruncateCall, false);
   ExportPair(env, exports, "close", CloseCall, false);

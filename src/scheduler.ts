@@ -69,7 +69,12 @@ export class Scheduler {
   /** The *Sync API: writes what is staged on the calling thread, and fsyncs it when `fsync`. Throws WAL_POISONED. */
   writeNow(fsync: boolean): void {
     try {
-      runSync(this.io, this.writer.drainRound(fsync));
+      if (!fsync && this.writer.needsOnlyAWrite(Number.POSITIVE_INFINITY)) {
+        this.writer.writeActiveNow();
+        this.writer.startWritebackIfDue();
+      } else {
+        runSync(this.io, this.writer.drainRound(fsync));
+      }
     } catch (error) {
       throw this.poison(error);
     }
@@ -97,10 +102,10 @@ export class Scheduler {
     if (this.writer.hasWork(false)) this.draining ??= this.drainLoop();
   }
 
-  /** Writes the staged bytes from the loop if they may go there (`LogWriter.canWriteOnLoop`); throws what the write throws. */
+  /** Writes the staged bytes from the loop if they may go there (`LogWriter.needsOnlyAWrite`); throws what the write throws. */
   private writeStagedOnLoop(): void {
-    if (!this.writesOnLoop || !this.writer.canWriteOnLoop(LOOP_WRITE_MAX_BYTES)) return;
-    runSync(this.io, this.writer.writeOnLoop());
+    if (!this.writesOnLoop || !this.writer.needsOnlyAWrite(LOOP_WRITE_MAX_BYTES)) return;
+    this.writer.writeActiveNow();
     this.prepareSpareInBackground();
   }
 

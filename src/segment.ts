@@ -32,6 +32,8 @@ export interface Segment {
   writtenEnd: number;
   /** File offset up to which bytes are written or staged. */
   stagedEnd: number;
+  /** File offset up to which a writeback of written bytes was started (`LogWriter.startWritebackIfDue`). */
+  writebackEnd: number;
   /** Bytes encoded and not yet written. */
   staging: Staging | null;
 }
@@ -49,6 +51,7 @@ export function plannedSegment(dir: string, id: number, baseLsn: number): Segmen
     fd: null,
     writtenEnd: HEADER_BYTES,
     stagedEnd: HEADER_BYTES,
+    writebackEnd: HEADER_BYTES,
     staging: null,
   };
 }
@@ -74,5 +77,5 @@ export function openSegment(
   found: FoundSegment = { lastLsn: baseLsn - 1, dataEnd: HEADER_BYTES, formatVersion: FORMAT_VERSION },
 ): Segment {
   const { lastLsn, dataEnd, formatVersion } = found;
-  return { ...plannedSegment(dir, id, baseLsn), formatVersion, lastLsn, state: 'open', fd, writtenEnd: dataEnd, stagedEnd: dataEnd };
+  return { ...plannedSegment(dir, id, baseLsn), formatVersion, lastLsn, state: 'open', fd, writtenEnd: dataEnd, stagedEnd: dataEnd, writebackEnd: dataEnd };
 }

@@ -24,6 +24,8 @@ export interface NativeAddon {
   appendFramesAsync(fd: number, frames: Uint8Array, position: number, sync: boolean): Promise<number>;
   datasync(fd: number): void;
   datasyncAsync(fd: number): Promise<void>;
+  startWriteback(fd: number, offset: number, length: number): void;
+  startWritebackAsync(fd: number, offset: number, length: number): Promise<void>;
   allocate(fd: number, size: number, zeroFill: boolean): void;
   allocateAsync(fd: number, size: number, zeroFill: boolean): Promise<void>;
   truncate(fd: number, size: number): void;

@@ -38,6 +38,10 @@ export interface IoOps {
   appendFrames(fd: Fd, frames: Uint8Array, position: number, sync: boolean): number;
   /** fdatasync: the file's data, and the metadata needed to read it back, are durable. */
   datasync(fd: Fd): void;
+  /** Starts writing back the file's dirty pages in [offset, offset + length) without waiting for
+   *  them (sync_file_range, SYNC_FILE_RANGE_WRITE), so a later fdatasync has less left to wait for.
+   *  A hint: it makes nothing durable. The js backend does nothing (node:fs has no such call). */
+  startWriteback(fd: Fd, offset: number, length: number): void;
   /** Makes the file at least `size` bytes long, the new bytes reading as zeros
    *  and their space reserved (fallocate where available), so later writes do
    *  not grow the file. `zeroFill` also writes zeros over the new range: the

@@ -106,6 +106,8 @@ export class CrashIo implements WalIo {
         i.datasync(fd);
         this.fsynced(fd, start);
       },
+      // A hint that makes nothing durable: nothing to record.
+      startWriteback: (fd, offset, length) => i.startWriteback(fd, offset, length),
       allocate: (fd, size, zeroFill) => {
         i.allocate(fd, size, zeroFill);
         this.push({ kind: 'allocate', inode: this.inodeOf(fd), size });
@@ -151,6 +153,7 @@ export class CrashIo implements WalIo {
         await a.datasync(fd);
         this.fsynced(fd, start);
       },
+      startWriteback: (fd, offset, length) => a.startWriteback(fd, offset, length),
       allocate: async (fd, size, zeroFill) => {
         await a.allocate(fd, size, zeroFill);
         this.push({ kind: 'allocate', inode: this.inodeOf(fd), size });
