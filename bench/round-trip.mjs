@@ -9,8 +9,8 @@ import { Wal, createNativeIo } from 'segwal';
 const count = Number(process.argv[2] ?? 3000);
 const root = fs.mkdtempSync(path.join(process.argv[3] ?? os.tmpdir(), 'segwal-round-trip-'));
 const io = createNativeIo();
-// The bytes of one 128-byte-event commit (three frames); their content does not matter here.
-const commitBytes = Buffer.alloc(195, 7);
+// The bytes of one 128-byte-event commit (one Commit record); their content does not matter here.
+const commitBytes = Buffer.alloc(161, 7);
 
 async function microsPerCall(step) {
   const started = process.hrtime.bigint();

@@ -37,7 +37,7 @@ describe('npm run bench -- --quick', () => {
       }
       expect(stdout).toContain(`${workload.id} — `);
     }
-    expect(report.goals.length).toBe(13);
+    expect(report.goals.length).toBe(17);
     for (const goal of report.goals) expect(typeof goal.met, goal.label).toBe('boolean');
     expect(stdout).toMatch(/Goals \(quick run\):/);
   }, 180_000);

@@ -16,6 +16,25 @@ function segwalDriver(io, sync) {
   };
 }
 
-export const segwalDrivers = ['native', 'js'].flatMap((io) =>
-  ['per-commit', 'group', 'none'].map((sync) => segwalDriver(io, sync)),
-);
+/**
+ * commitSync in per-commit mode, awaited like the others: the write and the
+ * fdatasync on the calling thread, as better-sqlite3 and the raw probe do.
+ */
+const blockingDriver = {
+  id: 'segwal-native-per-commit-blocking',
+  label: 'segwal native (per-commit, commitSync)',
+  async open(dir) {
+    const { wal } = await Wal.open({ dir, io: 'native', sync: 'per-commit' });
+    const appendSync = (event) => void wal.commitSync([event]);
+    return {
+      append: async (event) => appendSync(event),
+      appendSync,
+      close: () => wal.close(),
+    };
+  },
+};
+
+export const segwalDrivers = [
+  ...['native', 'js'].flatMap((io) => ['per-commit', 'group', 'none'].map((sync) => segwalDriver(io, sync))),
+  blockingDriver,
+];
