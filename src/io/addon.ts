@@ -5,7 +5,8 @@ import { WalError } from '../errors.js';
 
 /**
  * The C++ addon's surface (native/addon.cc). Blocking calls run on the calling
- * thread; `*Async` calls run on libuv's thread pool and settle a promise.
+ * thread; `*Async` calls run on libuv's thread pool and settle a promise, but
+ * for `appendFramesAsync`, which runs on the addon's writer thread when it is free.
  * Failures throw/reject an Error with `errno` (positive) and `syscall`.
  */
 export interface NativeAddon {

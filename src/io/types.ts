@@ -34,7 +34,8 @@ export interface IoOps {
   /** The append path in one call: fills in the CRC trailer of every frame in
    *  `frames` (format/frame.ts `fillFrameCrcs`), writes all of it at `position` as
    *  `write` does, then fdatasyncs if `sync` and the write was whole. Returns
-   *  the bytes written. The native backend does all of it in one hop. */
+   *  the bytes written. The native backend does all of it in one hop, in the async form on its own
+   *  writer thread (native/writer_thread.h) when that is free, else on the thread pool. */
   appendFrames(fd: Fd, frames: Uint8Array, position: number, sync: boolean): number;
   /** fdatasync: the file's data, and the metadata needed to read it back, are durable. */
   datasync(fd: Fd): void;
