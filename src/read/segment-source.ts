@@ -1,4 +1,4 @@
-import { COMMIT_RECORD_SPAN, FRAME_OVERHEAD, MAX_FRAME_BYTES, MIN_COMMIT_FRAME_BYTES, isRecordKind } from '../format/constants.js';
+import { COMMIT_RECORD_SPAN, FRAME_OVERHEAD, MAX_FRAME_BYTES, MIN_COMMIT_FRAME_BYTES, firstLsnOf, isRecordKind } from '../format/constants.js';
 import type { Crc32 } from '../format/crc.js';
 import { lastNonZeroByte, readFrame, type FrameReadResult } from '../format/frame.js';
 import { readU64 } from '../format/little-endian.js';
@@ -135,7 +135,7 @@ export class SegmentSource {
       for (;;) {
         const { result } = yield* this.frameAt(runEnd);
         if (result.status !== 'record' || runEnd + result.frame.length > end) break;
-        if (count === 0) first = result.frame.lsn;
+        if (count === 0) first = firstLsnOf(result.frame);
         count++;
         last = result.frame.lsn;
         runEnd += result.frame.length;
