@@ -48,12 +48,18 @@ export class RecordStager {
    * (docs/FORMAT.md, "Record kinds").
    */
   stageCommit(payloads: readonly Uint8Array[]): TxLsns {
-    const batches = splitIntoBatches(payloads);
-    const count = batches.length + 2;
-    this.lsns.ensureAvailable(count);
+    const wholeBytes = batchPayloadBytes(payloads);
+    // One frame holds them all, nearly always: then no batch list is made (a commit's garbage is GC's work).
+    const batches = wholeBytes <= MAX_BATCH_PAYLOAD_BYTES ? null : splitIntoBatches(payloads);
+    this.lsns.ensureAvailable((batches?.length ?? 1) + 2);
     this.rotateIfFull();
-    const only = batches.length === 1 ? (batches[0] as Batch) : null;
-    if (only !== null && this.active.formatVersion >= COMMIT_RECORD_VERSION) return this.stageCommitRecord(only);
+    if (batches === null && this.active.formatVersion >= COMMIT_RECORD_VERSION) return this.stageCommitRecord(payloads, wholeBytes);
+    return this.stageThreeRecords(batches ?? [{ events: payloads, payloadBytes: wholeBytes }]);
+  }
+
+  /** TxBegin + MutationBatch(es) + TxCommit. */
+  private stageThreeRecords(batches: readonly Batch[]): TxLsns {
+    const count = batches.length + 2;
     let bytes = 2 * FRAME_OVERHEAD;
     for (const batch of batches) bytes += FRAME_OVERHEAD + batch.payloadBytes;
     const beginLsn = this.lsns.take(count);
@@ -69,11 +75,11 @@ export class RecordStager {
   }
 
   /** A whole transaction in one frame: one length, one CRC, where three frames would take 75 bytes of framing. */
-  private stageCommitRecord(batch: Batch): TxLsns {
+  private stageCommitRecord(events: readonly Uint8Array[], payloadBytes: number): TxLsns {
     const beginLsn = this.lsns.take(COMMIT_RECORD_SPAN + 1);
     const commitLsn = beginLsn + COMMIT_RECORD_SPAN;
-    const { target, offset } = this.reserve(FRAME_OVERHEAD + batch.payloadBytes);
-    writeBatchFrame(target, offset, RecordKind.Commit, commitLsn, beginLsn, batch.events, batch.payloadBytes);
+    const { target, offset } = this.reserve(FRAME_OVERHEAD + payloadBytes);
+    writeBatchFrame(target, offset, RecordKind.Commit, commitLsn, beginLsn, events, payloadBytes);
     this.recordsEndAt(commitLsn);
     return { beginLsn, commitLsn };
   }
@@ -161,11 +167,12 @@ interface Batch {
   payloadBytes: number;
 }
 
+/** The largest MutationBatch or Commit payload: what one frame holds. */
+const MAX_BATCH_PAYLOAD_BYTES = MAX_FRAME_BYTES - FRAME_OVERHEAD;
+
 /** Splits events into MutationBatch payloads that each fit one frame (docs/DESIGN.md). */
 function splitIntoBatches(events: readonly Uint8Array[]): Batch[] {
-  const limit = MAX_FRAME_BYTES - FRAME_OVERHEAD;
-  const whole = batchPayloadBytes(events);
-  if (whole <= limit) return [{ events, payloadBytes: whole }];
+  const limit = MAX_BATCH_PAYLOAD_BYTES;
   const batches: Batch[] = [];
   let start = 0;
   let bytes = BATCH_COUNT_BYTES;
