@@ -69,12 +69,8 @@ export class Scheduler {
   /** The *Sync API: writes what is staged on the calling thread, and fsyncs it when `fsync`. Throws WAL_POISONED. */
   writeNow(fsync: boolean): void {
     try {
-      if (!fsync && this.writer.needsOnlyAWrite(Number.POSITIVE_INFINITY)) {
-        this.writer.writeActiveNow();
-        this.writer.startWritebackIfDue();
-      } else {
-        runSync(this.io, this.writer.drainRound(fsync));
-      }
+      if (!this.writer.canWriteInOneCall(Number.POSITIVE_INFINITY)) runSync(this.io, this.writer.drainRound(fsync));
+      else if (!this.writer.writeActiveNow(fsync)) this.writer.startWritebackIfDue();
     } catch (error) {
       throw this.poison(error);
     }
@@ -102,10 +98,10 @@ export class Scheduler {
     if (this.writer.hasWork(false)) this.draining ??= this.drainLoop();
   }
 
-  /** Writes the staged bytes from the loop if they may go there (`LogWriter.needsOnlyAWrite`); throws what the write throws. */
+  /** Writes the staged bytes from the loop if they may go there: one call, and no fsync due. Throws what the write throws. */
   private writeStagedOnLoop(): void {
-    if (!this.writesOnLoop || !this.writer.needsOnlyAWrite(LOOP_WRITE_MAX_BYTES)) return;
-    this.writer.writeActiveNow();
+    if (!this.writesOnLoop || !this.writer.canWriteInOneCall(LOOP_WRITE_MAX_BYTES) || this.writer.stagedFsyncDue(false)) return;
+    this.writer.writeActiveNow(false);
     this.prepareSpareInBackground();
   }
 

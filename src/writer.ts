@@ -114,36 +114,45 @@ export class LogWriter {
   }
 
   /**
-   * Whether the staged bytes need nothing but one plain write (`writeActiveNow`):
-   * nobody waits for their fsync, they all go to the active segment with no
-   * segment to create or seal first (each of those fsyncs), no async write is
-   * in flight (writes stay in log order), and there are at most `maxBytes`.
+   * Whether the staged bytes need nothing but one `appendFrames` call
+   * (`writeActiveNow`): they all go to the active segment with no segment to
+   * create or seal first, no async write is in flight (writes stay in log
+   * order), and there are at most `maxBytes`.
    */
-  needsOnlyAWrite(maxBytes: number): boolean {
+  canWriteInOneCall(maxBytes: number): boolean {
     const active = this.active;
     if (this.busy || active.state !== 'open' || active.sealWhenWritten || this.firstUnsealed() !== this.segments.length - 1) return false;
     const staged = active.staging?.stagedBytes ?? 0;
-    return staged > 0 && staged <= maxBytes && !this.queue.awaitsFsyncUpTo(active.lastLsn);
+    return staged > 0 && staged <= maxBytes;
+  }
+
+  /** Whether writing the staged bytes now fsyncs them too: forced, or someone waits for it (`fsyncDue`). */
+  stagedFsyncDue(forceFsync: boolean): boolean {
+    return this.fsyncDue(this.active.lastLsn, forceFsync);
   }
 
   /**
-   * Writes the active segment's staged bytes with one blocking call and no
-   * fsync, once `needsOnlyAWrite` said so: the write on the event loop
-   * (docs/DESIGN.md) and commitSync's usual case. A direct call rather than an
-   * io program: the generators cost 0.3 µs of the 0.8 µs of JavaScript a
-   * commitSync took (docs/BENCHMARKS.md), and this write is all there is to run.
+   * Writes the active segment's staged bytes with one blocking `appendFrames`,
+   * fsyncing in the same call when due, once `canWriteInOneCall` said so: the
+   * write on the event loop (never with an fsync; docs/DESIGN.md) and
+   * commitSync's usual case. A direct call rather than an io program: the
+   * generators cost 0.3 µs of the 0.8 µs of JavaScript a commitSync took
+   * (docs/BENCHMARKS.md), and this call is all there is to run. Returns
+   * whether it fsync'd.
    */
-  writeActiveNow(): void {
+  writeActiveNow(forceFsync: boolean): boolean {
     const segment = this.active;
     const chunk = segment.staging?.take() ?? null;
-    if (chunk === null) return;
+    if (chunk === null) return false;
+    const sync = this.fsyncDue(chunk.lastLsn, forceFsync);
     let wrote: number;
     try {
-      wrote = this.io.sync.appendFrames(segment.fd as Fd, chunk.bytes, segment.writtenEnd, false);
+      wrote = this.io.sync.appendFrames(segment.fd as Fd, chunk.bytes, segment.writtenEnd, sync);
     } catch (error) {
       throw toIoError(error, 'write', segment.file);
     }
-    this.wrote(segment, chunk, wrote, false);
+    this.wrote(segment, chunk, wrote, sync);
+    return sync;
   }
 
   /**
