@@ -1,22 +1,32 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
-/** Commit latencies in microseconds, summarized as percentiles. */
+/** How many latencies are kept: a round of the fastest driver fits; a 10 s flood keeps its last ~2 s. */
+const LATENCY_CAPACITY = 1 << 21;
+
+/**
+ * Commit latencies in microseconds, summarized as percentiles. A ring of fixed
+ * size, allocated up front: a growing array held every sample, and in W7 its
+ * growth (tens of MiB at a million commits a second) was the harness's memory,
+ * not the store's.
+ */
 export class Latencies {
-  samples = [];
+  samples = new Float64Array(LATENCY_CAPACITY);
+  count = 0;
   record(startedAt) {
-    this.samples.push((performance.now() - startedAt) * 1000);
+    this.add(performance.now() - startedAt);
   }
   /** A latency measured elsewhere, in ms. */
   add(ms) {
-    this.samples.push(ms * 1000);
+    this.samples[this.count % LATENCY_CAPACITY] = ms * 1000;
+    this.count++;
   }
   /** p50 and p99 in µs, as the result rows carry them. */
   summary() {
     return { p50Us: this.percentile(50), p99Us: this.percentile(99) };
   }
   percentile(p) {
-    if (this.samples.length === 0) return null;
-    const sorted = Float64Array.from(this.samples).sort();
+    if (this.count === 0) return null;
+    const sorted = this.samples.slice(0, Math.min(this.count, LATENCY_CAPACITY)).sort();
     return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
   }
 }

@@ -1,6 +1,7 @@
 // Where a durable commit's time goes (docs/BENCHMARKS.md, "goals we did not reach"):
-// the same append done on the event loop, through libuv's thread pool, and
-// through Wal.commit, one awaited at a time. `node bench/round-trip.mjs [count] [dir]`
+// the same append done on the event loop, through libuv's thread pool, through
+// the addon's writer thread (the async appendFrames), and through Wal.commit,
+// one awaited at a time. `node bench/round-trip.mjs [count] [dir]`
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,8 +10,8 @@ import { Wal, createNativeIo } from 'segwal';
 const count = Number(process.argv[2] ?? 3000);
 const root = fs.mkdtempSync(path.join(process.argv[3] ?? os.tmpdir(), 'segwal-round-trip-'));
 const io = createNativeIo();
-// The bytes of one 128-byte-event commit (three frames); their content does not matter here.
-const commitBytes = Buffer.alloc(195, 7);
+// The bytes of one 128-byte-event commit (one Commit record); their content does not matter here.
+const commitBytes = Buffer.alloc(161, 7);
 
 async function microsPerCall(step) {
   const started = process.hrtime.bigint();
@@ -30,12 +31,13 @@ const at = (i) => (i % 100_000) * commitBytes.length;
 const jsFd = fs.openSync(path.join(root, 'node-fs.bin'), 'w');
 const figures = {
   'write, on the loop': await microsPerCall((i) => io.sync.appendFrames(fd, commitBytes, at(i), false)),
-  'write, thread pool (addon)': await microsPerCall((i) => io.async.appendFrames(fd, commitBytes, at(i), false)),
+  'write, thread pool (addon)': await microsPerCall((i) => io.async.write(fd, commitBytes, at(i))),
+  'write, addon writer thread': await microsPerCall((i) => io.async.appendFrames(fd, commitBytes, at(i), false)),
   'write, thread pool (node:fs)': await microsPerCall(
     (i) => new Promise((resolve, reject) => fs.write(jsFd, commitBytes, 0, commitBytes.length, at(i), (e) => (e ? reject(e) : resolve()))),
   ),
   'write+fdatasync, on the loop': await microsPerCall((i) => io.sync.appendFrames(fd, commitBytes, at(i), true)),
-  'write+fdatasync, thread pool': await microsPerCall((i) => io.async.appendFrames(fd, commitBytes, at(i), true)),
+  'write+fdatasync, addon writer thread': await microsPerCall((i) => io.async.appendFrames(fd, commitBytes, at(i), true)),
 };
 const { wal } = await Wal.open({ dir: path.join(root, 'wal'), io: 'native', sync: 'per-commit' });
 const event = Buffer.alloc(128, 7);
@@ -46,4 +48,4 @@ io.sync.close(fd);
 fs.rmSync(root, { recursive: true, force: true });
 
 console.log(`µs per call, ${count} calls each, one awaited at a time:`);
-for (const [name, micros] of Object.entries(figures)) console.log(`  ${name.padEnd(30)} ${micros.toFixed(1)}`);
+for (const [name, micros] of Object.entries(figures)) console.log(`  ${name.padEnd(38)} ${micros.toFixed(1)}`);

@@ -8,13 +8,13 @@
 #include "crc32.h"
 #include "dir_lock.h"
 #include "errors.h"
+#include "instance.h"
 #include "segment_file.h"
+#include "writer_lane.h"
+#include "writer_thread.h"
 
 namespace segwal {
 namespace {
-
-// A syscall to run: returns its numeric result and reports failure through the SysError.
-using Syscall = std::function<int64_t(SysError*)>;
 
 // Runs a Syscall on the thread pool and settles a promise with its result (a number, or undefined
 // for calls that return nothing). `keepAlive` pins a JS buffer the syscall reads while it runs.
@@ -62,6 +62,14 @@ Napi::Value RunLater(Napi::Env env, Syscall call, bool returnsNumber, Napi::Valu
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;
+}
+
+// The append path: on the addon's writer thread when it is free (no thread-pool wake-up), else on the
+// thread pool. Either way one call at a time per caller, as the Wal's drain loop makes them.
+Napi::Value RunOnWriterOrPool(Napi::Env env, Syscall call, Napi::Value keepAlive) {
+  Napi::Promise promise;
+  if (WriterOf(env).Post(env, call, keepAlive, &promise)) return promise;
+  return RunLater(env, std::move(call), true, keepAlive);
 }
 
 int IntArg(const Napi::CallbackInfo& info, size_t index) {
@@ -116,6 +124,13 @@ Syscall AppendFramesCall(const Napi::CallbackInfo& info) {
 Syscall DataSyncCall(const Napi::CallbackInfo& info) {
   int fd = IntArg(info, 0);
   return [fd](SysError* error) { return DataSync(fd, error), int64_t{0}; };
+}
+
+Syscall StartWritebackCall(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0);
+  int64_t offset = SizeArg(info, 1);
+  int64_t length = SizeArg(info, 2);
+  return [fd, offset, length](SysError* error) { return StartWriteback(fd, offset, length, error), int64_t{0}; };
 }
 
 Syscall AllocateCall(const Napi::CallbackInfo& info) {
@@ -187,8 +202,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("unlock", Napi::Function::New(env, UnlockJs));
   ExportPair(env, exports, "openSegment", OpenSegmentCall, true);
   ExportPair(env, exports, "write", WriteCall, true, 1);
-  ExportPair(env, exports, "appendFrames", AppendFramesCall, true, 1);
+  exports.Set("appendFrames", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                return RunNow(info.Env(), AppendFramesCall(info), true);
+              }));
+  exports.Set("appendFramesAsync", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                return RunOnWriterOrPool(info.Env(), AppendFramesCall(info), info[1]);
+              }));
   ExportPair(env, exports, "datasync", DataSyncCall, false);
+  ExportPair(env, exports, "startWriteback", StartWritebackCall, false);
   ExportPair(env, exports, "allocate", AllocateCall, false);
   ExportPair(env, exports, "truncate", TruncateCall, false);
   ExportPair(env, exports, "close", CloseCall, false);

@@ -42,6 +42,13 @@ void DataSync(int fd, SysError* error) {
   if (result != 0) *error = {errno, "fdatasync"};
 }
 
+void StartWriteback(int fd, int64_t offset, int64_t length, SysError* error) {
+  int result;
+  do result = sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
+  while (result != 0 && errno == EINTR);
+  if (result != 0) *error = {errno, "sync_file_range"};
+}
+
 int64_t AppendFrames(int fd, uint8_t* data, size_t size, int64_t position, bool sync, SysError* error) {
   FillFrameCrcs(data, size);
   int64_t wrote = WriteAll(fd, data, size, position, error);

@@ -14,6 +14,9 @@ int OpenSegment(const std::string& path, bool create, SysError* error);
 // which is short only if pwrite wrote nothing without an error.
 int64_t WriteAll(int fd, const uint8_t* data, size_t size, int64_t position, SysError* error);
 void DataSync(int fd, SysError* error);
+// Starts writing back the dirty pages of [offset, offset + length) without waiting for them
+// (sync_file_range SYNC_FILE_RANGE_WRITE): a later fdatasync then has less left to wait for.
+void StartWriteback(int fd, int64_t offset, int64_t length, SysError* error);
 // The append path in one call: fills in the CRCs of the frames in `data` (FillFrameCrcs), writes all of it at
 // `position` (WriteAll), then fdatasyncs when `sync` and the write was whole. Returns the count.
 int64_t AppendFrames(int fd, uint8_t* data, size_t size, int64_t position, bool sync, SysError* error);

@@ -33,6 +33,10 @@ export interface NormalizedOptions<In, Out> {
   onReplay: ReplayHandler<Out> | null;
   logId: string | null;
   replica: boolean;
+  /** Batches nobody waits to see fsync'd are written from the event loop (sync modes group and none only). */
+  writeOnLoop: boolean;
+  /** `wal.metrics()` is kept (docs/OPERATIONS.md). */
+  metrics: boolean;
 }
 
 const isWalIo = (value: unknown): value is WalIo => {
@@ -93,6 +97,8 @@ const optionsSchema = z.strictObject({
   preallocate: z.boolean().optional(),
   logId: z.string().regex(/^[0-9a-f]{32}$/, 'expected 32 lowercase hex digits').optional(),
   replica: z.boolean().optional(),
+  writeOnLoop: z.boolean().optional(),
+  metrics: z.boolean().optional(),
   onReplay: z.custom<ReplayHandler<unknown>>((value) => typeof value === 'function', 'expected a function').optional(),
 });
 
@@ -115,6 +121,8 @@ export function normalizeOptions<In, Out>(options: WalOptions<In, Out>): Normali
     onReplay: (given.onReplay as ReplayHandler<Out> | undefined) ?? null,
     logId: given.logId ?? null,
     replica: given.replica ?? false,
+    writeOnLoop: syncMode !== 'per-commit' && (given.writeOnLoop ?? true),
+    metrics: given.metrics ?? true,
   };
 }
 

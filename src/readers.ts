@@ -82,7 +82,7 @@ const followOptions = {
 const lsnOption = z.number().int().min(1).max(MAX_LSN).optional();
 
 export interface ReadWalOptions<Out = Buffer> extends ReaderIoOption {
-  /** Yield records with an LSN at or above this. Default 1. */
+  /** Yield records with an LSN at or above this (a Commit record: whose commit LSN is). Default 1. */
   fromLsn?: number;
   /** After the records on disk, wait for new ones as a live Wal appends them, until `signal` aborts. */
   follow?: boolean;
@@ -90,7 +90,7 @@ export interface ReadWalOptions<Out = Buffer> extends ReaderIoOption {
   signal?: AbortSignal;
   /** How often `follow` looks for new records, in ms. Default 50. */
   pollMs?: number;
-  /** Decodes the events of Mutation and MutationBatch records into `events` (no hand-parsing of the batch format). */
+  /** Decodes the events of Mutation, MutationBatch and Commit records into `events` (no hand-parsing of the batch format). */
   codec?: Codec<unknown, Out> | CodecNameFor<unknown, Out>;
 }
 
@@ -128,20 +128,21 @@ export async function* readWal<Out>(dir: string, options: ReadWalOptions<Out> = 
         offset: scanned.offset,
       };
       if (codec !== null) {
-        const raw = eventsOf(record);
-        if (raw !== null) record.events = raw.map((event) => decodeOne(codec, event, record.lsn));
+          const raw = eventsOf(record);
+          if (raw !== null) record.events = raw.map((event) => decodeOne(codec, event, record.lsn));
       }
       yield record;
     }
   }
 }
 
-/** The events a record carries (Mutation, MutationBatch, Replicated), or null for a marker. */
+/** The events a record carries (Mutation, MutationBatch, Commit, Replicated), or null for a marker. */
 function eventsOf(record: WalRecord): Buffer[] | null {
   switch (record.kind) {
     case RecordKind.Mutation:
       return [record.payload];
     case RecordKind.MutationBatch:
+    case RecordKind.Commit:
       return batchEvents(record.payload);
     case RecordKind.Replicated:
       return replicatedPayload(record.payload).events;

@@ -1,5 +1,13 @@
 import { WalError } from './errors.js';
-import { BATCH_COUNT_BYTES, BATCH_ENTRY_OVERHEAD, FRAME_OVERHEAD, MAX_FRAME_BYTES, RecordKind } from './format/constants.js';
+import {
+  BATCH_COUNT_BYTES,
+  BATCH_ENTRY_OVERHEAD,
+  COMMIT_RECORD_SPAN,
+  COMMIT_RECORD_VERSION,
+  FRAME_OVERHEAD,
+  MAX_FRAME_BYTES,
+  RecordKind,
+} from './format/constants.js';
 import { batchPayloadBytes, replicatedFrameBytes, writeBatchFrame, writeFrame, writeReplicatedFrame } from './format/frame.js';
 import { MAX_SEGMENT_ID, segmentFileName } from './format/segment-name.js';
 import type { LsnAllocator } from './lsn.js';
@@ -26,6 +34,9 @@ export class RecordStager {
     private readonly replica: boolean,
   ) {}
 
+  /** Transactions committed (staged) since open. */
+  commitsStaged = 0;
+
   get active(): Segment {
     return this.segments[this.segments.length - 1] as Segment;
   }
@@ -35,12 +46,25 @@ export class RecordStager {
     return this.lsns.lastLsn;
   }
 
-  /** TxBegin + MutationBatch(es) + TxCommit for `payloads` (at least one). */
+  /**
+   * One transaction of `payloads` (at least one): a Commit record when they fit
+   * one frame and the active segment may hold one (format version 2), else
+   * TxBegin + MutationBatch(es) + TxCommit. Both take the same LSNs
+   * (docs/FORMAT.md, "Record kinds").
+   */
   stageCommit(payloads: readonly Uint8Array[]): TxLsns {
-    const batches = splitIntoBatches(payloads);
-    const count = batches.length + 2;
-    this.lsns.ensureAvailable(count);
+    const wholeBytes = batchPayloadBytes(payloads);
+    // One frame holds them all, nearly always: then no batch list is made (a commit's garbage is GC's work).
+    const batches = wholeBytes <= MAX_BATCH_PAYLOAD_BYTES ? null : splitIntoBatches(payloads);
+    this.lsns.ensureAvailable((batches?.length ?? 1) + 2);
     this.rotateIfFull();
+    if (batches === null && this.active.formatVersion >= COMMIT_RECORD_VERSION) return this.stageCommitRecord(payloads, wholeBytes);
+    return this.stageThreeRecords(batches ?? [{ events: payloads, payloadBytes: wholeBytes }]);
+  }
+
+  /** TxBegin + MutationBatch(es) + TxCommit. */
+  private stageThreeRecords(batches: readonly Batch[]): TxLsns {
+    const count = batches.length + 2;
     let bytes = 2 * FRAME_OVERHEAD;
     for (const batch of batches) bytes += FRAME_OVERHEAD + batch.payloadBytes;
     const beginLsn = this.lsns.take(count);
@@ -48,11 +72,21 @@ export class RecordStager {
     let at = writeFrame(target, offset, RecordKind.TxBegin, beginLsn, 0, null);
     let lsn = beginLsn;
     for (const batch of batches) {
-      at = writeBatchFrame(target, at, ++lsn, beginLsn, batch.events, batch.payloadBytes);
+      at = writeBatchFrame(target, at, RecordKind.MutationBatch, ++lsn, beginLsn, batch.events, batch.payloadBytes);
     }
     writeFrame(target, at, RecordKind.TxCommit, ++lsn, beginLsn, null);
-    this.recordsEndAt(lsn);
+    this.recordsEndAt(lsn, 1);
     return { beginLsn, commitLsn: lsn };
+  }
+
+  /** A whole transaction in one frame: one length, one CRC, where three frames would take 75 bytes of framing. */
+  private stageCommitRecord(events: readonly Uint8Array[], payloadBytes: number): TxLsns {
+    const beginLsn = this.lsns.take(COMMIT_RECORD_SPAN + 1);
+    const commitLsn = beginLsn + COMMIT_RECORD_SPAN;
+    const { target, offset } = this.reserve(FRAME_OVERHEAD + payloadBytes);
+    writeBatchFrame(target, offset, RecordKind.Commit, commitLsn, beginLsn, events, payloadBytes);
+    this.recordsEndAt(commitLsn, 1);
+    return { beginLsn, commitLsn };
   }
 
   stageTxBegin(): number {
@@ -81,7 +115,7 @@ export class RecordStager {
     let lsn = this.lsns.take(batches.length) - 1;
     let { target, offset: at } = this.reserve(bytes);
     for (const batch of batches) {
-      at = writeBatchFrame(target, at, ++lsn, beginLsn, batch.events, batch.payloadBytes);
+      at = writeBatchFrame(target, at, RecordKind.MutationBatch, ++lsn, beginLsn, batch.events, batch.payloadBytes);
     }
     this.recordsEndAt(lsn);
     return lsn;
@@ -105,7 +139,7 @@ export class RecordStager {
     this.rotateIfFull();
     const { target, offset } = this.reserve(replicatedFrameBytes(tx.events));
     writeReplicatedFrame(target, offset, { ...tx, streamSeq });
-    this.recordsEndAt(this.lsns.takeAt(tx.commitLsn));
+    this.recordsEndAt(this.lsns.takeAt(tx.commitLsn), 1);
     return { beginLsn: tx.beginLsn, commitLsn: tx.commitLsn };
   }
 
@@ -118,7 +152,7 @@ export class RecordStager {
     const lsn = this.lsns.take(1);
     const { target, offset } = this.reserve(FRAME_OVERHEAD);
     writeFrame(target, offset, kind, lsn, txBeginLsn, null);
-    this.recordsEndAt(lsn);
+    this.recordsEndAt(lsn, kind === RecordKind.TxCommit ? 1 : 0);
     return lsn;
   }
 
@@ -129,10 +163,12 @@ export class RecordStager {
     return segment.staging.reserve(bytes);
   }
 
-  private recordsEndAt(lsn: number): void {
+  /** The records staged so far end at `lsn`; `commits` of the ones just staged end a transaction. */
+  private recordsEndAt(lsn: number, commits = 0): void {
     const segment = this.active;
     segment.lastLsn = lsn;
-    segment.staging?.recordsEndAt(lsn);
+    segment.staging?.recordsEndAt(lsn, commits);
+    this.commitsStaged += commits;
   }
 
   /** Rotation (docs/FORMAT.md, "The sealed flag"): only between transactions, once the active segment is full. */
@@ -153,11 +189,12 @@ interface Batch {
   payloadBytes: number;
 }
 
+/** The largest MutationBatch or Commit payload: what one frame holds. */
+const MAX_BATCH_PAYLOAD_BYTES = MAX_FRAME_BYTES - FRAME_OVERHEAD;
+
 /** Splits events into MutationBatch payloads that each fit one frame (docs/DESIGN.md). */
 function splitIntoBatches(events: readonly Uint8Array[]): Batch[] {
-  const limit = MAX_FRAME_BYTES - FRAME_OVERHEAD;
-  const whole = batchPayloadBytes(events);
-  if (whole <= limit) return [{ events, payloadBytes: whole }];
+  const limit = MAX_BATCH_PAYLOAD_BYTES;
   const batches: Batch[] = [];
   let start = 0;
   let bytes = BATCH_COUNT_BYTES;

@@ -114,7 +114,7 @@ function* replayAndRepair<In, Out>(
   // Every segment but an unsealed last one is never written again.
   const segments: Segment[] = log.scanned
     .filter((scanned) => scanned !== last || scanned.sealed)
-    .map((scanned) => sealedSegment(options.dir, scanned.ref.id, scanned.baseLsn, scanned.lastLsn, scanned.replica));
+    .map((scanned) => sealedSegment(options.dir, scanned.ref.id, scanned.baseLsn, scanned.lastLsn, scanned.replica, scanned.formatVersion));
   const repairs: string[] = [];
   // A new log gets its identity before its first segment exists; a log from
   // before identities existed (or whose id file was removed) gets one now.
@@ -139,9 +139,8 @@ function* replayAndRepair<In, Out>(
     const empty = last.records === 0;
     if (empty && nextLsn !== last.baseLsn) repairs.push(`started the empty log at LSN ${nextLsn}, above checkpointLsn ${log.fence}`);
     const baseLsn = empty ? nextLsn : last.baseLsn;
-    segments.push(
-      openSegment(options.dir, last.ref.id, baseLsn, reopened.fd, last.replica, { lastLsn: empty ? nextLsn - 1 : last.lastLsn, dataEnd: last.dataEnd }),
-    );
+    const found = { lastLsn: empty ? nextLsn - 1 : last.lastLsn, dataEnd: last.dataEnd, formatVersion: last.formatVersion };
+    segments.push(openSegment(options.dir, last.ref.id, baseLsn, reopened.fd, last.replica, found));
   }
   spans.forgetDurablyEnded(nextLsn - 1);
   return {
@@ -216,7 +215,13 @@ function* reopenActive(
       yield* attempt('cut torn tail', file, call('truncate', fd, last.dataEnd));
     }
     if (baseLsn !== last.baseLsn && last.records === 0) {
-      yield* writeFully(fd, encodeSegmentHeader({ baseLsn, sealed: false, replica: last.replica }, config.crc32), 0, 'write segment header', file);
+      yield* writeFully(
+        fd,
+        encodeSegmentHeader({ baseLsn, sealed: false, replica: last.replica, formatVersion: last.formatVersion }, config.crc32),
+        0,
+        'write segment header',
+        file,
+      );
     }
     yield* prepareSegmentFile(config, fd, file);
   } catch (error) {

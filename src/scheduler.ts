@@ -10,14 +10,27 @@ import type { LogWriter } from './writer.js';
  *   - the async drain loop: a caller's commit, flush or sync asks for a write;
  *     every commit staged while one round is in flight goes out in the next
  *     round (group commit);
+ *   - writes on the loop: in sync modes group and none, a batch that nobody
+ *     waits to see fsync'd is written from the event loop at the end of the
+ *     tick that staged it, with no hop to the thread pool (docs/DESIGN.md,
+ *     "Writes on the event loop"); every fsync stays off the loop;
  *   - the group timer, which only fsyncs what is already written: records a
  *     caller staged without asking for a write wait for that caller;
  *   - the spare segment, prepared in the background;
  *   - the blocking drain of the *Sync API;
  *   - the poison decision: the first failure of any of these latches.
  */
+/**
+ * The most staged bytes one write on the loop takes: a copy into the page
+ * cache costs about 0.1 µs per KiB here, so a batch this size holds the loop
+ * for tens of µs. A larger batch takes the hop.
+ */
+const LOOP_WRITE_MAX_BYTES = 256 * 1024;
+
 export class Scheduler {
   private draining: Promise<void> | null = null;
+  /** The pending write on the loop (setImmediate), if one is due. */
+  private loopWrite: NodeJS.Immediate | null = null;
   private writeWanted = false;
   private forceFsync = false;
   private spareWork: Promise<void> = Promise.resolve();
@@ -30,6 +43,8 @@ export class Scheduler {
     private readonly queue: CommitQueue,
     /** Group mode's fsync interval; null in the other modes, which have no timer. */
     groupIntervalMs: number | null,
+    /** Batches nobody waits to see fsync'd are written on the event loop (sync modes group and none). */
+    private readonly writesOnLoop: boolean,
     /** Told once, when the first failure poisons the log. */
     private readonly onPoisoned: (poisoned: WalError) => void,
   ) {
@@ -37,17 +52,25 @@ export class Scheduler {
     this.timer?.unref();
   }
 
-  /** A caller's write: what is staged goes out in the async loop, and is fsync'd too when `fsync`. */
+  /**
+   * A caller's write: what is staged goes out on the loop at the end of this
+   * tick when it can (`writesOnLoop`), else in the async loop; and is fsync'd
+   * too when `fsync`.
+   */
   requestWrite(fsync: boolean): void {
     this.writeWanted = true;
     if (fsync) this.forceFsync = true;
-    this.draining ??= this.drainLoop();
+    // setImmediate, not a microtask: the loop runs its timers and io between
+    // batches, and every commit of this tick is staged before the write.
+    if (this.writesOnLoop && !fsync) this.loopWrite ??= setImmediate(() => this.writeOnLoop());
+    else this.draining ??= this.drainLoop();
   }
 
   /** The *Sync API: writes what is staged on the calling thread, and fsyncs it when `fsync`. Throws WAL_POISONED. */
   writeNow(fsync: boolean): void {
     try {
-      runSync(this.io, this.writer.drainRound(fsync));
+      if (!this.writer.canWriteInOneCall(Number.POSITIVE_INFINITY)) runSync(this.io, this.writer.drainRound(fsync));
+      else if (!this.writer.writeActiveNow(fsync)) this.writer.startWritebackIfDue();
     } catch (error) {
       throw this.poison(error);
     }
@@ -60,6 +83,26 @@ export class Scheduler {
       // The disk failed under the log's own files: stop as any failed write does (docs/DURABILITY.md, "Poisoning").
       this.poison(error);
     });
+  }
+
+  /** The immediate: the staged bytes, written on the loop when nothing needs the hop; what does goes to the async loop. */
+  private writeOnLoop(): void {
+    this.loopWrite = null;
+    if (this.stopped || this.queue.failure !== null) return;
+    try {
+      this.writeStagedOnLoop();
+    } catch (error) {
+      this.poison(error);
+      return;
+    }
+    if (this.writer.hasWork(false)) this.draining ??= this.drainLoop();
+  }
+
+  /** Writes the staged bytes from the loop if they may go there: one call, and no fsync due. Throws what the write throws. */
+  private writeStagedOnLoop(): void {
+    if (!this.writesOnLoop || !this.writer.canWriteInOneCall(LOOP_WRITE_MAX_BYTES) || this.writer.stagedFsyncDue(false)) return;
+    this.writer.writeActiveNow(false);
+    this.prepareSpareInBackground();
   }
 
   /** For close(): no more timer or background work; resolves once everything in flight has settled. */
@@ -91,6 +134,8 @@ export class Scheduler {
   private stopTimer(): void {
     this.stopped = true;
     if (this.timer !== null) clearInterval(this.timer);
+    if (this.loopWrite !== null) clearImmediate(this.loopWrite);
+    this.loopWrite = null;
   }
 
   private groupTick(): void {
@@ -108,9 +153,16 @@ export class Scheduler {
         const fsync = this.forceFsync;
         this.writeWanted = false;
         this.forceFsync = false;
+        // What may go out on the loop does so now; the hop is left for what needs an fsync
+        // (forced, or a durable waiter), a segment to create or seal, or a large batch.
+        if (write) this.writeStagedOnLoop();
+        // A rotation adopts the spare being prepared, once ready, instead of preparing a file of its own.
+        if (write && this.writer.spareComing) await this.spareWork;
         if (write && this.writer.hasWork(fsync)) await runAsync(this.io, this.writer.drainRound(fsync));
         else if (fsync && this.writer.hasNonDurableWrites) await runAsync(this.io, this.writer.fsyncWritten());
         else break;
+        // Under a steady stream of commits this loop never ends: check after every round, not only at the end.
+        this.prepareSpareInBackground();
       }
     } catch (error) {
       this.poison(error);

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { WalError, toIoError } from './errors.js';
+import { FORMAT_VERSION } from './format/constants.js';
 import type { Crc32 } from './format/crc.js';
 import { encodeSegmentHeader } from './format/header.js';
 import { segmentFileName } from './format/segment-name.js';
@@ -87,7 +88,7 @@ export function* prepareSegmentFile(config: SegmentFileConfig, fd: Fd, file: str
  */
 export function* adoptSpareFile(config: SegmentFileConfig, fd: Fd, id: number, baseLsn: number): IoProgram<Fd> {
   const file = segmentPath(config.dir, id);
-  const header = encodeSegmentHeader({ baseLsn, sealed: false, replica: config.replica }, config.crc32);
+  const header = encodeSegmentHeader({ baseLsn, sealed: false, replica: config.replica, formatVersion: FORMAT_VERSION }, config.crc32);
   yield* writeFully(fd, header, 0, 'write segment header', file);
   yield* attempt('fsync segment', file, call('datasync', fd));
   yield* attempt('rename spare segment', file, call('rename', sparePath(config.dir), file));
@@ -102,7 +103,7 @@ export function* adoptSpareFile(config: SegmentFileConfig, fd: Fd, id: number, b
 export function* createSegmentFile(config: SegmentFileConfig, id: number, baseLsn: number): IoProgram<Fd> {
   const file = segmentPath(config.dir, id);
   const fd = yield* attempt('create segment', file, call('openSegment', file, true));
-  const header = encodeSegmentHeader({ baseLsn, sealed: false, replica: config.replica }, config.crc32);
+  const header = encodeSegmentHeader({ baseLsn, sealed: false, replica: config.replica, formatVersion: FORMAT_VERSION }, config.crc32);
   yield* writeFully(fd, header, 0, 'write segment header', file);
   yield* prepareSegmentFile(config, fd, file);
   yield* attempt('fsync directory', config.dir, call('syncDir', config.dir));

@@ -1,4 +1,4 @@
-import { HEADER_BYTES } from './format/constants.js';
+import { FORMAT_VERSION, HEADER_BYTES } from './format/constants.js';
 import type { Fd } from './io/types.js';
 import { segmentPath } from './segment-files.js';
 import type { Staging } from './staging.js';
@@ -19,6 +19,8 @@ export interface Segment {
   /** Its path, built once: every write and error names it. */
   file: string;
   baseLsn: number;
+  /** Its header's format version: a segment from before version 2 never receives a Commit record (docs/FORMAT.md). */
+  formatVersion: number;
   /** LSN of its last record (staged or written); baseLsn − 1 while empty. */
   lastLsn: number;
   state: SegmentState;
@@ -32,6 +34,8 @@ export interface Segment {
   writtenEnd: number;
   /** File offset up to which bytes are written or staged. */
   stagedEnd: number;
+  /** File offset up to which a writeback of written bytes was started (`LogWriter.startWritebackIfDue`). */
+  writebackEnd: number;
   /** Bytes encoded and not yet written. */
   staging: Staging | null;
 }
@@ -42,6 +46,7 @@ export function plannedSegment(dir: string, id: number, baseLsn: number, replica
     id,
     file: segmentPath(dir, id),
     baseLsn,
+    formatVersion: FORMAT_VERSION,
     lastLsn: baseLsn - 1,
     state: 'planned',
     sealWhenWritten: false,
@@ -49,23 +54,32 @@ export function plannedSegment(dir: string, id: number, baseLsn: number, replica
     fd: null,
     writtenEnd: HEADER_BYTES,
     stagedEnd: HEADER_BYTES,
+    writebackEnd: HEADER_BYTES,
     staging: null,
   };
 }
 
 /** A sealed segment recovery found on disk. */
-export function sealedSegment(dir: string, id: number, baseLsn: number, lastLsn: number, replica: boolean): Segment {
-  return { ...plannedSegment(dir, id, baseLsn, replica), lastLsn, state: 'sealed' };
+export function sealedSegment(dir: string, id: number, baseLsn: number, lastLsn: number, replica: boolean, formatVersion: number): Segment {
+  return { ...plannedSegment(dir, id, baseLsn, replica), formatVersion, lastLsn, state: 'sealed' };
 }
 
-/** An open segment: just created (empty), or reopened by recovery with its data ending at `dataEnd`. */
+/** What recovery found in a segment it reopens for appending. */
+export interface FoundSegment {
+  lastLsn: number;
+  dataEnd: number;
+  formatVersion: number;
+}
+
+/** An open segment: just created (empty), or reopened by recovery as `found`. */
 export function openSegment(
   dir: string,
   id: number,
   baseLsn: number,
   fd: Fd,
   replica: boolean,
-  found = { lastLsn: baseLsn - 1, dataEnd: HEADER_BYTES },
+  found: FoundSegment = { lastLsn: baseLsn - 1, dataEnd: HEADER_BYTES, formatVersion: FORMAT_VERSION },
 ): Segment {
-  return { ...plannedSegment(dir, id, baseLsn, replica), lastLsn: found.lastLsn, state: 'open', fd, writtenEnd: found.dataEnd, stagedEnd: found.dataEnd };
+  const { lastLsn, dataEnd, formatVersion } = found;
+  return { ...plannedSegment(dir, id, baseLsn, replica), formatVersion, lastLsn, state: 'open', fd, writtenEnd: dataEnd, stagedEnd: dataEnd, writebackEnd: dataEnd };
 }

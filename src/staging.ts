@@ -12,6 +12,8 @@ export interface StagedChunk {
   bytes: Buffer;
   /** LSN of the last record in `bytes`. */
   lastLsn: number;
+  /** Transactions whose commit is in `bytes`. */
+  commits: number;
   /** The whole buffer `bytes` is a view of, for `recycle`. */
   readonly owner: Buffer;
 }
@@ -21,6 +23,7 @@ export class Staging {
   private spare: Buffer | null = null;
   private used = 0;
   private lastLsn = 0;
+  private commits = 0;
 
   constructor() {
     this.buffer = Buffer.allocUnsafe(INITIAL_BYTES);
@@ -43,18 +46,20 @@ export class Staging {
     return { target: this.buffer, offset };
   }
 
-  /** Marks the records reserved so far as ending at `lsn`. */
-  recordsEndAt(lsn: number): void {
+  /** Marks the records reserved so far as ending at `lsn`; `commits` of them end a transaction. */
+  recordsEndAt(lsn: number, commits: number): void {
     this.lastLsn = lsn;
+    this.commits += commits;
   }
 
   /** The staged bytes, or null when there are none; staging continues in another buffer. */
   take(): StagedChunk | null {
     if (this.used === 0) return null;
-    const chunk = { bytes: this.buffer.subarray(0, this.used), lastLsn: this.lastLsn, owner: this.buffer };
+    const chunk = { bytes: this.buffer.subarray(0, this.used), lastLsn: this.lastLsn, commits: this.commits, owner: this.buffer };
     this.buffer = this.spare ?? Buffer.allocUnsafe(INITIAL_BYTES);
     this.spare = null;
     this.used = 0;
+    this.commits = 0;
     return chunk;
   }
 

@@ -88,6 +88,20 @@ export interface WalOptions<In = Uint8Array, Out = Buffer> {
    * Open a replica without it to promote it to a log of its own.
    */
   replica?: boolean;
+  /**
+   * Sync modes group and none: write a batch that nobody waits to see
+   * fsync'd from the event loop, at the end of the tick that staged it,
+   * instead of on the thread pool (fsyncs always run on the pool). Default
+   * true; docs/DURABILITY.md, "Writes on the event loop", says when to turn
+   * it off. Ignored in per-commit mode, where every commit waits for an fsync.
+   */
+  writeOnLoop?: boolean;
+  /**
+   * Keep the figures `wal.metrics()` returns (docs/OPERATIONS.md). Default
+   * true: they cost a clock read and a few histogram records per write and per
+   * fsync, nothing per commit (docs/BENCHMARKS.md, "Metrics"); false only to measure that cost.
+   */
+  metrics?: boolean;
 }
 
 /**
@@ -173,9 +187,14 @@ export interface CloseReport {
   droppedTransactions: number;
 }
 
-/** A raw record, as `readWal` yields it. */
+/**
+ * A raw record, as `readWal` yields it. A Commit record (kind 7) is a whole
+ * committed transaction: `txBeginLsn` is its begin LSN, `lsn` its commit LSN
+ * (begin + 2), `payload` a MutationBatch payload (docs/FORMAT.md).
+ */
 export interface WalRecord {
   kind: RecordKind;
+  /** This record's LSN; for a Commit record the last of the three it spans. */
   lsn: number;
   txBeginLsn: number;
   payload: Buffer;

@@ -5,6 +5,7 @@ import { resolveIo } from './io/resolve.js';
 import { runAsync, runSync } from './io/program.js';
 import type { LockToken, WalIo } from './io/types.js';
 import { LsnAllocator } from './lsn.js';
+import { MetricsRecorder, type WalMetrics } from './metrics.js';
 import { checkCommitOptions, checkLsnArgument, normalizeOptions, parseOptions, resolveCodec, walReadOptions, type NormalizedOptions } from './options.js';
 import type { StreamConfig } from './read/log-stream.js';
 import { transactionsOf, type CommittedTransaction } from './readers.js';
@@ -42,6 +43,7 @@ type Lifecycle = 'open' | 'closing' | 'closed';
 export class Wal<In = Uint8Array, Out = Buffer> {
   private readonly lsns: LsnAllocator;
   private readonly queue: CommitQueue;
+  private readonly metricsRecorder: MetricsRecorder | null;
   private readonly stager: RecordStager;
   private readonly writer: LogWriter;
   private readonly scheduler: Scheduler;
@@ -91,6 +93,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     this.spans = recovered.spans;
     this.lock = recovered.lock;
     this.lastCheckpointSnapshot = recovered.lastCheckpointSnapshot;
+    this.metricsRecorder = options.metrics ? new MetricsRecorder() : null;
     this.stager = new RecordStager(options.dir, options.segmentBytes, this.lsns, this.spans, recovered.segments, options.replica);
     this.writer = new LogWriter(
       io,
@@ -98,12 +101,20 @@ export class Wal<In = Uint8Array, Out = Buffer> {
       this.queue,
       this.spans,
       recovered.segments,
+      this.metricsRecorder,
     );
     this.retention = new Retention(recovered.segments);
-    this.scheduler = new Scheduler(io, this.writer, this.queue, options.syncMode === 'group' ? options.groupIntervalMs : null, (poisoned) => {
-      this.gate.refuseAll(poisoned);
-      this.announceFailure(poisoned);
-    });
+    this.scheduler = new Scheduler(
+      io,
+      this.writer,
+      this.queue,
+      options.syncMode === 'group' ? options.groupIntervalMs : null,
+      options.writeOnLoop,
+      (poisoned) => {
+        this.gate.refuseAll(poisoned);
+        this.announceFailure(poisoned);
+      },
+    );
     this.txHost = {
       append: (beginLsn, event) => this.stage(() => this.stager.stageMutation(beginLsn, this.encode(event, MAX_EVENT_BYTES))),
       appendBatch: (beginLsn, events) => {
@@ -361,16 +372,35 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     this.assertNotClosed();
     const fence = checkLsnArgument(fenceLsn, 'fenceLsn');
     if (this.truncating) throw busy('truncateUpToSync');
-    return runSync(this.io, truncateProgram(this.dir, this.writer.segments, this.spans, this.retention.limit(fence)));
+    return this.truncated(runSync(this.io, truncateProgram(this.dir, this.writer.segments, this.spans, this.retention.limit(fence))));
   }
 
   private async runTruncation(fence: number): Promise<number> {
     this.truncating = true;
     try {
-      return await runAsync(this.io, truncateProgram(this.dir, this.writer.segments, this.spans, this.retention.limit(fence)));
+      return this.truncated(await runAsync(this.io, truncateProgram(this.dir, this.writer.segments, this.spans, this.retention.limit(fence))));
     } finally {
       this.truncating = false;
     }
+  }
+
+  private truncated(segments: number): number {
+    this.metricsRecorder?.truncated(segments);
+    return segments;
+  }
+
+  // ---- observing ---------------------------------------------------------
+
+  /**
+   * The log's figures since open, for a dashboard (docs/OPERATIONS.md): cheap
+   * enough to call every second, and after close (the last figures). Throws
+   * WAL_INVALID_OPTIONS when the log was opened with `metrics: false`.
+   */
+  metrics(): WalMetrics {
+    if (this.metricsRecorder === null) {
+      throw new WalError('WAL_INVALID_OPTIONS', 'wal.metrics() needs the metrics option on: this log was opened with metrics: false');
+    }
+    return this.metricsRecorder.read({ commitsStaged: this.stager.commitsStaged, poisoned: this.queue.failure !== null });
   }
 
   // ---- reading -----------------------------------------------------------

@@ -1,7 +1,9 @@
 import type { CommitQueue } from './commit-queue.js';
+import { toIoError } from './errors.js';
 import { encodeSegmentHeader } from './format/header.js';
 import { call, type IoProgram } from './io/program.js';
 import type { Fd, WalIo } from './io/types.js';
+import type { MetricsRecorder } from './metrics.js';
 import {
   adoptSpareFile,
   attempt,
@@ -14,7 +16,12 @@ import {
   type SegmentFileConfig,
 } from './segment-files.js';
 import type { Segment } from './segment.js';
+import type { StagedChunk } from './staging.js';
 import type { TxSpans } from './tx-spans.js';
+
+const PAGE_BYTES = 4096;
+/** Written bytes a blocking writer lets pile up before starting their writeback. */
+const WRITEBACK_STEP_BYTES = 1024 * 1024;
 
 export interface WriterConfig {
   dir: string;
@@ -40,6 +47,8 @@ export class LogWriter {
   busy = false;
   private spareFd: Fd | null = null;
   private spareJob: SpareJob | null = null;
+  /** A segment filled up while this Wal was open: the log fills segments, so a spare is kept ready from now on. */
+  private rotated = false;
   private fsyncFd: Fd | null = null;
   private readonly closeAfterFsync = new Set<Fd>();
 
@@ -50,6 +59,8 @@ export class LogWriter {
     private readonly spans: TxSpans,
     /** Every segment on disk or about to be, oldest first; the last is the active one. Shared with the RecordStager. */
     readonly segments: Segment[],
+    /** Told of every write and fsync; null when the Wal keeps no metrics. */
+    private readonly metrics: MetricsRecorder | null,
   ) {}
 
   get active(): Segment {
@@ -105,6 +116,68 @@ export class LogWriter {
     }
   }
 
+  /**
+   * Whether the staged bytes need nothing but one `appendFrames` call
+   * (`writeActiveNow`): they all go to the active segment with no segment to
+   * create or seal first, no async write is in flight (writes stay in log
+   * order), and there are at most `maxBytes`.
+   */
+  canWriteInOneCall(maxBytes: number): boolean {
+    const active = this.active;
+    if (this.busy || active.state !== 'open' || active.sealWhenWritten || this.firstUnsealed() !== this.segments.length - 1) return false;
+    const staged = active.staging?.stagedBytes ?? 0;
+    return staged > 0 && staged <= maxBytes;
+  }
+
+  /** Whether writing the staged bytes now fsyncs them too: forced, or someone waits for it (`fsyncDue`). */
+  stagedFsyncDue(forceFsync: boolean): boolean {
+    return this.fsyncDue(this.active.lastLsn, forceFsync);
+  }
+
+  /**
+   * Writes the active segment's staged bytes with one blocking `appendFrames`,
+   * fsyncing in the same call when due, once `canWriteInOneCall` said so: the
+   * write on the event loop (never with an fsync; docs/DESIGN.md) and
+   * commitSync's usual case. A direct call rather than an io program: the
+   * generators cost 0.3 µs of the 0.8 µs of JavaScript a commitSync took
+   * (docs/BENCHMARKS.md), and this call is all there is to run. Returns
+   * whether it fsync'd.
+   */
+  writeActiveNow(forceFsync: boolean): boolean {
+    const segment = this.active;
+    const chunk = segment.staging?.take() ?? null;
+    if (chunk === null) return false;
+    const sync = this.fsyncDue(chunk.lastLsn, forceFsync);
+    const startedAt = this.metrics === null ? 0 : performance.now();
+    let wrote: number;
+    try {
+      wrote = this.io.sync.appendFrames(segment.fd as Fd, chunk.bytes, segment.writtenEnd, sync);
+    } catch (error) {
+      throw toIoError(error, 'write', segment.file);
+    }
+    this.wrote(segment, chunk, wrote, sync, startedAt);
+    return sync;
+  }
+
+  /**
+   * After a blocking write that no fsync follows (commitSync in sync none or
+   * group, whose timer cannot run while the caller blocks): once a MiB is
+   * written since the last time, starts its writeback, so the fdatasync that
+   * seals the segment does not find all of it dirty (docs/BENCHMARKS.md, W4).
+   * Up to the last whole page only: the next write goes on filling that one.
+   */
+  startWritebackIfDue(): void {
+    const segment = this.active;
+    const end = segment.writtenEnd - (segment.writtenEnd % PAGE_BYTES);
+    if (end - segment.writebackEnd < WRITEBACK_STEP_BYTES) return;
+    try {
+      this.io.sync.startWriteback(segment.fd as Fd, segment.writebackEnd, end - segment.writebackEnd);
+    } catch (error) {
+      throw toIoError(error, 'start writeback', segment.file);
+    }
+    segment.writebackEnd = end;
+  }
+
   private firstUnsealed(): number {
     let i = this.segments.length - 1;
     while (i > 0 && (this.segments[i - 1] as Segment).state !== 'sealed') i--;
@@ -121,12 +194,23 @@ export class LogWriter {
     if (chunk === null) return;
     const sync = !segment.sealWhenWritten && this.fsyncDue(chunk.lastLsn, forceFsync);
     const file = segment.file;
+    const startedAt = this.metrics === null ? 0 : performance.now();
     const wrote = yield* attempt('write', file, call('appendFrames', segment.fd as Fd, chunk.bytes, segment.writtenEnd, sync));
-    if (wrote !== chunk.bytes.length) throw shortWrite(wrote, chunk.bytes.length, segment.writtenEnd, file);
+    this.wrote(segment, chunk, wrote, sync, startedAt);
+  }
+
+  /**
+   * After a write of `chunk` (begun at `startedAt`): a short one fails (the
+   * Wal poisons, never retries); else its records are written, and durable
+   * when `synced`.
+   */
+  private wrote(segment: Segment, chunk: StagedChunk, wrote: number, synced: boolean, startedAt: number): void {
+    if (wrote !== chunk.bytes.length) throw shortWrite(wrote, chunk.bytes.length, segment.writtenEnd, segment.file);
+    this.metrics?.wrote(startedAt, wrote, chunk.commits, synced);
     segment.writtenEnd += chunk.bytes.length;
     segment.staging?.recycle(chunk);
     this.queue.written(chunk.lastLsn);
-    if (sync) this.markDurable(chunk.lastLsn);
+    if (synced) this.markDurable(chunk.lastLsn);
   }
 
   private *createSegment(segment: Segment): IoProgram<void> {
@@ -137,16 +221,30 @@ export class LogWriter {
         ? yield* createSegmentFile(this.fileConfigFor(segment.replica), segment.id, segment.baseLsn)
         : yield* adoptSpareFile(this.fileConfigFor(segment.replica), spare, segment.id, segment.baseLsn);
     segment.state = 'open';
+    this.rotated = true;
+  }
+
+  /**
+   * True when the next round creates a segment while the spare is still being
+   * prepared: the async drain loop waits for it rather than create and
+   * zero-fill a second file in place (docs/BENCHMARKS.md, W5).
+   */
+  get spareComing(): boolean {
+    return this.spareJob !== null && this.segments.some((segment) => segment.state === 'planned');
   }
 
   /**
    * Whether a spare segment should be prepared now: none ready or in the
-   * works, and the active segment at least half full. A small log never
+   * works, and the active segment at least half full, or a segment already
+   * filled up since open (then the spare has a whole segment's time to be
+   * ready: with large commits half a segment is a few of them, less than
+   * zero-filling one takes; docs/BENCHMARKS.md, W5). A small log never
    * carries an empty segment-sized file beside it (docs/FORMAT.md).
    */
   get wantsSpare(): boolean {
     const active = this.active;
-    return this.spareFd === null && this.spareJob === null && active.state === 'open' && active.stagedEnd >= this.config.segmentBytes / 2;
+    if (this.spareFd !== null || this.spareJob !== null || active.state !== 'open') return false;
+    return this.rotated || active.stagedEnd >= this.config.segmentBytes / 2;
   }
 
   /**
@@ -194,16 +292,30 @@ export class LogWriter {
   private *sealSegment(segment: Segment): IoProgram<void> {
     const file = segment.file;
     const fd = segment.fd as Fd;
-    yield* attempt('fsync before sealing', file, call('datasync', fd));
-    this.markDurable(segment.lastLsn);
-    const sealedHeader = encodeSegmentHeader({ baseLsn: segment.baseLsn, sealed: true, replica: segment.replica }, this.io.crc32);
+    // Its records must be durable before the flag says sealed; a per-commit round made them so already.
+    if (this.queue.durableLsn < segment.lastLsn) {
+      yield* this.datasync('fsync before sealing', file, fd);
+      this.markDurable(segment.lastLsn);
+    }
+    const sealedHeader = encodeSegmentHeader(
+      { baseLsn: segment.baseLsn, sealed: true, replica: segment.replica, formatVersion: segment.formatVersion },
+      this.io.crc32,
+    );
     yield* writeFully(fd, sealedHeader, 0, 'seal segment', file);
-    yield* attempt('fsync sealed header', file, call('datasync', fd));
+    yield* this.datasync('fsync sealed header', file, fd);
     yield* attempt('trim sealed segment', file, call('truncate', fd, segment.writtenEnd));
     segment.state = 'sealed';
     segment.fd = null;
     segment.staging = null;
+    this.metrics?.rotated();
     yield* this.closeFd(fd, file);
+  }
+
+  /** One fdatasync, told to the metrics. */
+  private *datasync(what: string, file: string, fd: Fd): IoProgram<void> {
+    const start = this.metrics?.fsyncStarting();
+    yield* attempt(what, file, call('datasync', fd));
+    if (start !== undefined) this.metrics?.synced(start);
   }
 
   /** True when written bytes wait for an fsync. */
@@ -227,7 +339,7 @@ export class LogWriter {
     const covered = this.queue.writtenLsn;
     this.fsyncFd = fd;
     try {
-      yield* attempt('fsync', segment.file, call('datasync', fd));
+      yield* this.datasync('fsync', segment.file, fd);
     } finally {
       this.fsyncFd = null;
       if (this.closeAfterFsync.delete(fd)) yield* call('close', fd);

@@ -51,9 +51,10 @@ describe('npm run bench -- --quick', () => {
     expect(figures.map((line) => line.replace(/\s+[\d.]+$/, '').trim())).toEqual([
       'write, on the loop',
       'write, thread pool (addon)',
+      'write, addon writer thread',
       'write, thread pool (node:fs)',
       'write+fdatasync, on the loop',
-      'write+fdatasync, thread pool',
+      'write+fdatasync, addon writer thread',
       'Wal.commit, per-commit',
     ]);
     for (const line of figures) expect(Number(line.trim().split(/\s+/).at(-1))).toBeGreaterThan(0);

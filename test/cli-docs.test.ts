@@ -41,10 +41,10 @@ function samplesOf(doc: string): Sample[] {
   return samples;
 }
 
-/** The `demo` log of the samples: 12 commits, one transaction aborted, one left open, a Checkpoint marker, segmentBytes 1024. */
+/** The `demo` log of the samples: 20 commits, one transaction aborted, one left open, a Checkpoint marker, segmentBytes 1024. */
 async function demoLog(dir: string): Promise<void> {
   const { wal } = await Wal.open({ dir, io: 'js', segmentBytes: 1024, sync: 'none', logId: '5e9a1c0d7b2f4e6a8c3d1f0b9e7a5c2d' });
-  for (let i = 0; i < 12; i++) await wal.commit([Buffer.from(JSON.stringify({ op: 'put', key: `k${i}`, value: i }))]);
+  for (let i = 0; i < 20; i++) await wal.commit([Buffer.from(JSON.stringify({ op: 'put', key: `k${i}`, value: i }))]);
   const aborted = wal.begin();
   aborted.append(Buffer.from('draft'));
   aborted.abort();
@@ -85,12 +85,12 @@ beforeAll(async () => {
   const demo = path.join(tmp, 'demo');
   await demoLog(demo);
   fs.cpSync(demo, path.join(tmp, 'data/wal'), { recursive: true });
-  // One byte flipped in the first segment's second frame (offset 57).
+  // One byte flipped in the first segment's second frame (offset 98).
   fs.cpSync(demo, path.join(tmp, 'demo-bad'), { recursive: true });
-  overwrite(path.join(tmp, 'demo-bad', segmentNames(demo)[0]!), 57 + 10, [0x55]);
-  // Six stray bytes after the last frame of the active segment (offset 542): a frame's length and kind, and one more byte.
+  overwrite(path.join(tmp, 'demo-bad', segmentNames(demo)[0]!), 98 + 10, [0x55]);
+  // Six stray bytes after the last frame of the active segment (offset 530): a frame's length and kind, and one more byte.
   fs.cpSync(demo, path.join(tmp, 'demo-torn'), { recursive: true });
-  overwrite(path.join(tmp, 'demo-torn', segmentNames(demo).at(-1)!), 542, [25, 0, 0, 0, 1, 7]);
+  overwrite(path.join(tmp, 'demo-torn', segmentNames(demo).at(-1)!), 530, [25, 0, 0, 0, 1, 7]);
   await truncatedLog(path.join(tmp, 'demo-trunc'));
   // A directory that is not a log.
   fs.mkdirSync(path.join(tmp, 'photos'));

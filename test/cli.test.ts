@@ -11,6 +11,7 @@ import { parseCommand, type Command, type Output } from '../src/cli/usage.js';
 import { verifyCommand } from '../src/cli/verify.js';
 import { ROOT } from './helpers/child.js';
 import { runCli as segwal } from './helpers/cli.js';
+import { expectDense } from './helpers/lsn-spans.js';
 import { segmentNames, snapshotFiles, tempDir } from './helpers/temp-dir.js';
 
 /** Runs a command in this process (as main.ts does, without the process around it), capturing its output. */
@@ -44,11 +45,18 @@ function truncateWhenOpened(file: string, truncate: () => number): { deleted: ()
   return { deleted: () => deleted };
 }
 
-/** A log of several segments: 30 commits, one aborted and one open transaction, a Checkpoint. */
+/**
+ * A log of several segments: 30 commits (one Commit record each, LSNs 1..90),
+ * a begin() transaction committed in three records (91..93), one aborted
+ * (94..96) and one open transaction (97, 98), a Checkpoint (99).
+ */
 async function sampleLog(options: { keepOpen?: boolean } = {}) {
   const dir = tempDir();
   const { wal } = await Wal.open({ dir, io: 'js', segmentBytes: 1024, sync: 'none' });
-  for (let i = 0; i < 30; i++) await wal.commit([Buffer.from(`event ${i} ${'x'.repeat(60)}`)]);
+  for (let i = 0; i < 30; i++) await wal.commit([Buffer.from(`event ${i} ${'x'.repeat(150)}`)]);
+  const multiStep = wal.begin();
+  multiStep.appendBatch([Buffer.from('batch a'), Buffer.from('batch b')]);
+  await multiStep.commit();
   const aborted = wal.begin();
   aborted.append(Buffer.from('aborted'));
   aborted.abort();
@@ -57,7 +65,15 @@ async function sampleLog(options: { keepOpen?: boolean } = {}) {
   wal.checkpointMarker(6);
   await wal.flush();
   if (options.keepOpen !== true) await wal.close();
-  return { dir, wal, openBegin: open.beginLsn, abortedBegin: aborted.beginLsn };
+  return { dir, wal, openBegin: open.beginLsn, abortedBegin: aborted.beginLsn, multiStepBegin: multiStep.beginLsn };
+}
+
+/** The LSNs of sampleLog's records in order: a Commit record is listed under its commit LSN. */
+const SAMPLE_LSNS = [...Array.from({ length: 30 }, (_, i) => 3 * i + 3), ...Array.from({ length: 9 }, (_, i) => 91 + i)];
+
+/** The offset of a segment file's second frame. */
+function secondFrameAt(bytes: Buffer): number {
+  return 32 + bytes.readUInt32LE(32);
 }
 
 describe('the segwal CLI', () => {
@@ -176,7 +192,7 @@ describe('the segwal CLI', () => {
     expect(report.segments.at(-1)).toMatchObject({ sealed: false, state: 'active' });
     const records = report.segments.reduce((sum: number, row: { records: number }) => sum + row.records, 0);
     expect(report.totals.records).toBe(records);
-    expect(records).toBe(30 * 3 + 3 + 2 + 1);
+    expect(records).toBe(SAMPLE_LSNS.length);
     const sizes = names.reduce((sum, name) => sum + fs.statSync(path.join(dir, name)).size, 0);
     expect(report.totals.bytes).toBe(sizes);
   });
@@ -185,7 +201,7 @@ describe('the segwal CLI', () => {
     const { dir } = await sampleLog();
     const good = await segwal('verify', dir);
     expect(good.code).toBe(0);
-    expect(good.stdout).toMatch(/^ok: \d+ segments, 96 records, LSN 1\.\.96/);
+    expect(good.stdout).toMatch(/^ok: \d+ segments, 39 records, LSN 1\.\.99/);
     expect(good.stderr).toBe('');
     const second = path.join(dir, segmentNames(dir)[1]!);
     const bytes = fs.readFileSync(second);
@@ -225,13 +241,14 @@ describe('the segwal CLI', () => {
       fs.writeFileSync(file, bytes);
       return file;
     };
+    const secondFrame = secondFrameAt(fs.readFileSync(path.join(dir, names[3]!)));
     const first = damage(names[1]!, 40);
-    const second = damage(names[3]!, 32 + 25 + 6); // inside the second frame
+    const second = damage(names[3]!, secondFrame + 6); // inside the second frame
     const { code, stdout } = await segwal('verify', dir, '--json');
     expect(code).toBe(1);
     const { problems } = JSON.parse(stdout);
     expect(problems.map((problem: { file: string }) => problem.file)).toEqual([first, second]);
-    expect(problems[1].offset).toBe(32 + 25);
+    expect(problems[1].offset).toBe(secondFrame);
     expect((await segwal('verify', dir)).stdout).toMatch(/^DAMAGED: 2 problems;[^]*problem 1: [^]*problem 2: /);
   });
 
@@ -263,16 +280,17 @@ describe('the segwal CLI', () => {
   });
 
   it('verify --checkpoint-lsn beyond the last LSN is a usage error naming it, as open refuses that fence; marker is the default', async () => {
-    const { dir } = await sampleLog(); // LSN 1..96, a Checkpoint naming snapshot 6
-    expect(await segwal('verify', dir, '--checkpoint-lsn', '97')).toEqual({
+    const { dir } = await sampleLog(); // LSN 1..99, a Checkpoint naming snapshot 6
+    expect(SAMPLE_LSNS.at(-1)).toBe(99);
+    expect(await segwal('verify', dir, '--checkpoint-lsn', '100')).toEqual({
       code: 2,
       stdout: '',
       stderr:
-        'segwal verify: --checkpoint-lsn 97 is beyond the end of the log (its last LSN is 96): open refuses that fence, since a reopen ' +
-        'with it would not replay the next commit (LSN 97); give the fence of the snapshot this log continues (see segwal verify --help)\n',
+        'segwal verify: --checkpoint-lsn 100 is beyond the end of the log (its last LSN is 99): open refuses that fence, since a reopen ' +
+        'with it would not replay the next commit (LSN 100); give the fence of the snapshot this log continues (see segwal verify --help)\n',
     });
-    await expect(Wal.open({ dir, io: 'js', checkpointLsn: 97 })).rejects.toMatchObject({ code: 'WAL_INVALID_OPTIONS', message: expect.stringContaining('its last LSN is 96') });
-    expect((await segwal('verify', dir, '--checkpoint-lsn', '96')).code).toBe(0);
+    await expect(Wal.open({ dir, io: 'js', checkpointLsn: 100 })).rejects.toMatchObject({ code: 'WAL_INVALID_OPTIONS', message: expect.stringContaining('its last LSN is 99') });
+    expect((await segwal('verify', dir, '--checkpoint-lsn', '99')).code).toBe(0);
     const byDefault = JSON.parse((await segwal('verify', dir, '--json')).stdout);
     expect(byDefault).toMatchObject({ ok: true, checkpointLsn: 6 });
     expect(JSON.parse((await segwal('verify', dir, '--checkpoint-lsn', 'marker', '--json')).stdout)).toEqual(byDefault);
@@ -306,7 +324,7 @@ describe('the segwal CLI', () => {
     expect((await segwal('stats', dir)).code).toBe(0);
     const dump = await segwal('dump', dir, '--payload', 'none');
     expect(dump.code).toBe(0);
-    expect(dump.stdout.trim().split('\n')).toHaveLength(96);
+    expect(dump.stdout.trim().split('\n')).toHaveLength(SAMPLE_LSNS.length);
   });
 
   it('dump prints the records before damage, then names it on stderr and exits 1', async () => {
@@ -314,21 +332,31 @@ describe('the segwal CLI', () => {
     const second = path.join(dir, segmentNames(dir)[1]!);
     const bytes = fs.readFileSync(second);
     const baseLsn = Number(bytes.readBigUInt64LE(12));
-    bytes[32 + 25 + 30] = bytes[32 + 25 + 30]! ^ 1; // inside the segment's second frame
+    const secondFrame = secondFrameAt(bytes);
+    bytes[secondFrame + 30] = bytes[secondFrame + 30]! ^ 1; // inside the segment's second frame
     fs.writeFileSync(second, bytes);
     const { code, stdout, stderr } = await segwal('dump', dir, '--payload', 'none');
     expect(code).toBe(1);
-    expect(stdout.trim().split('\n').map((line) => JSON.parse(line).lsn)).toEqual(Array.from({ length: baseLsn }, (_, i) => i + 1));
-    expect(JSON.parse(stderr.replace(/^damage: /, ''))).toMatchObject({ code: 'WAL_MALFORMED', file: second, offset: 32 + 25, lsn: baseLsn + 1 });
+    // Every record up to the segment's first one, a Commit record spanning baseLsn..baseLsn + 2.
+    expect(stdout.trim().split('\n').map((line) => JSON.parse(line).lsn)).toEqual(SAMPLE_LSNS.filter((lsn) => lsn <= baseLsn + 2));
+    expect(JSON.parse(stderr.replace(/^damage: /, ''))).toMatchObject({ code: 'WAL_MALFORMED', file: second, offset: secondFrame, lsn: baseLsn + 3 });
   });
 
   it('dump: NDJSON, one record a line, with --from/--to/--kind/--tx and payload modes', async () => {
-    const { dir, openBegin, abortedBegin } = await sampleLog();
-    const all = (await segwal('dump', dir)).stdout.trim().split('\n').map((line) => JSON.parse(line));
-    expect(all.map((record) => record.lsn)).toEqual(Array.from({ length: all.length }, (_, i) => i + 1));
-    expect(all[1]).toMatchObject({ kind: 'MutationBatch', txBeginLsn: 1, events: [{ encoding: 'utf8', data: expect.stringMatching(/^event 0 /) }] });
-    const ranged = (await segwal('dump', dir, '--from', '4', '--to', '6')).stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const { dir, openBegin, abortedBegin, multiStepBegin } = await sampleLog();
+    const lines = async (...args: string[]) => (await segwal('dump', dir, ...args)).stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const all = await lines();
+    expect(all.map((record) => record.lsn)).toEqual(SAMPLE_LSNS);
+    expectDense(all);
+    expect(all[0]).toMatchObject({ kind: 'Commit', lsn: 3, txBeginLsn: 1, events: [{ encoding: 'utf8', data: expect.stringMatching(/^event 0 /) }] });
+    expect(all[30]).toMatchObject({ kind: 'TxBegin', lsn: multiStepBegin });
+    expect(all[31]).toMatchObject({ kind: 'MutationBatch', txBeginLsn: multiStepBegin, events: [{ encoding: 'utf8', data: 'batch a' }, { encoding: 'utf8', data: 'batch b' }] });
+    const ranged = await lines('--from', String(multiStepBegin), '--to', String(multiStepBegin + 2));
     expect(ranged.map((record) => record.kind)).toEqual(['TxBegin', 'MutationBatch', 'TxCommit']);
+    // A range inside a Commit record's span (4..6) shows the record.
+    expect((await lines('--from', '5', '--to', '5')).map((record) => [record.kind, record.lsn])).toEqual([['Commit', 6]]);
+    expect((await lines('--kind', 'Commit')).map((record) => record.lsn)).toEqual(SAMPLE_LSNS.slice(0, 30));
+    expect((await lines('--tx', '4')).map((record) => [record.kind, record.lsn])).toEqual([['Commit', 6]]);
     const aborts = (await segwal('dump', dir, '--kind', 'TxAbort')).stdout.trim().split('\n').map((line) => JSON.parse(line));
     expect(aborts).toEqual([expect.objectContaining({ kind: 'TxAbort', txBeginLsn: abortedBegin })]);
     const tx = (await segwal('dump', dir, '--tx', String(openBegin))).stdout.trim().split('\n').map((line) => JSON.parse(line));
@@ -338,7 +366,7 @@ describe('the segwal CLI', () => {
     expect(hex.payload).toEqual({ encoding: 'hex', data: 'ff00fe' });
     // --payload none leaves the data fields out.
     const none = JSON.parse((await segwal('dump', dir, '--from', '2', '--to', '2', '--payload', 'none')).stdout);
-    expect(none).toEqual({ lsn: 2, kind: 'MutationBatch', txBeginLsn: 1, segmentId: 1, offset: 57 });
+    expect(none).toEqual({ lsn: 3, kind: 'Commit', txBeginLsn: 1, segmentId: 1, offset: 32 });
     const noPayload = JSON.parse((await segwal('dump', dir, '--tx', String(openBegin), '--kind', 'mutation', '--payload', 'none')).stdout);
     expect(Object.keys(noPayload)).toEqual(['lsn', 'kind', 'txBeginLsn', 'segmentId', 'offset']);
     // --tx with a --from past its TxBegin: the transaction's later records.
@@ -347,13 +375,16 @@ describe('the segwal CLI', () => {
     expect(later.stdout.trim().split('\n').map((line) => JSON.parse(line).lsn)).toEqual([openBegin + 1]);
   });
 
-  it('dump refuses --from above --to, --tx above --to, and a --tx that names no TxBegin (exit 2, nothing printed)', async () => {
-    const { dir } = await sampleLog();
+  it('dump refuses --from above --to, --tx above --to, and a --tx where no transaction begins (exit 2, nothing printed)', async () => {
+    const { dir, multiStepBegin } = await sampleLog();
     const refused = (message: string) => ({ code: 2, stdout: '', stderr: `segwal dump: ${message} (see segwal dump --help)\n` });
     expect(await segwal('dump', dir, '--from', '10', '--to', '5')).toEqual(refused('--from 10 is above --to 5'));
     expect(await segwal('dump', dir, '--tx', '7', '--to', '5')).toEqual(refused('--tx 7 is above --to 5'));
-    expect(await segwal('dump', dir, '--tx', '2')).toEqual(refused('--tx 2 names a MutationBatch record, not a TxBegin'));
-    expect(await segwal('dump', dir, '--tx', '3', '--from', '50')).toEqual(refused('--tx 3 names a TxCommit record, not a TxBegin'));
+    expect(await segwal('dump', dir, '--tx', '2')).toEqual(refused('--tx 2 is inside a Commit record (LSN 1..3); its transaction begins at LSN 1'));
+    expect(await segwal('dump', dir, '--tx', '6', '--from', '50')).toEqual(refused('--tx 6 is inside a Commit record (LSN 4..6); its transaction begins at LSN 4'));
+    const batch = multiStepBegin + 1;
+    expect(await segwal('dump', dir, '--tx', String(batch))).toEqual(refused(`--tx ${batch} names a MutationBatch record, not a TxBegin`));
+    expect(await segwal('dump', dir, '--tx', String(batch + 1), '--from', '200')).toEqual(refused(`--tx ${batch + 1} names a TxCommit record, not a TxBegin`));
     expect(await segwal('dump', dir, '--tx', '1000')).toEqual(refused('--tx 1000 names no record: the log ends before LSN 1000'));
   });
 
@@ -365,7 +396,7 @@ describe('the segwal CLI', () => {
     await wal.close();
     const { code, stdout } = await segwal('dump', dir, '--tx', String(beginLsn));
     expect(code).toBe(0);
-    expect(stdout.trim().split('\n').map((line) => JSON.parse(line).kind)).toEqual(['TxBegin', 'MutationBatch', 'TxCommit']);
+    expect(stdout.trim().split('\n').map((line) => JSON.parse(line).kind)).toEqual(['Commit']);
   });
 
   it('stats on a damaged log says where its counts stopped at the damage and where they resume', async () => {
@@ -407,12 +438,12 @@ describe('the segwal CLI', () => {
     const { dir } = await sampleLog();
     const names = segmentNames(dir);
     const stats = JSON.parse((await segwal('stats', dir, '--json')).stdout);
-    expect(stats.recordsByKind).toMatchObject({ TxBegin: 32, MutationBatch: 30, TxCommit: 30, TxAbort: 1, Mutation: 2, Checkpoint: 1 });
-    expect(stats.transactions).toEqual({ committed: 30, aborted: 1, openAtEnd: 1 });
-    expect(stats.events).toBe(32);
-    expect(stats.lsnRange).toEqual({ first: 1, last: 96 });
+    expect(stats.recordsByKind).toEqual({ Commit: 30, TxBegin: 3, MutationBatch: 1, TxCommit: 1, TxAbort: 1, Mutation: 2, Checkpoint: 1, Replicated: 0 });
+    expect(stats.transactions).toEqual({ committed: 31, aborted: 1, openAtEnd: 1 });
+    expect(stats.events).toBe(34);
+    expect(stats.lsnRange).toEqual({ first: 1, last: 99 });
     expect(stats.segments).toEqual({ count: names.length, oldest: 1, newest: names.length });
-    expect((await segwal('stats', dir)).stdout).toContain('30 committed, 1 aborted, 1 open at end');
+    expect((await segwal('stats', dir)).stdout).toContain('31 committed, 1 aborted, 1 open at end');
   });
 
   it('works on a log a live Wal holds open and is writing, and changes no file', async () => {
@@ -441,10 +472,10 @@ describe('the segwal CLI', () => {
     writing = false;
     await writer;
     for (const run of runs) expect(run.code, run.stdout + run.stderr).toBe(0);
-    const lsns = runs[0]!.stdout.trim().split('\n').map((line) => JSON.parse(line).lsn);
-    expect(lsns.length).toBeGreaterThanOrEqual(96);
-    expect(lsns).toEqual(Array.from({ length: lsns.length }, (_, i) => i + 1));
-    expect(JSON.parse(runs[3]!.stdout).records).toBeGreaterThanOrEqual(96);
+    const dumped = runs[0]!.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    expect(dumped.length).toBeGreaterThanOrEqual(SAMPLE_LSNS.length);
+    expectDense(dumped);
+    expect(JSON.parse(runs[3]!.stdout).records).toBeGreaterThanOrEqual(SAMPLE_LSNS.length);
     await wal.close();
     expect(segmentNames(dir).length).toBeGreaterThan(segmentsBefore); // it rotated while we read
   });

@@ -69,6 +69,26 @@ describe.each(BACKENDS)('durability on the $name backend', ({ io }) => {
     await wal.close();
   });
 
+  it('none mode: commitSync starts the writeback of each MiB it wrote (a hint, never an fsync), whole pages only', async () => {
+    const counted = new FaultIo(io());
+    const { wal } = await Wal.open({ dir: tempDir(), io: counted, sync: 'none', segmentBytes: 64 * 1024 * 1024 });
+    const starts: Array<[number, number]> = [];
+    const inner = counted.sync.startWriteback;
+    counted.sync.startWriteback = (fd, offset, length) => (starts.push([offset, length]), inner(fd, offset, length));
+    const before = counted.fsyncs;
+    for (let i = 0; i < 3 * 1024; i++) wal.commitSync([Buffer.alloc(1024 - 33, i)]); // 1 KiB a commit: 3 MiB
+    expect(counted.fsyncs).toBe(before);
+    expect(starts.length).toBe(2);
+    // Back to back from the header on, each a MiB or a little more, ending on a page boundary.
+    expect(starts[0]![0]).toBe(32);
+    expect(starts[1]![0]).toBe(starts[0]![0] + starts[0]![1]);
+    for (const [offset, length] of starts) {
+      expect(length).toBeGreaterThanOrEqual(1024 * 1024 - 4096);
+      expect((offset + length) % 4096).toBe(0);
+    }
+    await wal.close();
+  });
+
   it('per-commit mode: commit and commitSync return only after their fsync', async () => {
     const counted = new FaultIo(io());
     const { wal } = await Wal.open({ dir: tempDir(), io: counted, sync: 'per-commit' });

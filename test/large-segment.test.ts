@@ -44,11 +44,11 @@ describe('a segment over 2 GiB', () => {
       followed.push(record.lsn);
       if (record.lsn === 9) controller.abort();
     }
-    expect(followed).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(followed).toEqual([3, 6, 9]); // one Commit record per commit
     expect(process.memoryUsage().rss - rssBefore).toBeLessThan(MEMORY_BOUND_BYTES);
 
     const verify = await runCli('verify', dir);
-    expect(verify.stdout).toMatch(/^ok: 1 segment, 9 records/);
+    expect(verify.stdout).toMatch(/^ok: 1 segment, 3 records, LSN 1\.\.9/);
     expect(verify.code).toBe(0);
   }, 180_000);
 });

@@ -2,15 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { Wal, WalError, readWal, replayDir } from '../src/index.js';
 import { RecordKind } from '../src/format/constants.js';
 import { BACKENDS } from './helpers/backends.js';
-import { committedTx, craftSegment, writeSegment, type CraftedRecord } from './helpers/craft.js';
+import { batchPayload, commitRecord, committedTx, craftSegment, writeSegment, type CraftedRecord } from './helpers/craft.js';
 import { snapshotFiles, tempDir } from './helpers/temp-dir.js';
 
-const { TxBegin, Mutation, TxCommit, Checkpoint } = RecordKind;
+const { TxBegin, Mutation, TxCommit, Checkpoint, Commit } = RecordKind;
 
 interface MalformedCase {
   name: string;
-  /** Segments as [baseLsn, records, sealed]; the last one is the active segment. */
-  segments: Array<[number, CraftedRecord[], boolean]>;
+  /** Segments as [baseLsn, records, sealed, format version (default: the current one)]; the last one is the active segment. */
+  segments: Array<[number, CraftedRecord[], boolean, number?]>;
   /** The file the error must name (1-based segment id). */
   segmentId: number;
   message: RegExp;
@@ -109,6 +109,38 @@ const CASES: MalformedCase[] = [
     lsn: 5,
   },
   {
+    name: 'a Commit record in a format version 1 segment (Commit records came with version 2)',
+    segments: [[1, [commitRecord(1, ['one'])], false, 1]],
+    segmentId: 1,
+    message: /a Commit record in a format version 1 segment/,
+    offset: 32,
+    lsn: 3,
+  },
+  {
+    name: 'a Commit record that does not span its begin LSN + 2',
+    segments: [[1, [{ kind: Commit, lsn: 4, txBeginLsn: 1, payload: batchPayload(['one']) }], false]],
+    segmentId: 1,
+    message: /a Commit record spans LSN 1\.\.4, not its begin LSN \+ 2/,
+    offset: 32,
+    lsn: 4,
+  },
+  {
+    name: 'a Commit record whose begin LSN skips one (records missing)',
+    segments: [[1, [...committedTx(1, 'one'), commitRecord(5, ['two'])], false]],
+    segmentId: 1,
+    message: /record LSN 5 skips LSN 4: records are missing/,
+    offset: 32 + 25 + 28 + 25,
+    lsn: 5,
+  },
+  {
+    name: 'a Commit record whose begin LSN overlaps the record before it',
+    segments: [[1, [...committedTx(1, 'one'), commitRecord(3, ['two'])], false]],
+    segmentId: 1,
+    message: /record LSN 3 is not above the previous LSN 3/,
+    offset: 32 + 25 + 28 + 25,
+    lsn: 3,
+  },
+  {
     name: 'a record LSN above 2^53-1',
     segments: [[2 ** 53 - 1, [{ kind: TxBegin, lsn: 2 ** 53 }], false]],
     segmentId: 1,
@@ -121,7 +153,7 @@ const CASES: MalformedCase[] = [
 describe.each(BACKENDS)('open refuses a malformed log on the $name backend', ({ io }) => {
   it.each(CASES)('$name', async ({ segments, segmentId, message, offset, lsn }) => {
     const dir = tempDir();
-    segments.forEach(([base, records, sealed], index) => writeSegment(dir, index + 1, craftSegment(base, records, sealed)));
+    segments.forEach(([base, records, sealed, version], index) => writeSegment(dir, index + 1, craftSegment(base, records, sealed, version)));
     const before = snapshotFiles(dir);
     const error = await Wal.open({ dir, io: io() }).then(
       () => null,

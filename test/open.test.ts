@@ -149,6 +149,32 @@ describe.each(BACKENDS)('the spare segment on the $name backend', ({ io }) => {
     await reopened.close();
   });
 
+  it.each([
+    ['a steady stream of per-commit commits, which never lets the drain loop go idle', 0],
+    ['a spare slower to prepare than the segment is to fill: rotation waits for it', 100],
+  ])('under %s, every rotation adopts a spare, none creates a segment in place', async (_label, allocateDelayMs) => {
+    const dir = tempDir();
+    const counted = new FaultIo(io());
+    const { wal } = await Wal.open({ dir, io: counted, sync: 'per-commit', segmentBytes: 4096 });
+    counted.delay('allocate', allocateDelayMs);
+    const opensAtOpen = counted.count('openSegment');
+    const renamesAtOpen = counted.count('rename');
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, writer) => {
+        for (let i = 0; i < 20; i++) await wal.commit([Buffer.alloc(200, writer)]);
+      }),
+    );
+    const rotations = segmentNames(dir).length - 1;
+    expect(rotations).toBeGreaterThan(3);
+    expect(counted.count('rename') - renamesAtOpen).toBe(rotations);
+    // Every file created since open was a spare: one per rotation, plus at most the one being prepared.
+    expect(counted.count('openSegment') - opensAtOpen).toBeLessThanOrEqual(rotations + 1);
+    await wal.close();
+    const { wal: reopened, events: replayed } = await Wal.open({ dir, io: io() });
+    expect(replayed.length).toBe(160);
+    await reopened.close();
+  });
+
   it('a stale spare left by a crash is removed at open and never replayed', async () => {
     const dir = tempDir();
     writeSegment(dir, 1, craftSegment(1, committedTx(1, 'one')));

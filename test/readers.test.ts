@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Wal, jsIo, readWal, replayDir, type WalIo, type WalRecord } from '../src/index.js';
 import { RecordKind } from '../src/format/constants.js';
 import { texts } from './helpers/bytes.js';
+import { expectDense, lsnSpan } from './helpers/lsn-spans.js';
 import { segmentNames, snapshotFiles, tempDir } from './helpers/temp-dir.js';
 
 describe('readWal and replayDir', () => {
@@ -14,13 +15,14 @@ describe('readWal and replayDir', () => {
     const before = snapshotFiles(dir);
     const records: WalRecord[] = [];
     for await (const record of readWal(dir)) records.push(record);
-    expect(records.map((record) => record.lsn)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
-    expect(records[0]).toMatchObject({ kind: RecordKind.TxBegin, txBeginLsn: 0, segmentId: 1, offset: 32 });
-    expect(records[1]).toMatchObject({ kind: RecordKind.MutationBatch, txBeginLsn: 1 });
+    // One Commit record per commit, spanning its three LSNs (begin, batch, commit): together 1..60, dense.
+    expect(records.map(lsnSpan)).toEqual(Array.from({ length: 20 }, (_, i) => [3 * i + 1, 3 * i + 3]));
+    expect(records[0]).toMatchObject({ kind: RecordKind.Commit, lsn: 3, txBeginLsn: 1, segmentId: 1, offset: 32 });
     expect(new Set(records.map((record) => record.segmentId)).size).toBe(segmentNames(dir).length);
     const fromLsn: number[] = [];
-    for await (const record of readWal(dir, { fromLsn: 55 })) fromLsn.push(record.lsn);
-    expect(fromLsn).toEqual([55, 56, 57, 58, 59, 60]);
+    // LSN 56 is inside the record spanning 55..57: that record is yielded.
+    for await (const record of readWal(dir, { fromLsn: 56 })) fromLsn.push(record.lsn);
+    expect(fromLsn).toEqual([57, 60]);
     expect(snapshotFiles(dir)).toEqual(before);
     await wal.close();
   });
@@ -37,10 +39,9 @@ describe('readWal and replayDir', () => {
     const fence = await wal.checkpoint(() => undefined);
     await wal.close();
     expect(segmentNames(dir)[0]).not.toBe('0000000001.wal');
-    const lsns: number[] = [];
-    for await (const record of readWal(dir)) lsns.push(record.lsn);
-    expect(lsns.length).toBeGreaterThan(0);
-    expect(lsns).toEqual(Array.from({ length: lsns.length }, (_, i) => lsns[0]! + i));
+    const records: WalRecord[] = [];
+    for await (const record of readWal(dir)) records.push(record);
+    expectDense(records, null);
     const { events, recovery } = await replayDir(dir, { checkpointLsn: fence });
     expect(events).toEqual([]);
     expect(recovery.checkpointLsnObserved).toBe(fence);

@@ -13,10 +13,10 @@ describe.each(BACKENDS)('retention holds on the $name backend', ({ io }) => {
   it('truncateUpTo and checkpoint never delete a segment holding a record a hold keeps; advancing or releasing it lets them', async () => {
     const dir = tempDir();
     const { wal } = await Wal.open({ dir, io: io(), segmentBytes: 1024, sync: 'none' });
-    for (let i = 0; i < 10; i++) await wal.commit([Buffer.alloc(100, i)]);
+    for (let i = 0; i < 10; i++) await wal.commit([Buffer.alloc(150, i)]);
     const kept = wal.nextLsn;
     const hold = wal.retain(kept);
-    for (let i = 10; i < 40; i++) await wal.commit([Buffer.alloc(100, i)]);
+    for (let i = 10; i < 40; i++) await wal.commit([Buffer.alloc(150, i)]);
     expect(segmentNames(dir).length).toBeGreaterThan(6);
     expect(hold.bytes).toBeGreaterThan(0);
     // Only segments wholly below the hold may go: the oldest one left still starts at or below it.

@@ -1,5 +1,5 @@
 import { WalError } from '../errors.js';
-import { RECORD_KIND_NAMES, RecordKind } from '../format/constants.js';
+import { RECORD_KIND_NAMES, RecordKind, firstLsnOf } from '../format/constants.js';
 import { batchEvents, replicatedPayload } from '../format/frame.js';
 import { readWal } from '../readers.js';
 import type { WalRecord } from '../types.js';
@@ -33,7 +33,11 @@ function kindFilter(raw: unknown): RecordKind | undefined {
   throw new UsageError(`--kind takes one of ${Object.values(RECORD_KIND_NAMES).join(', ')} (or its number), not ${String(raw)}`);
 }
 
-/** One record as a JSON line: Mutation payloads as `payload`, MutationBatch and Replicated events as `events` (and a Replicated record's `streamSeq`); no data with `--payload none`. */
+/**
+ * One record as a JSON line: Mutation payloads as `payload`; MutationBatch,
+ * Commit and Replicated events as `events` (and a Replicated record's
+ * `streamSeq`); no data with `--payload none`.
+ */
 function recordLine(record: WalRecord, mode: PayloadMode): string {
   const line: Record<string, unknown> = {
     lsn: record.lsn,
@@ -46,7 +50,7 @@ function recordLine(record: WalRecord, mode: PayloadMode): string {
   if (mode === 'none') return JSON.stringify(line);
   if (record.kind === RecordKind.Replicated) line.events = replicatedPayload(record.payload).events.map((event) => encodePayload(event, mode));
   if (record.kind === RecordKind.Mutation) line.payload = encodePayload(record.payload, mode);
-  if (record.kind === RecordKind.MutationBatch) line.events = batchEvents(record.payload).map((event) => encodePayload(event, mode));
+  if (record.kind === RecordKind.MutationBatch || record.kind === RecordKind.Commit) line.events = batchEvents(record.payload).map((event) => encodePayload(event, mode));
   return JSON.stringify(line);
 }
 
@@ -55,6 +59,16 @@ function recordLine(record: WalRecord, mode: PayloadMode): string {
  * record naming it. A Checkpoint's tx_begin_lsn is a snapshot LSN, not a
  * transaction, even when the two numbers match.
  */
+/** `--tx` must name where a transaction begins: a TxBegin, or a Commit record's first LSN. */
+function checkNamesTransaction(record: WalRecord, tx: number): void {
+  const name = RECORD_KIND_NAMES[record.kind];
+  if (record.kind === RecordKind.Commit) {
+    if (record.txBeginLsn === tx) return;
+    throw new UsageError(`--tx ${tx} is inside a Commit record (LSN ${record.txBeginLsn}..${record.lsn}); its transaction begins at LSN ${record.txBeginLsn}`);
+  }
+  if (record.kind !== RecordKind.TxBegin) throw new UsageError(`--tx ${tx} names a ${name} record, not a TxBegin`);
+}
+
 function inTransaction(record: WalRecord, txBeginLsn: number): boolean {
   if (record.kind === RecordKind.TxBegin) return record.lsn === txBeginLsn;
   return record.kind !== RecordKind.Checkpoint && record.txBeginLsn === txBeginLsn;
@@ -66,19 +80,20 @@ export const dumpCommand: Command = {
   help: `segwal dump <dir> [--from LSN] [--to LSN] [--kind K] [--tx LSN] [--payload MODE]
 
 One JSON object per line per record: lsn, kind, txBeginLsn, segmentId, offset,
-and the data: "payload" for a Mutation, "events" for a MutationBatch, each as
-{ encoding, data }. A replica's Replicated record (a whole shipped
-transaction at its commit LSN) has "events" and the "streamSeq" that carried it. Records pass the same checks as open (records of a
+and the data: "payload" for a Mutation, "events" for a MutationBatch or a
+Commit (a whole transaction in one record), each as { encoding, data }. A
+replica's Replicated record (a whole shipped transaction at its commit LSN)
+has "events" and the "streamSeq" that carried it. Records pass the same checks as open (records of a
 transaction begun in a truncated segment are printed, not refused). A torn
 tail in the last segment (what open cuts, or a frame a Wal is writing right
 now) ends the dump quietly, exit 0; damage anywhere else ends it after the
 records before it, with the problem on stderr (exit 1).
   --from LSN      first LSN to print (default 1)
   --to LSN        last LSN to print
-  --kind K        only TxBegin, TxCommit, TxAbort, Mutation, MutationBatch, Checkpoint
-                  or Replicated
-  --tx LSN        only the records of the transaction whose TxBegin has this LSN
-                  (an LSN that holds another record, or none, is refused)
+  --kind K        only TxBegin, TxCommit, TxAbort, Mutation, MutationBatch, Checkpoint,
+                  Commit or Replicated
+  --tx LSN        only the records of the transaction that begins at this LSN (its
+                  TxBegin, or its Commit record's first LSN; any other LSN is refused)
   --payload MODE  auto (utf8 when valid, else base64; default), base64, utf8, hex,
                   none (the data left out)`,
   options: {
@@ -108,11 +123,10 @@ records before it, with the problem on stderr (exit 1).
     let lastLsnRead = 0;
     try {
       for await (const record of readWal(dir, { fromLsn: Math.min(from, tx ?? from) })) {
+        const first = firstLsnOf(record);
         lastLsnRead = record.lsn;
-        if (record.lsn > to) break;
-        if (record.lsn === tx && record.kind !== RecordKind.TxBegin) {
-          throw new UsageError(`--tx ${tx} names a ${RECORD_KIND_NAMES[record.kind]} record, not a TxBegin`);
-        }
+        if (first > to) break;
+        if (tx !== undefined && first <= tx && tx <= record.lsn) checkNamesTransaction(record, tx);
         if (record.lsn < from) continue;
         if (kind !== undefined && record.kind !== kind) continue;
         if (tx !== undefined && !inTransaction(record, tx)) continue;

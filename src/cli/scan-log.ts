@@ -1,7 +1,7 @@
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { WalError, describeLocation } from '../errors.js';
-import { MAX_LSN, RECORD_KIND_NAMES, RecordKind } from '../format/constants.js';
+import { MAX_LSN, RECORD_KIND_NAMES, RecordKind, firstLsnOf } from '../format/constants.js';
 import { referenceCrc32 } from '../format/crc.js';
 import { batchEvents, replicatedPayload } from '../format/frame.js';
 import type { SegmentHeader } from '../format/header.js';
@@ -59,7 +59,7 @@ export interface CoveredRecord {
 
 export interface RecordTally {
   byKind: Record<string, number>;
-  /** Events in Mutation and MutationBatch records. */
+  /** Events in Mutation, MutationBatch and Commit records. */
   events: number;
   firstLsn: number | null;
   lastLsn: number | null;
@@ -182,11 +182,11 @@ async function scanOnce(root: string, options: ScanLogOptions): Promise<LogScan>
           const { record } = step;
           inSegment.records++;
           inSegment.lastLsn = record.lsn;
-          tally.firstLsn ??= record.lsn;
+          tally.firstLsn ??= firstLsnOf(record);
           tally.lastLsn = record.lsn;
           tally.byKind[RECORD_KIND_NAMES[record.kind]]! += 1;
           if (record.kind === RecordKind.Mutation) tally.events += 1;
-          if (record.kind === RecordKind.MutationBatch) tally.events += batchEvents(record.payload).length;
+          if (record.kind === RecordKind.MutationBatch || record.kind === RecordKind.Commit) tally.events += batchEvents(record.payload).length;
           if (record.kind === RecordKind.Replicated) tally.events += replicatedPayload(record.payload).events.length;
           if (record.kind === RecordKind.Checkpoint) tally.lastCheckpointSnapshot = record.txBeginLsn;
           return;

@@ -47,7 +47,11 @@ Wal writes the log.
       records: Object.values(byKind).reduce((sum, count) => sum + count, 0),
       recordsByKind: byKind,
       events,
-      transactions: { committed: (byKind.TxCommit ?? 0) + (byKind.Replicated ?? 0), aborted: byKind.TxAbort ?? 0, openAtEnd },
+      transactions: {
+        committed: (byKind.TxCommit ?? 0) + (byKind.Commit ?? 0) + (byKind.Replicated ?? 0),
+        aborted: byKind.TxAbort ?? 0,
+        openAtEnd,
+      },
       bytes: {
         onDisk: scan.segments.reduce((sum, segment) => sum + segment.fileBytes, 0),
         inRecords: scan.segments.reduce((sum, segment) => sum + countedFrameBytes(segment), 0),

@@ -5,6 +5,7 @@ import {
   BATCH_ENTRY_OVERHEAD,
   FRAME_OVERHEAD,
   MAX_FRAME_BYTES,
+  RECORD_KIND_NAMES,
   REPLICATED_SEQ_BYTES,
   RecordKind,
   isRecordKind,
@@ -55,17 +56,22 @@ export function writeFrame(
   return offset + length;
 }
 
-/** Writes an unsealed MutationBatch frame holding `events`; `payloadBytes` is `batchPayloadBytes(events)`. */
+/**
+ * Writes an unsealed frame whose payload is the batch of `events`: a
+ * MutationBatch, or a Commit (the same payload); `payloadBytes` is
+ * `batchPayloadBytes(events)`.
+ */
 export function writeBatchFrame(
   target: Buffer,
   offset: number,
+  kind: RecordKind.MutationBatch | RecordKind.Commit,
   lsn: number,
   txBeginLsn: number,
   events: readonly Uint8Array[],
   payloadBytes: number,
 ): number {
   const length = FRAME_OVERHEAD + payloadBytes;
-  writeFrameFields(target, offset, length, RecordKind.MutationBatch, lsn, txBeginLsn);
+  writeFrameFields(target, offset, length, kind, lsn, txBeginLsn);
   writeBatchEntries(target, offset + PAYLOAD_AT, events);
   return offset + length;
 }
@@ -171,7 +177,8 @@ function describePayloadProblem(kind: RecordKind, payload: Buffer): string | nul
     case RecordKind.Mutation:
       return null;
     case RecordKind.MutationBatch:
-      return describeBatchProblem(payload, 'MutationBatch', 1);
+    case RecordKind.Commit:
+      return describeBatchProblem(payload, RECORD_KIND_NAMES[kind], 1);
     case RecordKind.Replicated:
       if (payload.length < REPLICATED_SEQ_BYTES) return 'Replicated payload has no stream sequence';
       return describeBatchProblem(payload.subarray(REPLICATED_SEQ_BYTES), 'Replicated', 0);
@@ -180,7 +187,7 @@ function describePayloadProblem(kind: RecordKind, payload: Buffer): string | nul
   }
 }
 
-/** The events of a batch (a MutationBatch, or a Replicated record's after its sequence), checked; `minCount` events at least. */
+/** The events of a batch (a MutationBatch or Commit, or a Replicated record's after its sequence), checked; `minCount` events at least. */
 function describeBatchProblem(payload: Buffer, name: string, minCount: number): string | null {
   if (payload.length < BATCH_COUNT_BYTES) return `${name} payload has no count`;
   const count = payload.readUInt32LE(0);
@@ -217,7 +224,7 @@ export function replicatedFrameBytes(events: readonly Uint8Array[]): number {
   return FRAME_OVERHEAD + REPLICATED_SEQ_BYTES + batchPayloadBytes(events);
 }
 
-/** The events of a MutationBatch payload already checked by `readFrame`, as views. */
+/** The events of a MutationBatch or Commit payload already checked by `readFrame`, as views. */
 export function batchEvents(payload: Buffer): Buffer[] {
   const count = payload.readUInt32LE(0);
   const events = new Array<Buffer>(count);

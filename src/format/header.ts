@@ -1,6 +1,6 @@
 import { WalError, describeLocation } from '../errors.js';
 import type { Crc32 } from './crc.js';
-import { FLAG_REPLICA, FLAG_SEALED, FORMAT_VERSION, HEADER_BYTES, MAX_LSN, SEGMENT_MAGIC } from './constants.js';
+import { FLAG_REPLICA, FLAG_SEALED, FORMAT_VERSION, HEADER_BYTES, MAX_LSN, OLDEST_FORMAT_VERSION, SEGMENT_MAGIC } from './constants.js';
 import { readU64, writeU64 } from './little-endian.js';
 
 export interface SegmentHeader {
@@ -8,6 +8,8 @@ export interface SegmentHeader {
   sealed: boolean;
   /** The segment belongs to a replica: it may hold Replicated records. */
   replica: boolean;
+  /** 1 or 2 (docs/FORMAT.md): a segment keeps the version it was created with, sealed or not. */
+  formatVersion: number;
 }
 
 const MAGIC_AT = 0;
@@ -20,7 +22,7 @@ const CRC_AT = 28;
 export function encodeSegmentHeader(header: SegmentHeader, crc32: Crc32): Buffer {
   const bytes = Buffer.alloc(HEADER_BYTES);
   SEGMENT_MAGIC.copy(bytes, MAGIC_AT);
-  bytes.writeUInt32LE(FORMAT_VERSION, VERSION_AT);
+  bytes.writeUInt32LE(header.formatVersion, VERSION_AT);
   writeU64(bytes, header.baseLsn, BASE_LSN_AT);
   bytes.writeUInt32LE((header.sealed ? FLAG_SEALED : 0) | (header.replica ? FLAG_REPLICA : 0), FLAGS_AT);
   bytes.writeUInt32LE(0, RESERVED_AT);
@@ -42,7 +44,9 @@ export function decodeSegmentHeader(bytes: Buffer, file: string, crc32: Crc32): 
   const actualCrc = crc32(bytes.subarray(0, CRC_AT));
   if (storedCrc !== actualCrc) fail(`header CRC ${hex(storedCrc)} does not match ${hex(actualCrc)}`);
   const version = bytes.readUInt32LE(VERSION_AT);
-  if (version !== FORMAT_VERSION) fail(`format version ${version} is not ${FORMAT_VERSION}`);
+  if (version < OLDEST_FORMAT_VERSION || version > FORMAT_VERSION) {
+    fail(`format version ${version} is not ${OLDEST_FORMAT_VERSION}..${FORMAT_VERSION}`);
+  }
   const baseLsn = readU64(bytes, BASE_LSN_AT);
   if (baseLsn < 0 || baseLsn > MAX_LSN) {
     throw new WalError('WAL_MALFORMED', `segment base LSN is above 2^53-1${describeLocation({ file, offset: BASE_LSN_AT })}`, {
@@ -53,7 +57,7 @@ export function decodeSegmentHeader(bytes: Buffer, file: string, crc32: Crc32): 
   if (baseLsn === 0) fail('base LSN is 0');
   const flags = bytes.readUInt32LE(FLAGS_AT);
   if ((flags & ~(FLAG_SEALED | FLAG_REPLICA)) !== 0) fail(`unknown flags ${hex(flags)}`);
-  return { baseLsn, sealed: (flags & FLAG_SEALED) !== 0, replica: (flags & FLAG_REPLICA) !== 0 };
+  return { baseLsn, sealed: (flags & FLAG_SEALED) !== 0, replica: (flags & FLAG_REPLICA) !== 0, formatVersion: version };
 }
 
 function hex(value: number): string {

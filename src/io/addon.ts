@@ -5,7 +5,8 @@ import { WalError } from '../errors.js';
 
 /**
  * The C++ addon's surface (native/addon.cc). Blocking calls run on the calling
- * thread; `*Async` calls run on libuv's thread pool and settle a promise.
+ * thread; `*Async` calls run on libuv's thread pool and settle a promise, but
+ * for `appendFramesAsync`, which runs on the addon's writer thread when it is free.
  * Failures throw/reject an Error with `errno` (positive) and `syscall`.
  */
 export interface NativeAddon {
@@ -24,6 +25,8 @@ export interface NativeAddon {
   appendFramesAsync(fd: number, frames: Uint8Array, position: number, sync: boolean): Promise<number>;
   datasync(fd: number): void;
   datasyncAsync(fd: number): Promise<void>;
+  startWriteback(fd: number, offset: number, length: number): void;
+  startWritebackAsync(fd: number, offset: number, length: number): Promise<void>;
   allocate(fd: number, size: number, zeroFill: boolean): void;
   allocateAsync(fd: number, size: number, zeroFill: boolean): Promise<void>;
   truncate(fd: number, size: number): void;

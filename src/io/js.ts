@@ -11,7 +11,8 @@ import type { AsyncIoOps, Fd, IoOps, WalIo } from './types.js';
  * callback forms of fs), so they never block the event loop on the disk.
  * node:fs has no fallocate, so `allocate` always writes zeros (its zeroFill
  * flag changes nothing here): the same bytes the native backend's fallocate
- * leaves, hence byte-identical files.
+ * leaves, hence byte-identical files. Nor sync_file_range: `startWriteback`,
+ * a hint, does nothing.
  */
 
 function writeAt(fd: Fd, data: Uint8Array, offset: number, length: number, position: number): Promise<number> {
@@ -117,6 +118,7 @@ const sync: IoOps = {
   write: writeAllSync,
   appendFrames: appendFramesSync,
   datasync: (fd) => fs.fdatasyncSync(fd),
+  startWriteback: () => undefined,
   allocate: allocateSync,
   truncate: (fd, size) => fs.ftruncateSync(fd, size),
   close: (fd) => fs.closeSync(fd),
@@ -131,6 +133,7 @@ const async: AsyncIoOps = {
   write: writeAll,
   appendFrames,
   datasync: (fd) => fdatasync(fd),
+  startWriteback: async () => undefined,
   allocate,
   truncate: (fd, size) => ftruncate(fd, size),
   close: (fd) => close(fd),

@@ -6,7 +6,7 @@ import type { AsyncIoOps, IoOps, WalIo } from './types.js';
 /*
  * The addon backend: the append path (open, pwrite, fdatasync, fallocate,
  * ftruncate, close, directory fsync) and CRC-32 run in C++; the `async` forms
- * run on libuv's thread pool. Directory listing and whole-file reads are not
+ * run on libuv's thread pool, and `appendFrames` on the addon's writer thread. Directory listing and whole-file reads are not
  * on the hot path and use node:fs like the js backend.
  */
 
@@ -18,6 +18,7 @@ function syncOps(addon: NativeAddon): IoOps {
     write: addon.write,
     appendFrames: addon.appendFrames,
     datasync: addon.datasync,
+    startWriteback: addon.startWriteback,
     allocate: addon.allocate,
     truncate: addon.truncate,
     close: addon.close,
@@ -34,6 +35,7 @@ function asyncOps(addon: NativeAddon): AsyncIoOps {
     write: addon.writeAsync,
     appendFrames: addon.appendFramesAsync,
     datasync: addon.datasyncAsync,
+    startWriteback: addon.startWritebackAsync,
     allocate: addon.allocateAsync,
     truncate: addon.truncateAsync,
     close: addon.closeAsync,

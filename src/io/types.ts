@@ -34,10 +34,15 @@ export interface IoOps {
   /** The append path in one call: fills in the CRC trailer of every frame in
    *  `frames` (format/frame.ts `fillFrameCrcs`), writes all of it at `position` as
    *  `write` does, then fdatasyncs if `sync` and the write was whole. Returns
-   *  the bytes written. The native backend does all of it in one hop. */
+   *  the bytes written. The native backend does all of it in one hop, in the async form on its own
+   *  writer thread (native/writer_thread.h) when that is free, else on the thread pool. */
   appendFrames(fd: Fd, frames: Uint8Array, position: number, sync: boolean): number;
   /** fdatasync: the file's data, and the metadata needed to read it back, are durable. */
   datasync(fd: Fd): void;
+  /** Starts writing back the file's dirty pages in [offset, offset + length) without waiting for
+   *  them (sync_file_range, SYNC_FILE_RANGE_WRITE), so a later fdatasync has less left to wait for.
+   *  A hint: it makes nothing durable. The js backend does nothing (node:fs has no such call). */
+  startWriteback(fd: Fd, offset: number, length: number): void;
   /** Makes the file at least `size` bytes long, the new bytes reading as zeros
    *  and their space reserved (fallocate where available), so later writes do
    *  not grow the file. `zeroFill` also writes zeros over the new range: the

@@ -1,6 +1,6 @@
 import { constants as osConstants } from 'node:os';
 import { WalError, describeLocation } from '../errors.js';
-import { HEADER_BYTES, RecordKind } from '../format/constants.js';
+import { COMMIT_RECORD_SPAN, COMMIT_RECORD_VERSION, HEADER_BYTES, RecordKind, firstLsnOf } from '../format/constants.js';
 import type { Crc32 } from '../format/crc.js';
 import type { DecodedFrame, FrameReadResult } from '../format/frame.js';
 import { decodeSegmentHeader, type SegmentHeader } from '../format/header.js';
@@ -15,7 +15,7 @@ import { listSegments, type SegmentRef } from './segments.js';
  * this class, in the spirit of LevelDB's log::Reader. It walks the segments
  * in id order and checks what docs/FORMAT.md and docs/DESIGN.md require of
  * frames and segments: consecutive ids, headers, dense LSNs within and across
- * segments, damage (refused anywhere but in the last unsealed segment, where
+ * segments (a Commit record spans three), damage (refused anywhere but in the last unsealed segment, where
  * it is a torn tail). Transactions are the TxAssembler's business.
  *
  * Followed, the last segment is not final: at the end of what it holds now
@@ -40,6 +40,8 @@ export interface ScannedSegment {
   sealed: boolean;
   /** Its header says it belongs to a replica. */
   replica: boolean;
+  /** Its header's format version (1 or 2). */
+  formatVersion: number;
   /** Offset just after the last good frame. */
   dataEnd: number;
   records: number;
@@ -277,17 +279,9 @@ export class LogValidator {
     const { ref } = segment.source;
     const where = { file: ref.path, offset: segment.offset, lsn: frame.lsn };
     if (frame.lsn === -1) throw malformed('record LSN is above 2^53-1', { ...where, lsn: undefined });
-    if (frame.kind === RecordKind.Replicated) {
-      this.checkReplicated(segment, frame, expected, where);
-    } else if (frame.lsn !== expected) {
-      throw malformed(
-        frame.lsn < expected
-          ? `record LSN ${frame.lsn} is not above the previous LSN ${expected - 1} (or is below its segment's base)`
-          : `record LSN ${frame.lsn} skips LSN ${expected}: records are missing`,
-        where,
-      );
-    }
     if (frame.txBeginLsn === -1) throw malformed('tx_begin_lsn is above 2^53-1', where);
+    if (frame.kind === RecordKind.Replicated) this.checkReplicated(segment, frame, expected, where);
+    else checkDense(frame, segment.header.formatVersion, expected, where);
     const record: ScannedRecord = {
       kind: frame.kind,
       lsn: frame.lsn,
@@ -355,12 +349,36 @@ export class LogValidator {
       lastLsn: (this.expectedLsn as number) - 1,
       sealed: header.sealed,
       replica: header.replica,
+      formatVersion: header.formatVersion,
       dataEnd: offset,
       records: segment.records,
       tornTail,
       isLast: last,
     };
     return { type: 'segment', segment: segmentStep };
+  }
+}
+
+/** A Commit record belongs in a version 2 segment and spans exactly its transaction's three LSNs (docs/FORMAT.md). */
+/** Dense LSNs: a record's first LSN is one above the previous record's last. */
+function checkDense(frame: DecodedFrame, formatVersion: number, expected: number, where: { file: string; offset: number; lsn: number }): void {
+  if (frame.kind === RecordKind.Commit) checkCommitRecord(frame, formatVersion, where);
+  const first = firstLsnOf(frame);
+  if (first === expected) return;
+  throw malformed(
+    first < expected
+      ? `record LSN ${first} is not above the previous LSN ${expected - 1} (or is below its segment's base)`
+      : `record LSN ${first} skips LSN ${expected}: records are missing`,
+    { ...where, lsn: first },
+  );
+}
+
+function checkCommitRecord(frame: DecodedFrame, formatVersion: number, where: { file: string; offset: number; lsn: number }): void {
+  if (formatVersion < COMMIT_RECORD_VERSION) {
+    throw malformed(`a Commit record in a format version ${formatVersion} segment (Commit records need version ${COMMIT_RECORD_VERSION})`, where);
+  }
+  if (frame.lsn - frame.txBeginLsn !== COMMIT_RECORD_SPAN) {
+    throw malformed(`a Commit record spans LSN ${frame.txBeginLsn}..${frame.lsn}, not its begin LSN + ${COMMIT_RECORD_SPAN}`, where);
   }
 }
 

@@ -1,4 +1,4 @@
-import { FRAME_OVERHEAD, MAX_FRAME_BYTES, isRecordKind } from '../format/constants.js';
+import { COMMIT_RECORD_SPAN, FRAME_OVERHEAD, MAX_FRAME_BYTES, MIN_COMMIT_FRAME_BYTES, firstLsnOf, isRecordKind } from '../format/constants.js';
 import type { Crc32 } from '../format/crc.js';
 import { lastNonZeroByte, readFrame, type FrameReadResult } from '../format/frame.js';
 import { readU64 } from '../format/little-endian.js';
@@ -110,13 +110,14 @@ export class SegmentSource {
   /**
    * Valid frames in [from, end) after damage at `from`, found as LevelDB's
    * reader resynchronises: at every byte offset, a frame whose kind is known,
-   * whose LSN could follow the damage (at least `minLsn`, at most one record
-   * per frame overhead further) and whose CRC holds; a run of frames found so
+   * whose LSN could follow the damage (at least `minLsn`, at most as far
+   * further as the densest records could reach: three LSNs per smallest
+   * Commit record) and whose CRC holds; a run of frames found so
    * is followed to its end and the search goes on after it. Tells a torn
    * write (nothing readable after it) from damage in the middle of written data.
    */
   *framesAfterDamage(from: number, end: number, minLsn: number): IoProgram<FramesAfterDamage> {
-    const maxLsn = minLsn + Math.ceil((end - from) / FRAME_OVERHEAD);
+    const maxLsn = minLsn + Math.ceil(((end - from) * (COMMIT_RECORD_SPAN + 1)) / MIN_COMMIT_FRAME_BYTES);
     let count = 0;
     let first = 0;
     let last = 0;
@@ -138,7 +139,7 @@ export class SegmentSource {
       for (;;) {
         const { result } = yield* this.frameAt(runEnd);
         if (result.status !== 'record' || runEnd + result.frame.length > end) break;
-        if (count === 0) first = result.frame.lsn;
+        if (count === 0) first = firstLsnOf(result.frame);
         count++;
         last = result.frame.lsn;
         runEnd += result.frame.length;

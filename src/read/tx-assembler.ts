@@ -1,4 +1,4 @@
-import { RecordKind } from '../format/constants.js';
+import { COMMIT_RECORD_SPAN, RecordKind } from '../format/constants.js';
 import { batchEvents, replicatedPayload } from '../format/frame.js';
 import type { TxLsns } from '../types.js';
 import { malformed, type ScannedRecord } from './log-validator.js';
@@ -7,7 +7,8 @@ import { malformed, type ScannedRecord } from './log-validator.js';
  * The transaction assembler, fed one record at a time in log order by
  * whoever reads (open, replayDir, readTransactions, followers, the CLI):
  * `push(record)` returns a committed transaction when the record is its
- * TxCommit, and nothing otherwise. It checks the transaction structure of
+ * TxCommit or a Commit record (a whole transaction in one frame), and nothing
+ * otherwise. It checks the transaction structure of
  * docs/FORMAT.md (a TxBegin carries 0, every other record names a TxBegin
  * still open, Checkpoints never point past themselves nor go back) and
  * applies the fence by commit LSN (docs/DESIGN.md, "The checkpoint fence").
@@ -67,6 +68,7 @@ export class TxAssembler {
       this.checkpointLsnObserved = txBeginLsn;
       return null;
     }
+    if (kind === RecordKind.Commit) return this.wholeTransaction(record);
     if (kind === RecordKind.Replicated) {
       // A whole transaction in one record (a replica's): handed over at once, fenced by its commit LSN.
       if (lsn <= this.fence) return null;
@@ -116,6 +118,23 @@ export class TxAssembler {
         this.events += tx.events.length;
         return { events: tx.events, eventLsns: tx.eventLsns, lsns: { beginLsn: txBeginLsn, commitLsn: lsn } };
     }
+  }
+
+  /**
+   * A Commit record: begun and committed in one frame, its events at the LSN
+   * the MutationBatch of the three-record form would carry; the fence applies
+   * by its commit LSN, as for a TxCommit.
+   */
+  private wholeTransaction(record: ScannedRecord): CommittedTx | null {
+    const { lsn: commitLsn, txBeginLsn: beginLsn } = record;
+    this.observer.begun?.(beginLsn);
+    this.observer.ended?.(beginLsn, commitLsn);
+    if (commitLsn <= this.fence) return null;
+    const events = batchEvents(record.payload);
+    const eventLsn = commitLsn - COMMIT_RECORD_SPAN + 1;
+    this.transactions++;
+    this.events += events.length;
+    return { events, eventLsns: events.map(() => eventLsn), lsns: { beginLsn, commitLsn } };
   }
 
   /** Transactions begun and not yet ended. */

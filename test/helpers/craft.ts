@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { FRAME_OVERHEAD, RecordKind } from '../../src/format/constants.js';
+import { COMMIT_RECORD_SPAN, FORMAT_VERSION, FRAME_OVERHEAD, RecordKind } from '../../src/format/constants.js';
 import { referenceCrc32 } from '../../src/format/crc.js';
 import { fillFrameCrcs, writeFrame } from '../../src/format/frame.js';
 import { encodeSegmentHeader } from '../../src/format/header.js';
@@ -16,8 +16,8 @@ export interface CraftedRecord {
 }
 
 /** A segment's bytes: header, then the records' frames, built with the format module. */
-export function craftSegment(baseLsn: number, records: readonly CraftedRecord[], sealed = false): Buffer {
-  const header = encodeSegmentHeader({ baseLsn, sealed, replica: false }, referenceCrc32);
+export function craftSegment(baseLsn: number, records: readonly CraftedRecord[], sealed = false, formatVersion = FORMAT_VERSION): Buffer {
+  const header = encodeSegmentHeader({ baseLsn, sealed, replica: false, formatVersion }, referenceCrc32);
   return Buffer.concat([header, ...records.map(craftFrame)]);
 }
 
@@ -43,6 +43,24 @@ export function tornWrite(frame: Buffer, position: number): Buffer {
   const torn = Buffer.from(frame);
   torn.fill(0, firstSectorEnd, lastSectorStart);
   return torn;
+}
+
+/** A MutationBatch (or Commit) payload, laid out by hand: u32 count, then each event as u32 length + bytes. */
+export function batchPayload(events: readonly string[]): Buffer {
+  const parts = [u32(events.length)];
+  for (const event of events) parts.push(u32(Buffer.byteLength(event)), Buffer.from(event));
+  return Buffer.concat(parts);
+}
+
+function u32(value: number): Buffer {
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32LE(value);
+  return bytes;
+}
+
+/** A Commit record (a whole transaction in one frame) of `events`, begun at `beginLsn`; its LSN is beginLsn + 2. */
+export function commitRecord(beginLsn: number, events: readonly string[]): CraftedRecord {
+  return { kind: RecordKind.Commit, lsn: beginLsn + COMMIT_RECORD_SPAN, txBeginLsn: beginLsn, payload: batchPayload(events) };
 }
 
 /** A committed single-event transaction starting at `lsn`: TxBegin, Mutation, TxCommit. */

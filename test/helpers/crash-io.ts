@@ -22,9 +22,12 @@ import { serializeAsync } from './serial-io.js';
  *     completed before it started durable;
  *   - marks the test adds itself (`mark`): acknowledgements, checkpoint fences.
  *
- * Its async calls run one at a time, in call order (helpers/serial-io.ts):
- * the history then depends on the workload alone, not on how the thread pool
- * interleaved the drain loop with the spare segment's preparation, and a seed
+ * Its async calls run one at a time, in call order (helpers/serial-io.ts),
+ * each as the inner backend's blocking call on a later turn of the event loop
+ * (`onLaterTurns`): the history then depends on the workload alone, not on
+ * how the thread pool interleaved the drain loop with the spare segment's
+ * preparation, or when a pool call finished relative to a write the Wal makes
+ * on the loop itself (docs/DESIGN.md, "Writes on the event loop"), and a seed
  * records the same history on every run.
  *
  * Files are tracked as inodes, so data follows a file through a rename (the
@@ -90,7 +93,7 @@ export class CrashIo implements WalIo {
     this.name = `crash(${inner.name})`;
     this.crc32 = inner.crc32;
     const i = inner.sync;
-    const a = inner.async;
+    const a = onLaterTurns(inner.sync);
     this.sync = {
       lock: (p, w) => i.lock(p, w),
       unlock: (t) => i.unlock(t),
@@ -103,6 +106,8 @@ export class CrashIo implements WalIo {
         i.datasync(fd);
         this.fsynced(fd, start);
       },
+      // A hint that makes nothing durable: nothing to record.
+      startWriteback: (fd, offset, length) => i.startWriteback(fd, offset, length),
       allocate: (fd, size, zeroFill) => {
         i.allocate(fd, size, zeroFill);
         this.push({ kind: 'allocate', inode: this.inodeOf(fd), size });
@@ -148,6 +153,7 @@ export class CrashIo implements WalIo {
         await a.datasync(fd);
         this.fsynced(fd, start);
       },
+      startWriteback: (fd, offset, length) => a.startWriteback(fd, offset, length),
       allocate: async (fd, size, zeroFill) => {
         await a.allocate(fd, size, zeroFill);
         this.push({ kind: 'allocate', inode: this.inodeOf(fd), size });
@@ -361,6 +367,29 @@ export class CrashIo implements WalIo {
     this.names.set(path.basename(to), inode);
     this.push({ kind: 'rename', from: path.basename(from), to: path.basename(to) });
   }
+}
+
+/**
+ * `ops` as promise calls, each made blocking on a later turn of the event loop
+ * (setImmediate): a call then completes at a point fixed by the event loop's
+ * order, never by how long the thread pool took.
+ */
+function onLaterTurns(ops: IoOps): AsyncIoOps {
+  return Object.fromEntries(
+    Object.entries(ops).map(([op, fn]) => [
+      op,
+      (...args: unknown[]) =>
+        new Promise((resolve, reject) =>
+          setImmediate(() => {
+            try {
+              resolve((fn as (...a: unknown[]) => unknown)(...args));
+            } catch (error) {
+              reject(error);
+            }
+          }),
+        ),
+    ]),
+  ) as unknown as AsyncIoOps;
 }
 
 function isEntryChange(entry: HistoryEntry): entry is Extract<HistoryEntry, { kind: 'create' | 'unlink' | 'rename' }> {
