@@ -50,7 +50,18 @@ async function createStream(cluster, subject) {
   }
 }
 
-/** S1, driver `ship`: a log of one-event transactions written beforehand, shipped by ship(wal) until the stream acknowledged the last. */
+/** S1's rate: `count` transactions of `eventBytes` each since `startedAt`. */
+function rate(startedAt, count, eventBytes) {
+  const seconds = (performance.now() - startedAt) / 1000;
+  return { ops: count, opsPerSec: count / seconds, mbPerSec: (count * eventBytes) / seconds / 1e6 };
+}
+
+/**
+ * S1, driver `ship`: a log of one-event transactions written beforehand,
+ * shipped by ship(wal) until the stream acknowledged the last. The clock
+ * starts once ship() has connected and found the stream, as the bare
+ * publisher's starts once it has connected and made its stream.
+ */
 export function shipThroughput(dir, { eventBytes, totalBytes }) {
   return withCluster(dir, async (cluster) => {
     const { wal } = await Wal.open({ dir: path.join(dir, 'log'), sync: 'none' });
@@ -60,13 +71,13 @@ export function shipThroughput(dir, { eventBytes, totalBytes }) {
     for (let i = 0; i < count; i++) last = wal.commitSync([event]);
     await wal.sync();
     await createStream(cluster, `segwal.${wal.logId}`);
-    const started = performance.now();
     const shipper = await ship(wal, { servers: cluster.servers, stream: STREAM, window: WINDOW });
+    const startedAt = performance.now();
     await shipper.acknowledged(last.commitLsn);
-    const seconds = (performance.now() - started) / 1000;
+    const measured = rate(startedAt, count, eventBytes);
     await shipper.close();
     await wal.close();
-    return { ops: count, opsPerSec: count / seconds, mbPerSec: (count * eventBytes) / seconds / 1e6 };
+    return measured;
   });
 }
 
@@ -84,7 +95,7 @@ export function barePublisherThroughput(dir, { eventBytes, totalBytes }) {
       const count = Math.floor(totalBytes / eventBytes);
       const txBytes = TX_OVERHEAD_BYTES + eventBytes;
       const perMessage = Math.max(1, Math.floor((connection.maxPayload - HEADER_ALLOWANCE_BYTES) / txBytes));
-      const started = performance.now();
+      const startedAt = performance.now();
       const window = [];
       for (let sent = 0; sent < count; sent += perMessage) {
         const body = Buffer.alloc(Math.min(perMessage, count - sent) * txBytes, 0x5a);
@@ -92,8 +103,7 @@ export function barePublisherThroughput(dir, { eventBytes, totalBytes }) {
         window.push(publishMessage(connection, `${STREAM}.bare`, body));
       }
       await Promise.all(window);
-      const seconds = (performance.now() - started) / 1000;
-      return { ops: count, opsPerSec: count / seconds, mbPerSec: (count * eventBytes) / seconds / 1e6 };
+      return rate(startedAt, count, eventBytes);
     } finally {
       await connection.close();
     }

@@ -186,7 +186,8 @@ export const WORKLOADS = [
     drivers: ['ship', 'bare-publisher'],
     rounds: true,
     scenario: ({ dir, quick, driver }) => {
-      const size = { eventBytes, totalBytes: (quick ? 2 : 32) << 20 };
+      // Enough for tens of 1 MiB messages, so the steady state is what is measured.
+      const size = { eventBytes, totalBytes: (quick ? 8 : 64) << 20 };
       return driver === 'ship' ? shipThroughput(dir, size) : barePublisherThroughput(dir, size);
     },
   })),

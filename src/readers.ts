@@ -128,8 +128,8 @@ export async function* readWal<Out>(dir: string, options: ReadWalOptions<Out> = 
         offset: scanned.offset,
       };
       if (codec !== null) {
-          const raw = eventsOf(record);
-          if (raw !== null) record.events = raw.map((event) => decodeOne(codec, event, record.lsn));
+        const raw = eventsOf(record);
+        if (raw !== null) record.events = raw.map((event) => decodeOne(codec, event, record.lsn));
       }
       yield record;
     }
@@ -152,7 +152,7 @@ function eventsOf(record: WalRecord): Buffer[] | null {
 }
 
 function decodeOne<Out>(codec: Codec<unknown, Out>, bytes: Buffer, lsn: number): Out {
-  return decodeEvents({ events: [bytes], eventLsns: [lsn], lsns: { beginLsn: 0, commitLsn: 0 } }, codec)[0] as Out;
+  return decodeEvents({ events: [bytes], eventLsns: lsn, lsns: { beginLsn: 0, commitLsn: 0 } }, codec)[0] as Out;
 }
 
 export interface ReadTransactionsOptions<Out = Buffer> extends ReaderIoOption {
@@ -211,27 +211,62 @@ export function readTransactions<C extends CodecOption = 'bytes'>(
   dir: string,
   options?: ReadTransactionsOptionsFor<C>,
 ): AsyncGenerator<CommittedTransaction<EventOut<C>>>;
-export async function* readTransactions<Out>(dir: string, options: ReadTransactionsOptions<Out> = {}): AsyncGenerator<CommittedTransaction<Out>> {
-  const root = checkDirArgument(dir, 'readTransactions');
-  const given = parseOptions(readTransactionsOptions, options, 'readTransactions');
-  const codec = resolveCodec(given.codec) as Codec<unknown, Out>;
-  const scanFromLsn = given.scanFromLsn ?? null;
-  const config = streamConfig(root, {
-    ...given,
-    recordsOnly: false,
-    scanFromLsn: scanFromLsn === null ? null : { lsn: scanFromLsn, ifTruncated: 'refuse' },
-    syncReads: given.durableOnly === true,
-  });
-  yield* transactionsOf(config, codec);
+export function readTransactions<Out>(dir: string, options: ReadTransactionsOptions<Out> = {}): AsyncGenerator<CommittedTransaction<Out>> {
+  try {
+    const root = checkDirArgument(dir, 'readTransactions');
+    const given = parseOptions(readTransactionsOptions, options, 'readTransactions');
+    const codec = resolveCodec(given.codec) as Codec<unknown, Out>;
+    const scanFromLsn = given.scanFromLsn ?? null;
+    const config = streamConfig(root, {
+      ...given,
+      recordsOnly: false,
+      scanFromLsn: scanFromLsn === null ? null : { lsn: scanFromLsn, ifTruncated: 'refuse' },
+      syncReads: given.durableOnly === true,
+    });
+    return transactionsOf(config, codec);
+  } catch (error) {
+    // Bad arguments are refused by the first next(), as an async generator function would.
+    return readerOf(async function* refused(): AsyncGenerator<CommittedTransaction<Out>[]> {
+      throw error;
+    });
+  }
+}
+
+/**
+ * What the transaction readers return: an async generator of transactions,
+ * and the same transactions a batch at a time under TRANSACTION_BATCHES (one
+ * promise per batch read, not per transaction), which segwal/jetstream's
+ * shipper reads through `transactionBatches`. Not exported from the package:
+ * one public way to read.
+ */
+const TRANSACTION_BATCHES = Symbol('segwal.transactionBatches');
+type TransactionReader<Out> = AsyncGenerator<CommittedTransaction<Out>> & {
+  [TRANSACTION_BATCHES](): AsyncGenerator<CommittedTransaction<Out>[]>;
+};
+
+/** The transactions of a reader from readTransactions or wal.readTransactions, a batch at a time; read it this way or one by one, not both. */
+export function transactionBatches<Out>(reader: AsyncGenerator<CommittedTransaction<Out>>): AsyncGenerator<CommittedTransaction<Out>[]> {
+  const batches = (reader as Partial<TransactionReader<Out>>)[TRANSACTION_BATCHES];
+  if (batches === undefined) throw new TypeError('transactionBatches() takes what readTransactions() or wal.readTransactions() returned');
+  return batches();
 }
 
 /** Decodes the committed transactions of a stream. */
-export async function* transactionsOf<Out>(config: StreamConfig, codec: Codec<unknown, Out>): AsyncGenerator<CommittedTransaction<Out>> {
-  for await (const batch of streamLog(config)) {
-    for (const tx of batch.transactions) {
-      yield { beginLsn: tx.lsns.beginLsn, commitLsn: tx.lsns.commitLsn, events: decodeEvents(tx, codec), resume: tx.resume };
+export function transactionsOf<Out>(config: StreamConfig, codec: Codec<unknown, Out>): TransactionReader<Out> {
+  return readerOf(async function* batches(): AsyncGenerator<CommittedTransaction<Out>[]> {
+    for await (const batch of streamLog(config)) {
+      if (batch.transactions.length === 0) continue;
+      yield batch.transactions.map((tx) => ({ beginLsn: tx.lsns.beginLsn, commitLsn: tx.lsns.commitLsn, events: decodeEvents(tx, codec), resume: tx.resume }));
     }
+  });
+}
+
+/** A TransactionReader over `batches`; only one of its two forms is to be read. */
+function readerOf<Out>(batches: () => AsyncGenerator<CommittedTransaction<Out>[]>): TransactionReader<Out> {
+  async function* oneByOne(): AsyncGenerator<CommittedTransaction<Out>> {
+    for await (const batch of batches()) yield* batch;
   }
+  return Object.assign(oneByOne(), { [TRANSACTION_BATCHES]: batches });
 }
 
 /** A read-only stream over node:fs, polling when followed. */

@@ -413,8 +413,8 @@ export class Wal<In = Uint8Array, Out = Buffer> {
    * a power cut. Ends with WAL_POISONED when the log is poisoned and no more
    * transactions can become durable.
    */
-  readTransactions(options?: WalReadOptions): AsyncGenerator<CommittedTransaction<Out>>;
   readTransactions<C extends CodecOption>(options: WalReadOptions & { codec: C }): AsyncGenerator<CommittedTransaction<EventOut<C>>>;
+  readTransactions(options?: WalReadOptions): AsyncGenerator<CommittedTransaction<Out>>;
   readTransactions(options: WalReadOptions & { codec?: CodecOption } = {}): AsyncGenerator<CommittedTransaction<unknown>> {
     const given = parseOptions(walReadOptions, options, 'wal.readTransactions');
     this.assertNotClosed();

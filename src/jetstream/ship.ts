@@ -6,11 +6,10 @@ import { runAsync } from '../io/program.js';
 import { readLogId } from '../log-id.js';
 import { checkDirArgument, invalidOptions } from '../options.js';
 import { defaultResumePoint, lastLsnOnDisk } from '../read/log-bounds.js';
-import { readTransactions } from '../readers.js';
+import { readTransactions, transactionBatches } from '../readers.js';
 import type { RetentionHold } from '../retention.js';
 import type { Wal } from '../wal.js';
 import { connectJetStream, type JetStreamConnection } from './connect.js';
-import type { SourceTransaction } from './message-builder.js';
 import { Shipper, type ShipperSource, type ShipperStatus } from './shipper.js';
 import { ensureStream } from './stream.js';
 import type { ResumePoint } from './wire.js';
@@ -107,7 +106,7 @@ export async function ship<In, Out>(wal: Wal<In, Out>, options: ShipOptions): Pr
   const hold: RetentionHold = wal.retain(start().scanFromLsn);
   let releaseCommits: (() => void) | null = null;
   const source: ShipperSource = {
-    read: (resume, signal) => transactionsFrom(wal.readTransactions({ ...resume, signal, codec: 'bytes' })),
+    read: (resume, signal) => transactionBatches(wal.readTransactions({ ...resume, signal, codec: 'bytes' })),
     start: async () => start(),
     endLsn: async () => wal.nextLsn - 1,
     acknowledged: (resume) => hold.advance(resume.scanFromLsn),
@@ -158,7 +157,7 @@ export async function shipDirectory(dir: string, options: ShipOptions): Promise<
     throw new WalError('WAL_REPLICATION', `the log in ${root} has no identity yet (${root}/.segwal.id): open it once with this version of segwal first`);
   }
   const source: ShipperSource = {
-    read: (resume, signal) => transactionsFrom(readTransactions(root, { ...resume, signal, follow: true, durableOnly: true })),
+    read: (resume, signal) => transactionBatches(readTransactions(root, { ...resume, signal, follow: true, durableOnly: true })),
     start: () => runAsync(jsIo, defaultResumePoint(root, referenceCrc32)),
     endLsn: () => runAsync(jsIo, lastLsnOnDisk(root, referenceCrc32)),
     acknowledged: () => undefined,
@@ -182,10 +181,6 @@ function parseShipOptions(options: ShipOptions): ParsedShipOptions {
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as Partial<T>;
-}
-
-async function* transactionsFrom(reader: AsyncIterable<{ beginLsn: number; commitLsn: number; events: unknown[]; resume: ResumePoint }>) {
-  for await (const tx of reader) yield tx as SourceTransaction;
 }
 
 interface Observed {

@@ -20,8 +20,8 @@ import { encodedSize, wireHeaders, type ResumePoint, type WireMessage } from './
 
 /** Where the shipper reads from: a live Wal in this process, or a log directory. */
 export interface ShipperSource {
-  /** Durable committed transactions from `resume` on, until `signal` aborts. */
-  read(resume: ResumePoint, signal: AbortSignal): AsyncIterable<SourceTransaction>;
+  /** Durable committed transactions from `resume` on, a batch as read at a time, until `signal` aborts. */
+  read(resume: ResumePoint, signal: AbortSignal): AsyncIterable<readonly SourceTransaction[]>;
   /** Where to start on an empty stream: what a default `Wal.open` replays. */
   start(): Promise<ResumePoint>;
   /** The highest LSN the log holds now: a stream ahead of it is not this log's past. */
@@ -258,17 +258,13 @@ export class Shipper {
     };
     try {
       const iterator = this.source.read(start.resume, cycle.signal)[Symbol.asyncIterator]();
-      // A batch goes out as soon as the source has nothing more ready, not when it is full. What the
+      // A message goes out as soon as the source has nothing more ready, not when it is full. What the
       // source has read resolves in microtasks; once a turn of the event loop passes, it is waiting
-      // for the disk or for new commits. One turn is shared by every transaction read within it (one
-      // setImmediate per transaction made shipping 30 times slower than the stream).
-      let turn: Promise<null> | null = null;
+      // for the disk or for new commits. The source hands over what one read found as one batch, so
+      // the race with the turn is per batch, not per transaction.
       while (failure === null) {
         let next = iterator.next();
-        turn ??= nextTurn(undefined, { ref: false }).then(() => {
-          turn = null;
-          return null;
-        });
+        const turn = nextTurn(undefined, { ref: false }).then(() => null);
         const ready = await Promise.race([next, turn]);
         if (ready === null) {
           const partial = builder.flush();
@@ -278,12 +274,14 @@ export class Shipper {
         }
         const step = await next;
         if (step.done === true) break;
-        const tx = step.value;
-        this.sourceCommitLsn = Math.max(this.sourceCommitLsn, tx.commitLsn);
-        const bytes = encodedSize(tx);
-        this.unacked.push({ commitLsn: tx.commitLsn, bytes, readAt: Date.now() });
-        this.unackedBytes += bytes;
-        for (const message of builder.add(tx)) await publish(message);
+        const readAt = Date.now();
+        for (const tx of step.value) {
+          this.sourceCommitLsn = Math.max(this.sourceCommitLsn, tx.commitLsn);
+          const bytes = encodedSize(tx);
+          this.unacked.push({ commitLsn: tx.commitLsn, bytes, readAt });
+          this.unackedBytes += bytes;
+          for (const message of builder.add(tx)) await publish(message);
+        }
       }
     } finally {
       await acks;

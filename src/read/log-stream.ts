@@ -116,7 +116,7 @@ function* openStream(config: StreamConfig): IoProgram<Stream> {
     const batch: Batch = { records: [], transactions: [] };
     if (ended) return { batch, state: 'end' };
     try {
-      while (batch.records.length < BATCH_RECORDS) {
+      for (let read = 0; read < BATCH_RECORDS; read++) {
         const step = yield* validator.next();
         if (step.type === 'caughtUp') return { batch, state: 'caughtUp' };
         if (step.type === 'end') {
@@ -127,10 +127,12 @@ function* openStream(config: StreamConfig): IoProgram<Stream> {
         if (step.type === 'skipped') assembler.forgetBegunBefore(step.baseLsn);
         if (step.type !== 'record') continue;
         const tx = assembler.push(step.record, validator.firstBaseLsn as number);
-        batch.records.push(step.record);
+        // Records are kept for the raw readers only: a transaction reader would hold them for nothing.
+        if (config.recordsOnly) batch.records.push(step.record);
         if (tx !== null) {
           const next = tx.lsns.commitLsn + 1;
-          batch.transactions.push({ ...tx, resume: { fromLsn: next, scanFromLsn: Math.min(next, assembler.oldestOpenBegin ?? next) } });
+          const resume = { fromLsn: next, scanFromLsn: Math.min(next, assembler.oldestOpenBegin ?? next) };
+          batch.transactions.push({ events: tx.events, eventLsns: tx.eventLsns, lsns: tx.lsns, resume });
         }
       }
     } catch (failure) {

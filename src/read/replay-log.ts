@@ -1,3 +1,4 @@
+import { codecs } from '../codec.js';
 import { WalError } from '../errors.js';
 import type { Crc32 } from '../format/crc.js';
 import { awaitValue, isSyncAwaitRefusal, type IoProgram } from '../io/program.js';
@@ -100,9 +101,12 @@ export function recoveryReport(
 
 /** Decodes one committed transaction's events with the codec. */
 export function decodeEvents<Out>(tx: CommittedTx, codec: Codec<unknown, Out>): Out[] {
+  // The bytes codec hands the bytes over as they are: no array to copy.
+  if (codec === (codecs.bytes as Codec<unknown, unknown>)) return tx.events as Out[];
+  const { eventLsns } = tx;
   const decoded = new Array<Out>(tx.events.length);
   for (let i = 0; i < tx.events.length; i++) {
-    const lsn = tx.eventLsns[i] as number;
+    const lsn = typeof eventLsns === 'number' ? eventLsns : (eventLsns[i] as number);
     try {
       decoded[i] = codec.decode(tx.events[i] as Buffer, lsn);
     } catch (error) {

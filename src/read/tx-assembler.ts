@@ -19,7 +19,8 @@ import { malformed, type ScannedRecord } from './log-validator.js';
 /** A committed transaction: raw event bytes (views into the reader's window) and each event's record LSN. */
 export interface CommittedTx {
   events: Buffer[];
-  eventLsns: number[];
+  /** Each event's LSN, or the one LSN all of them share (a one-record transaction's: no array to build). */
+  eventLsns: number[] | number;
   lsns: TxLsns;
 }
 
@@ -75,7 +76,7 @@ export class TxAssembler {
       const { events } = replicatedPayload(record.payload);
       this.transactions++;
       this.events += events.length;
-      return { events, eventLsns: events.map(() => lsn), lsns: { beginLsn: txBeginLsn, commitLsn: lsn } };
+      return { events, eventLsns: lsn, lsns: { beginLsn: txBeginLsn, commitLsn: lsn } };
     }
     if (kind === RecordKind.TxBegin) {
       if (txBeginLsn !== 0) throw malformed(`TxBegin carries tx_begin_lsn ${txBeginLsn}; a duplicate or nested TxBegin`, where);
@@ -134,7 +135,7 @@ export class TxAssembler {
     const eventLsn = commitLsn - COMMIT_RECORD_SPAN + 1;
     this.transactions++;
     this.events += events.length;
-    return { events, eventLsns: events.map(() => eventLsn), lsns: { beginLsn, commitLsn } };
+    return { events, eventLsns: eventLsn, lsns: { beginLsn, commitLsn } };
   }
 
   /** Transactions begun and not yet ended. */
