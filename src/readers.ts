@@ -285,6 +285,13 @@ function streamConfig(
 ): StreamConfig {
   const pollMs = given.pollMs ?? FOLLOW_POLL_MS;
   const io = resolveIo(given.io ?? 'js');
+  // Polls start every pollMs, however long the reads between them took: a
+  // commit shows up at most one interval (and its own read) after it lands.
+  let pollStartedAt = performance.now();
+  const waitForMore = async (signal: AbortSignal | undefined) => {
+    await sleep(Math.max(0, pollStartedAt + pollMs - performance.now()), signal);
+    pollStartedAt = performance.now();
+  };
   return {
     io,
     dir: root,
@@ -294,7 +301,7 @@ function streamConfig(
     recordsOnly: given.recordsOnly,
     follow: given.follow === true,
     signal: given.signal,
-    waitForMore: (signal) => sleep(pollMs, signal),
+    waitForMore,
     syncReads: given.syncReads === true,
     limit: () => Number.POSITIVE_INFINITY,
     ended: () => false,

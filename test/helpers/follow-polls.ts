@@ -77,15 +77,17 @@ export function startFollowing(dir: string, fromLsn = 1, pollMs = 5) {
 }
 
 /**
- * Resolves once something in this process arms a timer of exactly `ms`: a
- * follower going to sleep for its poll interval (src/follow.ts). Install it
- * before the follower starts.
+ * Resolves once something in this process arms a timer of a little under
+ * `ms` (more than half of it): a follower going to sleep for the rest of its
+ * poll interval (src/readers.ts). Install it before the follower starts.
  */
 export function timerArmed(ms: number): Promise<void> {
   const setTimer = globalThis.setTimeout;
   return new Promise((resolve) => {
     const spy = vi.spyOn(globalThis, 'setTimeout').mockImplementation(((...args: Parameters<typeof setTimeout>) => {
-      if (args[1] === ms) resolve();
+      // A follower sleeps what is left of its interval: a little under `ms`, never more.
+      const delay = args[1] ?? 0;
+      if (delay <= ms && delay > ms / 2) resolve();
       return setTimer(...args);
     }) as typeof setTimeout);
     onTestFinished(() => spy.mockRestore());
