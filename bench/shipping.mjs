@@ -1,5 +1,7 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Wal } from 'segwal';
 import { connectJetStream, ensureStream, followStream, publishMessage, ship } from 'segwal/jetstream';
 import { findNatsServer, startLocalCluster } from '../examples/local-nats-cluster.mjs';
@@ -16,6 +18,8 @@ import { Latencies } from './measure.mjs';
  */
 
 const STREAM = 'bench';
+/** The installed package's CLI, as `npx segwal` runs it. */
+const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 /** ship()'s defaults, which the bare publisher copies. */
 const WINDOW = 32;
 const HEADER_ALLOWANCE_BYTES = 1024;
@@ -112,20 +116,48 @@ export function barePublisherThroughput(dir, { eventBytes, totalBytes }) {
 
 /**
  * S2: the W3 load (`run`, 64 writers, group mode) on a Wal with a cluster
- * running beside it in both drivers, and in `segwal-group-shipping` a
- * shipper attached, so the difference is the shipper's own cost.
+ * running beside it in every driver; `shipping` says who ships: nobody,
+ * ship(wal) in the writer's process ('in-process'), or `segwal ship` in a
+ * process of its own ('separate-process', stopped with SIGTERM afterwards).
+ * The difference to nobody is what shipping costs the writer.
  */
 export function writerUnderShipping(dir, { shipping, run }) {
   return withCluster(dir, async (cluster) => {
-    const { wal } = await Wal.open({ dir: path.join(dir, 'log'), sync: 'group' });
-    const shipper = shipping ? await ship(wal, { servers: cluster.servers, stream: STREAM }) : null;
+    const logDir = path.join(dir, 'log');
+    const { wal } = await Wal.open({ dir: logDir, sync: 'group' });
+    const shipper = shipping === 'in-process' ? await ship(wal, { servers: cluster.servers, stream: STREAM }) : null;
+    const shipProcess = shipping === 'separate-process' ? await startShipProcess(logDir, cluster.servers) : null;
     try {
       return await run({ append: (event) => wal.commit([event]) });
     } finally {
       await shipper?.close();
+      await shipProcess?.stop();
       await wal.close();
     }
   });
+}
+
+/** `segwal ship <dir>` as a user runs it beside a writer; resolves once it reports shipping. */
+async function startShipProcess(dir, servers) {
+  const child = spawn(process.execPath, [CLI, 'ship', dir, '--servers', servers.join(','), '--stream', STREAM, '--status-ms', '100'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  let stderr = '';
+  await new Promise((resolve, reject) => {
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+      if (/shipping|acknowledged/.test(stderr)) resolve();
+    });
+    exited.then(({ code }) => reject(new Error(`segwal ship exited (${code}) before shipping:\n${stderr}`)));
+  });
+  return {
+    async stop() {
+      child.kill('SIGTERM');
+      const { code, signal } = await exited;
+      if (code !== 0) throw new Error(`segwal ship ended with ${code ?? signal}:\n${stderr}`);
+    },
+  };
 }
 
 /**

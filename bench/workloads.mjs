@@ -193,11 +193,14 @@ export const WORKLOADS = [
   })),
   {
     id: 'S2',
-    title: `W3 (${WRITERS} writers, group mode) beside a 3-node JetStream, with and without ship()`,
-    drivers: ['segwal-group-shipping', 'segwal-group'],
+    title: `W3 (${WRITERS} writers, group mode) beside a 3-node JetStream: ship() in process, segwal ship in its own, no shipper`,
+    drivers: ['segwal-group-shipping', 'segwal-group-ship-process', 'segwal-group'],
     rounds: true,
     scenario: ({ dir, quick, driver }) =>
-      writerUnderShipping(dir, { shipping: driver === 'segwal-group-shipping', run: (handle) => concurrent(handle, SMALL_EVENT, quick ? ROUND_MS.quick : ROUND_MS.full) }),
+      writerUnderShipping(dir, {
+        shipping: { 'segwal-group-shipping': 'in-process', 'segwal-group-ship-process': 'separate-process', 'segwal-group': null }[driver],
+        run: (handle) => concurrent(handle, SMALL_EVENT, quick ? ROUND_MS.quick : ROUND_MS.full),
+      }),
   },
   {
     id: 'S3',
