@@ -237,12 +237,17 @@ function* readAll(
   assembler: TxAssembler,
   onStep: (step: Extract<ValidatorStep, { type: 'record' | 'segment' | 'unfinished' }>) => void,
 ): IoProgram<void> {
-  for (;;) {
-    const step = yield* validator.next();
-    if (step.type === 'end' || step.type === 'caughtUp') return;
-    if (step.type === 'skipped') continue; // only a follower skips
-    if (step.type === 'record') assembler.push(step.record, validator.firstBaseLsn as number);
-    onStep(step);
+  try {
+    for (;;) {
+      const step = yield* validator.next();
+      if (step.type === 'end' || step.type === 'caughtUp') return;
+      if (step.type === 'skipped') continue; // only a follower skips
+      if (step.type === 'record') assembler.push(step.record, validator.firstBaseLsn as number);
+      onStep(step);
+    }
+  } finally {
+    // The assembler's refusal leaves the segment it was in open.
+    yield* validator.close();
   }
 }
 

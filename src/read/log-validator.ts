@@ -113,7 +113,17 @@ export class LogValidator {
     return this.expectedLsn ?? 1;
   }
 
+  /** The next step; a refusal closes what is open first (a refused log is not read on). */
   *next(): IoProgram<ValidatorStep> {
+    try {
+      return yield* this.step();
+    } catch (error) {
+      yield* this.close();
+      throw error;
+    }
+  }
+
+  private *step(): IoProgram<ValidatorStep> {
     for (;;) {
       if (this.current === null) {
         const ref = this.refs[this.index];
@@ -172,19 +182,25 @@ export class LogValidator {
       if ((error as WalError).errno !== osConstants.errno.ENOENT) throw error;
       return yield* this.vanished(ref);
     }
-    let header: SegmentHeader;
+    // Until the segment is the current one, no one else closes its file.
     try {
-      header = decodeSegmentHeader(yield* source.bytesAt(0, HEADER_BYTES), ref.path, this.options.crc32);
+      let header: SegmentHeader;
+      try {
+        header = decodeSegmentHeader(yield* source.bytesAt(0, HEADER_BYTES), ref.path, this.options.crc32);
+      } catch (error) {
+        const step = yield* this.badHeader(source, error as WalError);
+        yield* source.close();
+        return step;
+      }
+      const skipped = ref.id === this.truncatedBefore ? this.skipTruncated(ref, header.baseLsn) : null;
+      this.checkBase(ref, header.baseLsn);
+      this.previousId = ref.id;
+      this.current = { source, header, offset: HEADER_BYTES, records: 0 };
+      return skipped;
     } catch (error) {
-      const step = yield* this.badHeader(source, error as WalError);
       yield* source.close();
-      return step;
+      throw error;
     }
-    const skipped = ref.id === this.truncatedBefore ? this.skipTruncated(ref, header.baseLsn) : null;
-    this.checkBase(ref, header.baseLsn);
-    this.previousId = ref.id;
-    this.current = { source, header, offset: HEADER_BYTES, records: 0 };
-    return skipped;
   }
 
   /** Reading resumes at `baseLsn` after a truncation; fine only if every record removed was below `neededFromLsn`. */

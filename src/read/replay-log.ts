@@ -50,18 +50,23 @@ export function* replayLog<Out>(dir: string, options: ReplayOptions<Out>): IoPro
   const scanned: ScannedSegment[] = [];
   let last: ScannedSegment | null = null;
   let maxLsn = 0;
-  for (;;) {
-    const step = yield* validator.next();
-    if (step.type === 'end') break;
-    if (step.type === 'record') {
-      maxLsn = step.record.lsn;
-      const tx = assembler.push(step.record, validator.firstBaseLsn as number);
-      if (tx !== null) yield* deliver(tx, options.codec, options.onReplay, events);
-    } else if (step.type === 'segment') {
-      scanned.push(step.segment);
-      if (!step.segment.isLast || step.segment.sealed) options.observer?.segmentEnded?.(step.segment.ref.id);
-      if (step.segment.isLast) last = step.segment;
+  try {
+    for (;;) {
+      const step = yield* validator.next();
+      if (step.type === 'end') break;
+      if (step.type === 'record') {
+        maxLsn = step.record.lsn;
+        const tx = assembler.push(step.record, validator.firstBaseLsn as number);
+        if (tx !== null) yield* deliver(tx, options.codec, options.onReplay, events);
+      } else if (step.type === 'segment') {
+        scanned.push(step.segment);
+        if (!step.segment.isLast || step.segment.sealed) options.observer?.segmentEnded?.(step.segment.ref.id);
+        if (step.segment.isLast) last = step.segment;
+      }
     }
+  } finally {
+    // A refusal by the assembler, a handler or a codec leaves a segment open.
+    yield* validator.close();
   }
   const incompleteTransactions = assembler.finish();
   const totals: ReplayTotals = {
