@@ -19,6 +19,8 @@ export class CommitQueue {
   private durableHead = 0;
   private firstFailure: WalError | null = null;
   private progressWaiter: { promise: Promise<void>; resolve: () => void } | null = null;
+  /** Writes, fsyncs, failures and closes so far: a reader compares it to see whether it missed one. */
+  progressCount = 0;
   /** Highest LSN written to the OS. */
   writtenLsn: number;
   /** Highest LSN covered by an fsync. */
@@ -75,6 +77,7 @@ export class CommitQueue {
 
   /** Wakes whoever waits for `progress()`. */
   notifyProgress(): void {
+    this.progressCount++;
     const waiter = this.progressWaiter;
     this.progressWaiter = null;
     waiter?.resolve();

@@ -388,6 +388,14 @@ export class Wal<In = Uint8Array, Out = Buffer> {
   readTransactions(options: WalReadOptions & { codec?: CodecOption } = {}): AsyncGenerator<CommittedTransaction<unknown>> {
     const given = parseOptions(walReadOptions, options, 'wal.readTransactions');
     this.assertNotClosed();
+    // A write or an fsync while the reader reads, or while its consumer holds what it handed over, wakes
+    // no one; a wait begun after it would miss it, and the last commit for a while would sit unread. So
+    // a wait returns at once when the log progressed since the last one ended, and the reader reads again.
+    let seen = this.queue.progressCount;
+    const waitForMore = async (signal: AbortSignal | undefined) => {
+      if (this.queue.progressCount === seen) await this.progress(signal);
+      seen = this.queue.progressCount;
+    };
     const config: StreamConfig = {
       io: this.io,
       dir: this.dir,
@@ -397,7 +405,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
       recordsOnly: false,
       follow: true,
       signal: given.signal,
-      waitForMore: (signal) => this.progress(signal),
+      waitForMore,
       syncReads: false,
       limit: () => this.durableLsn,
       ended: () => this.lifecycle === 'closed',

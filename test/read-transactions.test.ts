@@ -169,6 +169,23 @@ describe.each(BACKENDS)('reading only what is durable on the $name backend', ({ 
     await wal.close();
   });
 
+  it('wal.readTransactions misses no commit made while its consumer held the one before: it reads again rather than wait for more', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: io(), sync: 'per-commit' });
+    await wal.commit(events('first'));
+    const controller = new AbortController();
+    const iterator = wal.readTransactions({ fromLsn: 1, signal: controller.signal })[Symbol.asyncIterator]();
+    expect(texts((await iterator.next()).value!.events)).toEqual(['first']);
+    // Written and fsync'd while the reader waits at its yield, before it waits for the log's progress: the last commit for a while.
+    await wal.commit(events('second'));
+    const next = iterator.next();
+    const outcome = await Promise.race([next, new Promise((resolve) => setTimeout(resolve, 5_000, 'still waiting after 5 s'))]);
+    expect(outcome).toMatchObject({ done: false, value: { events: [Buffer.from('second')] } });
+    controller.abort();
+    await next;
+    await wal.close();
+  });
+
   it('a durable-only reader in another process fdatasyncs what it read before yielding it', async () => {
     const dir = tempDir();
     const { wal } = await Wal.open({ dir, io: io(), sync: { mode: 'group', intervalMs: 60_000 } });
