@@ -1,20 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { Wal, readTransactions } from '../../src/index.js';
+import { Wal } from '../../src/index.js';
 import { ship } from '../../src/jetstream/index.js';
-import { readShipped, type ShippedTx } from '../helpers/shipped.js';
+import { committed } from '../helpers/copies.js';
+import { readShipped } from '../helpers/shipped.js';
 import { useConnection } from '../helpers/jetstream.js';
 import { useCluster } from '../helpers/nats-cluster.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const cluster = useCluster({ nodes: 3 });
 const connection = useConnection(cluster);
-
-/** What the log holds, as the stream should: committed transactions in commit order. */
-async function committed(dir: string, fromLsn = 1): Promise<ShippedTx[]> {
-  const all: ShippedTx[] = [];
-  for await (const tx of readTransactions(dir, { fromLsn })) all.push({ beginLsn: tx.beginLsn, commitLsn: tx.commitLsn, events: tx.events.map(String) });
-  return all;
-}
 
 describe('ship(wal)', () => {
   it('ships every committed transaction once, in commit order, in chained messages; a large one in chunks', async () => {
