@@ -287,7 +287,10 @@ class Follower {
       const resumed = this.appliedCommitLsn > 0;
       const carries = message.firstCommitLsn <= this.appliedCommitLsn && this.appliedCommitLsn <= message.lastCommitLsn;
       const starts = seq === this.origin.firstSeq && message.previous === null;
-      if (resumed ? !carries && !(message.previous === null && starts) : !starts) {
+      // A chain shipped anew (after a purge) goes on from the replica only if it begins at or before the
+      // replica's last commit: one that begins later lacks what the source committed in between.
+      const startsBefore = starts && message.firstCommitLsn <= this.appliedCommitLsn;
+      if (resumed ? !carries && !startsBefore : !starts) {
         throw new WalError(
           'WAL_REPLICATION_DIVERGED',
           `${where} does not carry commit LSN ${this.appliedCommitLsn}, the replica's last: the stream changed under the replica (shipped again after a divergence?); rebuild the replica`,
