@@ -317,16 +317,19 @@ async function monitor<T>(node: Node, endpoint: string): Promise<T | undefined> 
 /**
  * Waits until every running node names the same running meta leader and that
  * leader reports every other running node current. Fails at once when a node
- * exits.
+ * running at the call exits. The running nodes are counted at each look, not
+ * at the call: nodes started together (a whole cluster brought back) each
+ * call this right after their own launch, before the others are launched.
  */
 async function waitUntilFormed(nodes: Node[]): Promise<void> {
-  const live = nodes.filter((node) => node.process !== null);
+  const started = nodes.filter((node) => node.process !== null);
   await pollUntil(
     async () => {
-      const dead = live.filter((node) => node.process === null);
+      const dead = started.filter((node) => node.process === null);
       if (dead.length > 0) {
         throw new Error(`nats-server ${dead.map((node) => node.name).join(', ')} exited while the cluster formed:\n${tails(dead)}`);
       }
+      const live = nodes.filter((node) => node.process !== null);
       const views = await Promise.all(live.map((node) => monitor<Jsz>(node, '/jsz')));
       const leaderName = views[0]?.meta_cluster?.leader;
       const leaderIndex = live.findIndex((node) => node.name === leaderName);
@@ -337,7 +340,7 @@ async function waitUntilFormed(nodes: Node[]): Promise<void> {
       );
     },
     'the JetStream cluster to form',
-    { detail: () => tails(live) },
+    { detail: () => tails(nodes.filter((node) => node.process !== null)) },
   );
 }
 

@@ -1,4 +1,8 @@
+import { WalError } from '../../src/errors.js';
 import { decodeTransactions, describeStream, parseWireMessage, readStream, type JetStreamConnection } from '../../src/jetstream/index.js';
+
+/** How long a read of the stream is retried while the cluster recovers from a fault (an election takes 5-8 s). */
+const RETRY_MS = 30_000;
 
 /** A transaction as the stream holds it, events as text. */
 export interface ShippedTx {
@@ -29,11 +33,31 @@ export class ShippedReader {
     private readonly stream: string,
   ) {}
 
-  /** Reads up to the stream's last message now; returns the transactions it completed. */
+  /**
+   * Reads up to the stream's last message now; returns the transactions it
+   * completed. A read that fails with WAL_REPLICATION (a request during an
+   * election, a consumer gone with its server) goes on from the next message,
+   * for up to RETRY_MS.
+   */
   async catchUp(): Promise<ShippedTx[]> {
-    const { state } = await describeStream(this.connection, this.stream);
     const added: ShippedTx[] = [];
-    if (state.messages === 0 || state.last_seq < this.nextSeq) return added;
+    const deadline = Date.now() + RETRY_MS;
+    for (;;) {
+      try {
+        await this.readTo(added);
+        break;
+      } catch (error) {
+        if (!(error instanceof WalError) || error.code !== 'WAL_REPLICATION' || Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    this.transactions.push(...added);
+    return added;
+  }
+
+  private async readTo(added: ShippedTx[]): Promise<void> {
+    const { state } = await describeStream(this.connection, this.stream);
+    if (state.messages === 0 || state.last_seq < this.nextSeq) return;
     const controller = new AbortController();
     const messages = readStream(this.connection, { stream: this.stream, fromSeq: this.nextSeq, maxBytesInFlight: 8 * 1024 * 1024, signal: controller.signal });
     for await (const stored of messages) {
@@ -61,8 +85,6 @@ export class ShippedReader {
       }
       if (stored.seq >= state.last_seq) controller.abort();
     }
-    this.transactions.push(...added);
-    return added;
   }
 }
 
