@@ -1,0 +1,123 @@
+import { randomInt } from 'node:crypto';
+import { afterAll, expect, it } from 'vitest';
+import { Wal } from '../../src/index.js';
+import { ship, type ShipperHandle } from '../../src/jetstream/index.js';
+import { CommittedReader, expectPrefixOf, expectSameTransactions } from '../helpers/copies.js';
+import { useConnection } from '../helpers/jetstream.js';
+import { useCluster } from '../helpers/nats-cluster.js';
+import { mulberry32, testSeed } from '../helpers/random.js';
+import { ShippedReader } from '../helpers/shipped.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { eventsOf, keepCommitting } from '../helpers/writer.js';
+
+/*
+ * kill -9 of the stream leader while the shipper has a full window of
+ * messages in flight (issue 14). The writer keeps committing through the
+ * election; the shipper goes retrying (publishes time out, then nothing
+ * answers until the two other replicas elect a leader, 5-8 s on 2.9.10), then
+ * shipping again from the stream's last message. Nothing the stream
+ * acknowledged may be lost: the stream never goes back (no divergence), and
+ * after every kill it is the first transactions of the log, exactly.
+ *
+ * The killed node comes back WITH AN EMPTY STORE, as an operator would bring
+ * it back: nats-server 2.9.10 can leave a node restarted on its old store
+ * after a kill -9 behind the others while it reports itself current
+ * (nats-server issues 4174 and 8319), and a leader or a reader placed on it
+ * then misses acknowledged messages. That is the server's bug, not
+ * segwal's, so it is kept out of the outcome: the stream copies itself to
+ * the new node, and waitForReplicas checks the node's own store holds it all.
+ */
+
+const FULL = process.env.SEGWAL_RELIABILITY === 'full';
+const KILLS = FULL ? 20 : 1;
+const TIMEOUT = FULL ? 3_600_000 : 90_000;
+const WINDOW = 8;
+/** Commits of a burst: ~300 messages of 8 KiB, more than the stream takes while the test looks. */
+const BURST = 600;
+/** An election takes 5-8 s here; a shipper that is not back within this is a failure. */
+const POLL = { timeout: 30_000, interval: 5 };
+
+const cluster = useCluster({ nodes: 3 });
+const connection = useConnection(cluster);
+
+const totals = { kills: 0, transactionsChecked: 0, losses: 0 };
+afterAll(() => {
+  console.log(`leader kill summary: kills=${totals.kills} transactions checked=${totals.transactionsChecked} losses=${totals.losses}`);
+});
+
+/**
+ * Fills the shipper's window: a burst of commits that become durable
+ * together, more messages than the stream takes in the time it takes to
+ * look; resolves once `WINDOW` messages are in flight. The burst goes on.
+ */
+async function fillWindow(wal: Wal, shipper: ShipperHandle, random: () => number): Promise<{ burst: Promise<unknown> }> {
+  const burst = Promise.all(Array.from({ length: BURST }, (_, n) => wal.commit(eventsOf(n, random))));
+  await expect.poll(() => shipper.status().inFlight, POLL).toBe(WINDOW);
+  return { burst };
+}
+
+it(
+  `killing the stream leader ${KILLS} time(s) with a full window loses nothing acknowledged: retrying, then shipping again, and the stream equals the log`,
+  async () => {
+    const seed = testSeed('leader kill', 'SEGWAL_LEADER_KILL_SEED', () => randomInt(2 ** 32));
+    const random = mulberry32(seed);
+    const stream = 'kill-leader';
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, sync: { mode: 'group', intervalMs: 5 } });
+    // A short ack timeout: a publish sent to the dead leader fails in 1 s rather than 5.
+    const shipper = await ship(wal, { servers: cluster().servers, stream, window: WINDOW, maxMessageBytes: 8 * 1024, publishTimeoutMs: 1_000 });
+    const reader = new ShippedReader(connection(), stream);
+    const log = new CommittedReader(dir);
+    /** Lets the shipper ship all the log holds now. */
+    const shipAll = async () => {
+      await log.catchUp();
+      await shipper.acknowledged(log.transactions.at(-1)!.commitLsn);
+    };
+    let kills = 0;
+    for (let round = 1; round <= KILLS; round++) {
+      const context = `seed ${seed}, round ${round}`;
+      const writer = keepCommitting(wal, random);
+      try {
+        const leader = await cluster().leaderOf(stream);
+        expect(leader, `${context}: the stream's leader`).toBeDefined();
+        const { burst } = await fillWindow(wal, shipper, random);
+        const acknowledged = shipper.status().acknowledgedCommitLsn;
+        await cluster().stop(leader!, 'SIGKILL');
+        kills++;
+        await burst;
+
+        await expect.poll(() => shipper.status().state, POLL).toBe('retrying');
+        await expect.poll(() => shipper.status().state === 'shipping' && shipper.status().acknowledgedCommitLsn > acknowledged, POLL).toBe(true);
+        expect(shipper.status().divergences, `${context}: the stream went back`).toBe(0);
+        expect(await cluster().leaderOf(stream), `${context}: the new leader`).not.toBe(leader);
+
+        await reader.catchUp();
+        await log.catchUp();
+        expectPrefixOf(reader.transactions, log.transactions, `${context}: the stream after the election`);
+        expect(reader.transactions.at(-1)!.commitLsn, `${context}: what was acknowledged before the kill`).toBeGreaterThanOrEqual(acknowledged);
+
+        // Back with an empty store (2.9.10's catch-up bug, above). The writer rests meanwhile: the
+        // stores are compared with the leader's, which must stand still for that.
+        await writer.stop();
+        await shipAll();
+        await cluster().start(leader!, { cleanStore: true });
+        await cluster().waitForReplicas(stream);
+      } finally {
+        await writer.stop();
+      }
+    }
+    await shipAll();
+    const source = log.transactions;
+    expect(shipper.status()).toMatchObject({ state: 'shipping', divergences: 0, transactionsBehind: 0 });
+    await reader.catchUp();
+    totals.kills += kills;
+    totals.transactionsChecked += source.length;
+    totals.losses += Math.max(0, source.length - reader.transactions.length);
+    expectSameTransactions(reader.transactions, source, `seed ${seed}: the stream after ${kills} leader kill(s)`);
+    console.log(`leader kill: kills=${kills} transactions=${source.length} messages=${reader.messages} seed=${seed}`);
+    expect(kills).toBe(KILLS);
+    await shipper.close();
+    await wal.close();
+  },
+  TIMEOUT,
+);
