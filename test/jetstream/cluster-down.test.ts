@@ -33,6 +33,8 @@ const LIMIT_BYTES = 256 * 1024;
 const RETRY_BUDGET_MS = 1_000;
 /** Waits on the shipper and the cluster: the retry backoff reaches 2 s. */
 const POLL = { timeout: 30_000, interval: 20 };
+/** Room for a slow meta election after a whole-cluster start (startAll) on top of the test's own waits. */
+const TIMEOUT = 120_000;
 
 function shipOptions(stream: string, more: Partial<ShipOptions>): ShipOptions {
   return {
@@ -49,9 +51,13 @@ async function stopAll(nodes: NatsCluster): Promise<void> {
   await Promise.all(nodes.servers.map((_, index) => nodes.stop(index, 'SIGTERM')));
 }
 
-/** Starts every node together: one alone cannot elect a meta leader, and each start waits for a whole cluster. */
+/**
+ * Starts every node together: one alone cannot elect a meta leader, and each start waits for a whole
+ * cluster. A whole cluster back on its stores once took longer than 20 s to elect its meta leader, on
+ * 2 cores busy with other clusters: it gets a minute.
+ */
 async function startAll(nodes: NatsCluster): Promise<void> {
-  await Promise.all(nodes.servers.map((_, index) => nodes.start(index)));
+  await Promise.all(nodes.servers.map((_, index) => nodes.start(index, { formTimeoutMs: 60_000 })));
 }
 
 /**
@@ -136,7 +142,7 @@ describe('the whole cluster down for longer than the retry budget', () => {
     expectSameTransactions(shipped.transactions, log.transactions, 'the stream after the cluster came back');
     await shipper.close();
     await wal.close();
-  });
+  }, TIMEOUT);
 
   it("onLimit 'detach': the shipper detaches with a warning, the log goes on and may truncate; a later shipper refuses the hole with WAL_REPLICATION_DIVERGED", async () => {
     const stream = 'down-detach';
@@ -192,5 +198,5 @@ describe('the whole cluster down for longer than the retry budget', () => {
     expect(await wal.commit([Buffer.from('the log goes on')])).not.toBeNull();
     await later.close();
     await wal.close();
-  });
+  }, TIMEOUT);
 });
