@@ -218,6 +218,10 @@ export class Shipper {
       );
     }
     this.acked = last === null ? null : { commitLsn: streamHolds, seq: position.seq, msgId: last.msgId };
+    // What the stream holds is acknowledged whoever published it: a waiter for a commit an earlier
+    // shipper stored would otherwise wait for a publish that never comes, and retention would keep it.
+    if (last !== null) this.source.acknowledged(last.resume);
+    this.resolveWaiters(streamHolds);
     this.unacked = []; // read again from the stream's position
     this.unackedBytes = 0;
     if (position.resume !== null) return { resume: position.resume };
@@ -347,6 +351,10 @@ export class Shipper {
       this.unackedBytes -= (this.unacked.shift() as { bytes: number }).bytes;
     }
     this.source.acknowledged(message.resume);
+    this.resolveWaiters(commitLsn);
+  }
+
+  private resolveWaiters(commitLsn: number): void {
     const ready = this.waiters.filter((waiter) => waiter.lsn <= commitLsn);
     this.waiters = this.waiters.filter((waiter) => waiter.lsn > commitLsn);
     for (const waiter of ready) waiter.resolve();

@@ -69,4 +69,27 @@ describe('ship(wal)', () => {
     expect(shipped.transactions).toHaveLength(30);
     await wal.close();
   });
+
+  it('a new shipper on a stream that already holds the whole log acknowledges it at once, and lets retention go', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, sync: 'per-commit', segmentBytes: 16 * 1024 });
+    const servers = cluster().servers;
+    const first = await ship(wal, { servers, stream: 'ship-all-there' });
+    let lastLsn = 0;
+    for (let i = 0; i < 40; i++) lastLsn = (await wal.commit([Buffer.alloc(1024, `commit ${i} `)]))!.commitLsn;
+    await first.acknowledged(lastLsn);
+    await first.close();
+    const messages = (await readShipped(connection(), 'ship-all-there')).messages;
+
+    // Asked before it has looked at the stream: only the stream's word can answer, no publish will.
+    const second = await ship(wal, { servers, stream: 'ship-all-there' });
+    await second.acknowledged(lastLsn);
+    expect(second.status()).toMatchObject({ acknowledgedCommitLsn: lastLsn, shippedCommitLsn: 0 });
+    await expect.poll(() => second.status().bytesBehind).toBeLessThan(16 * 1024);
+    await wal.checkpoint(() => undefined);
+    expect(wal.status().oldestLsn).toBeGreaterThan(1);
+    expect((await readShipped(connection(), 'ship-all-there')).messages).toBe(messages);
+    await second.close();
+    await wal.close();
+  });
 });
