@@ -261,13 +261,16 @@ class Follower {
     const body = message.lastCommitLsn <= this.appliedCommitLsn ? null : this.joined(message, where);
     if (body !== null) {
       let last: Promise<unknown> = Promise.resolve();
+      let appended = this.appliedCommitLsn;
       for (const tx of decodeTransactions(body, where)) {
         if (tx.commitLsn <= this.appliedCommitLsn) continue; // applied before a crash, or before this message was shipped again
         if (this.given.untilCommitLsn !== undefined && tx.commitLsn > this.given.untilCommitLsn) break;
         last = this.wal.appendReplicated(tx as WireTransaction, stored.seq);
-        this.appliedCommitLsn = tx.commitLsn;
+        appended = tx.commitLsn;
       }
       await last;
+      // Applied once the replica took it, not when it was handed over: status() must not run ahead of what a kill leaves.
+      this.appliedCommitLsn = appended;
     }
     this.streamSeq = stored.seq;
     this.lagMs = Math.max(0, Date.now() - stored.time.getTime());
