@@ -19,7 +19,7 @@ export class CommitQueue {
   private durableHead = 0;
   private firstFailure: WalError | null = null;
   private progressWaiter: { promise: Promise<void>; resolve: () => void } | null = null;
-  /** Counts the progress made (each write, fsync, failure, close), so a reader can tell whether any came since it last read. */
+  /** Writes, fsyncs, failures and closes so far: a reader compares it to see whether it missed one. */
   progressCount = 0;
   /** Highest LSN written to the OS. */
   writtenLsn: number;

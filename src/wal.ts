@@ -418,9 +418,14 @@ export class Wal<In = Uint8Array, Out = Buffer> {
   readTransactions(options: WalReadOptions & { codec?: CodecOption } = {}): AsyncGenerator<CommittedTransaction<unknown>> {
     const given = parseOptions(walReadOptions, options, 'wal.readTransactions');
     this.assertNotClosed();
-    // The progress this reader has read up to. Progress made while it hands a
-    // batch to its consumer wakes nobody, so the next wait must not wait for it.
+    // A write or an fsync while the reader reads, or while its consumer holds what it handed over, wakes
+    // no one; a wait begun after it would miss it, and the last commit for a while would sit unread. So
+    // a wait returns at once when the log progressed since the last one ended, and the reader reads again.
     let seen = this.queue.progressCount;
+    const waitForMore = async (signal: AbortSignal | undefined) => {
+      if (this.queue.progressCount === seen) await this.progress(signal);
+      seen = this.queue.progressCount;
+    };
     const config: StreamConfig = {
       io: this.io,
       dir: this.dir,
@@ -430,10 +435,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
       recordsOnly: false,
       follow: true,
       signal: given.signal,
-      waitForMore: async (signal) => {
-        if (this.queue.progressCount === seen) await this.progress(signal);
-        seen = this.queue.progressCount;
-      },
+      waitForMore,
       syncReads: false,
       limit: () => this.durableLsn,
       ended: () => this.lifecycle === 'closed',

@@ -265,13 +265,17 @@ class Follower {
     const body = message.lastCommitLsn <= this.appliedCommitLsn ? null : this.joined(message, where);
     if (body !== null) {
       const appends: Array<Promise<unknown>> = [];
+      let appended = this.appliedCommitLsn;
       for (const tx of decodeTransactions(body, where)) {
         if (tx.commitLsn <= this.appliedCommitLsn) continue; // applied before a crash, or before this message was shipped again
         if (this.given.untilCommitLsn !== undefined && tx.commitLsn > this.given.untilCommitLsn) break;
         appends.push(this.wal.appendReplicated(tx as WireTransaction, stored.seq));
-        this.appliedCommitLsn = tx.commitLsn;
+        appended = tx.commitLsn;
       }
+      // Every append's rejection is heard, not only the last one's.
       await Promise.all(appends);
+      // Applied once the replica took it, not when it was handed over: status() must not run ahead of what a kill leaves.
+      this.appliedCommitLsn = appended;
       // The lag of what was applied now (not of a message re-read on resuming, applied long ago).
       if (appends.length > 0) this.lagMs = Math.max(0, Date.now() - stored.time.getTime());
     }
@@ -292,7 +296,10 @@ class Follower {
       const resumed = this.appliedCommitLsn > 0;
       const carries = message.firstCommitLsn <= this.appliedCommitLsn && this.appliedCommitLsn <= message.lastCommitLsn;
       const starts = seq === this.origin.firstSeq && message.previous === null;
-      if (resumed ? !carries && !(message.previous === null && starts) : !starts) {
+      // A chain shipped anew (after a purge) goes on from the replica only if it begins at or before the
+      // replica's last commit: one that begins later lacks what the source committed in between.
+      const startsBefore = starts && message.firstCommitLsn <= this.appliedCommitLsn;
+      if (resumed ? !carries && !startsBefore : !starts) {
         throw new WalError(
           'WAL_REPLICATION_DIVERGED',
           `${where} does not carry commit LSN ${this.appliedCommitLsn}, the replica's last: the stream changed under the replica (shipped again after a divergence?); rebuild the replica`,

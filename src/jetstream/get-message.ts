@@ -23,6 +23,11 @@ export function firstMessageOnSubject(connection: JetStreamConnection, stream: S
   return getMessage(connection, stream, { seq: fromSeq, next_by_subj: subject }, `first message on ${subject} in stream ${stream.name}`);
 }
 
+/** The stream's message at sequence `seq`, or null when it holds none there (never stored, or removed); asked as lastMessageOnSubject asks. */
+export function messageAt(connection: JetStreamConnection, stream: StreamRef, seq: number): Promise<StoredMessage | null> {
+  return getMessage(connection, stream, { seq }, `message ${seq} of stream ${stream.name}`);
+}
+
 interface StreamRef {
   name: string;
   allow_direct?: boolean;

@@ -243,7 +243,8 @@ async function startShipping(given: ParsedShipOptions, logId: string, source: Sh
       const handle: ShipperHandle = {
         status: () => ({
           ...shipper.status(),
-          lastError: shipper.status().lastError ?? detachedBecause,
+          // Detached, the reason is the policy's, not the last failure of the cycles before.
+          lastError: detachedBecause ?? shipper.status().lastError,
           durableLsn: observed.durableLsn(),
           bytesBehind: observed.bytesBehind(),
           holdingCommits: observed.holdingCommits(),

@@ -1,11 +1,11 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { WalError } from '../errors.js';
 import type { JetStreamConnection } from './connect.js';
+import { messageAt } from './get-message.js';
 import { MessageBuilder, type SourceTransaction } from './message-builder.js';
-import { publishMessage } from './publish.js';
-import { describeStream } from './stream.js';
-import { completeUpTo, streamPosition, type StreamPosition } from './stream-position.js';
-import { encodedSize, wireHeaders, type ResumePoint, type WireMessage } from './wire.js';
+import { publishMessage, type PublishExpectation } from './publish.js';
+import { completeUpTo, holeSince, removalsAt, removedNow, streamPosition, type Removals, type StreamPosition } from './stream-position.js';
+import { HEADER, encodedSize, wireHeaders, type ResumePoint, type WireMessage } from './wire.js';
 
 /*
  * The shipper's loop (docs/REPLICATION.md, "Exactly once"): ask the stream
@@ -71,6 +71,8 @@ export interface ShipperStatus {
 
 const MIN_BACKOFF_MS = 50;
 const MAX_BACKOFF_MS = 2_000;
+/** How often a shipping cycle looks whether messages were removed from the stream (purged, deleted). */
+const REMOVAL_CHECK_MS = 1_000;
 
 export class Shipper {
   private state: ShipperState = 'starting';
@@ -90,6 +92,8 @@ export class Shipper {
   private finalError: WalError | null = null;
   /** Where this shipper began on an empty subject: a purged stream is shipped again from there. */
   private origin: ResumePoint | null = null;
+  /** The stream's removed sequences at the last look; null before the first. */
+  private removals: Removals | null = null;
   /** Settles when shipping has stopped: on close, detach or a failure it cannot retry. */
   readonly done: Promise<void>;
 
@@ -176,7 +180,7 @@ export class Shipper {
    */
   private async startFrom(position: StreamPosition): Promise<{ resume: ResumePoint }> {
     const { last } = position;
-    if (last === null && (await this.streamMessages()) > 0) {
+    if (last === null && position.messages > 0) {
       throw new WalError(
         'WAL_REPLICATION_CONFLICT',
         `stream ${this.config.stream.name} holds messages of other subjects than ${this.config.subject}: give each log a stream of its own (the chain is checked against the whole stream)`,
@@ -188,6 +192,14 @@ export class Shipper {
         `subject ${this.config.subject} of stream ${this.config.stream.name} carries log ${last.logId}, not this log (${this.config.logId}): give each log its own subject and stream`,
       );
     }
+    if (this.removals !== null && holeSince(this.removals, position)) {
+      throw new WalError(
+        'WAL_REPLICATION_DIVERGED',
+        `stream ${this.config.stream.name} lost messages before its last one (sequence ${position.seq}): removed since the shipper last looked, ` +
+          'they leave a hole in the chain that shipping after its end cannot fill; a follower of it stops there. Purge the stream to ship the log again whole',
+      );
+    }
+    this.removals = removalsAt(position);
     const streamHolds = completeUpTo(last);
     const end = await this.source.endLsn();
     if (streamHolds > end) {
@@ -208,6 +220,10 @@ export class Shipper {
       );
     }
     this.acked = last === null ? null : { commitLsn: streamHolds, seq: position.seq, msgId: last.msgId };
+    // What the stream holds is acknowledged whoever published it: a waiter for a commit an earlier
+    // shipper stored would otherwise wait for a publish that never comes, and retention would keep it.
+    if (last !== null) this.source.acknowledged(last.resume);
+    this.resolveWaiters(streamHolds);
     this.unacked = []; // read again from the stream's position
     this.unackedHead = 0;
     this.unackedBytes = 0;
@@ -217,11 +233,6 @@ export class Shipper {
     return { resume: this.origin };
   }
 
-  private async streamMessages(): Promise<number> {
-    const { state } = await describeStream(this.config.connection, this.config.stream.name);
-    return state.messages;
-  }
-
   private async pump(position: StreamPosition, start: { resume: ResumePoint }, cycle: AbortController, onAck: () => void): Promise<void> {
     const builder = new MessageBuilder(this.config.logId, this.config.maxBody, { ...position, resume: start.resume });
     // Acknowledgements are taken in publish order, as they come; the first
@@ -229,10 +240,25 @@ export class Shipper {
     let acks: Promise<void> = Promise.resolve();
     const window: Array<Promise<void>> = [];
     let failure: unknown = null;
+    const stopCycle = (error: unknown) => {
+      failure ??= error;
+      cycle.abort();
+    };
+    // The expectations do not refuse a publish after a purge or a delete (the stream keeps its last id): look.
+    const { removed } = removalsAt(position);
+    const watch = setInterval(() => void this.watchRemovals(removed, stopCycle), REMOVAL_CHECK_MS);
+    watch.unref();
+    // Each message expects the stream's last sequence to be its predecessor's: the stream takes this
+    // log's subject only and only the shipper appends, so the cycle's messages land at the sequences
+    // after the one the stream had when asked (before its last message). Not expect.lastMsgID: nats-server
+    // 2.9.10 checks it again on each replica that applies the message, and a replica restarted or
+    // caught up does not know the last id, refuses every later message and stays behind for good while
+    // reported current (docs/REPLICATION.md, "Exactly once"); a purge or a delete keeps the last id too.
+    let nextSeq = position.lastSeq;
     const publish = async (message: WireMessage) => {
       while (window.length >= this.config.window) await window.shift();
       if (failure !== null) throw failure;
-      const expect = message.previous === null ? { lastSequence: 0 } : { lastMsgID: message.previous };
+      const expect: PublishExpectation = { lastSequence: nextSeq++ };
       const ack = publishMessage(this.config.connection, this.config.subject, message.body, {
         headers: wireHeaders(message),
         msgID: message.msgId,
@@ -244,12 +270,12 @@ export class Shipper {
       this.shippedCommitLsn = Math.max(this.shippedCommitLsn, completeUpTo(message));
       acks = acks.then(async () => {
         try {
-          const { seq } = await ack;
+          const { seq, duplicate } = await ack;
+          if (duplicate) await this.confirmDuplicate(message, seq);
           this.noteAcknowledged(message, seq);
           onAck();
         } catch (error) {
-          failure ??= error;
-          cycle.abort();
+          stopCycle(error);
         } finally {
           this.inFlight--;
         }
@@ -284,9 +310,46 @@ export class Shipper {
         }
       }
     } finally {
+      clearInterval(watch);
       await acks;
     }
     if (failure !== null) throw failure;
+  }
+
+  /**
+   * A duplicate ack names the sequence of the first message stored under its
+   * id, and the stream checks ids before expectations: within its duplicate
+   * window it acknowledges a message whose id it remembers even when that
+   * message was purged or deleted since, and stores nothing. The ack counts
+   * only when the stream still holds this very message there (same id, same
+   * predecessor): the lost ack of a publish that was stored.
+   */
+  private async confirmDuplicate(message: WireMessage, seq: number): Promise<void> {
+    const stored = await messageAt(this.config.connection, this.config.stream, seq);
+    const headers = wireHeaders(message);
+    if (stored?.headers[HEADER.msgId] === message.msgId && stored.headers[HEADER.previous] === headers[HEADER.previous]) return;
+    throw new WalError(
+      'WAL_REPLICATION',
+      `stream ${this.config.stream.name} acknowledged message ${message.msgId} as a duplicate of sequence ${seq}, which no longer holds it: ` +
+        'the duplicate window remembers the ids of removed messages and stores nothing under them; shipping again once it has passed',
+    );
+  }
+
+  /** Ends the cycle when messages were removed from the stream since it began; the next cycle sees whether to ship them again. */
+  private async watchRemovals(removedAtStart: number, stopCycle: (error: WalError) => void): Promise<void> {
+    let removed: number;
+    try {
+      removed = await removedNow(this.config.connection, this.config.stream.name);
+    } catch {
+      return; // the publishes say what is wrong with the stream
+    }
+    if (removed === removedAtStart) return;
+    stopCycle(
+      new WalError(
+        'WAL_REPLICATION',
+        `stream ${this.config.stream.name} lost ${removed - removedAtStart} message(s) while shipping (purged or deleted); asking it where it stands`,
+      ),
+    );
   }
 
   private noteAcknowledged(message: WireMessage, seq: number): void {
@@ -302,6 +365,10 @@ export class Shipper {
       this.unackedHead = 0;
     }
     this.source.acknowledged(message.resume);
+    this.resolveWaiters(commitLsn);
+  }
+
+  private resolveWaiters(commitLsn: number): void {
     const ready = this.waiters.filter((waiter) => waiter.lsn <= commitLsn);
     this.waiters = this.waiters.filter((waiter) => waiter.lsn > commitLsn);
     for (const waiter of ready) waiter.resolve();

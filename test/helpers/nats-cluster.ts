@@ -17,8 +17,11 @@ export interface NatsCluster {
   readonly servers: string[];
   /** Signals node `i` by pid and waits for it to exit. */
   stop(index: number, signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
-  /** Starts node `i` again on its ports; `cleanStore` first deletes its JetStream store. Waits until the cluster is whole. */
-  start(index: number, options?: { cleanStore?: boolean }): Promise<void>;
+  /**
+   * Starts node `i` again on its ports; `cleanStore` first deletes its JetStream store. Waits until the
+   * cluster is whole, for up to `formTimeoutMs` (default WAIT_TIMEOUT_MS).
+   */
+  start(index: number, options?: { cleanStore?: boolean; formTimeoutMs?: number }): Promise<void>;
   /** The node that leads `stream` now, or undefined while no single running node does. */
   leaderOf(stream: string): Promise<number | undefined>;
   /** Waits until the leader of `stream` reports every other running node current and each one's own store holds what the leader's holds (a stream on every node). */
@@ -105,12 +108,12 @@ export async function startCluster(options: { nodes: number }): Promise<NatsClus
       if (node.process === null) throw new Error(`${node.name} is not running`);
       await signalAndWait(node, signal);
     },
-    async start(index, { cleanStore = false } = {}) {
+    async start(index, { cleanStore = false, formTimeoutMs = WAIT_TIMEOUT_MS } = {}) {
       const node = nodeAt(index);
       if (node.process !== null) throw new Error(`${node.name} is already running`);
       if (cleanStore) fs.rmSync(node.storeDir, { recursive: true, force: true });
       launch(binary, node);
-      await waitUntilFormed(nodes);
+      await waitUntilFormed(nodes, formTimeoutMs);
     },
     async leaderOf(stream) {
       return leaderIn(nodes, await streamDetails(nodes, stream));
@@ -317,16 +320,19 @@ async function monitor<T>(node: Node, endpoint: string): Promise<T | undefined> 
 /**
  * Waits until every running node names the same running meta leader and that
  * leader reports every other running node current. Fails at once when a node
- * exits.
+ * running at the call exits. The running nodes are counted at each look, not
+ * at the call: nodes started together (a whole cluster brought back) each
+ * call this right after their own launch, before the others are launched.
  */
-async function waitUntilFormed(nodes: Node[]): Promise<void> {
-  const live = nodes.filter((node) => node.process !== null);
+async function waitUntilFormed(nodes: Node[], timeoutMs = WAIT_TIMEOUT_MS): Promise<void> {
+  const started = nodes.filter((node) => node.process !== null);
   await pollUntil(
     async () => {
-      const dead = live.filter((node) => node.process === null);
+      const dead = started.filter((node) => node.process === null);
       if (dead.length > 0) {
         throw new Error(`nats-server ${dead.map((node) => node.name).join(', ')} exited while the cluster formed:\n${tails(dead)}`);
       }
+      const live = nodes.filter((node) => node.process !== null);
       const views = await Promise.all(live.map((node) => monitor<Jsz>(node, '/jsz')));
       const leaderName = views[0]?.meta_cluster?.leader;
       const leaderIndex = live.findIndex((node) => node.name === leaderName);
@@ -337,7 +343,7 @@ async function waitUntilFormed(nodes: Node[]): Promise<void> {
       );
     },
     'the JetStream cluster to form',
-    { detail: () => tails(live) },
+    { timeoutMs, detail: () => tails(nodes.filter((node) => node.process !== null)) },
   );
 }
 

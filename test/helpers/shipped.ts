@@ -1,4 +1,8 @@
+import { WalError } from '../../src/errors.js';
 import { decodeTransactions, describeStream, parseWireMessage, readStream, type JetStreamConnection } from '../../src/jetstream/index.js';
+
+/** How long a read of the stream is retried while the cluster recovers from a fault (an election takes 5-8 s). */
+const RETRY_MS = 30_000;
 
 /** A transaction as the stream holds it, events as text. */
 export interface ShippedTx {
@@ -8,40 +12,85 @@ export interface ShippedTx {
 }
 
 /**
- * Everything a stream holds for a log, read back from sequence 1 and checked
- * the way a follower must: every message parses (CRC, ids), the chain has no
- * break, chunks join in order. Returns the transactions in stream order and
- * the number of messages.
+ * Reads what a stream holds for a log, checked the way a follower must: every
+ * message parses (CRC, ids), the chain has no break, chunks join in order.
+ * `catchUp()` reads the messages stored since the last call, so a test that
+ * checks the stream after every fault reads each message once.
  */
-export async function readShipped(connection: JetStreamConnection, stream: string): Promise<{ transactions: ShippedTx[]; messages: number; logIds: Set<string> }> {
-  const { state } = await describeStream(connection, stream);
-  const transactions: ShippedTx[] = [];
-  const logIds = new Set<string>();
-  let previous: string | null = null;
-  let chunks: Buffer[] = [];
-  let messages = 0;
-  if (state.messages === 0) return { transactions, messages, logIds };
-  const controller = new AbortController();
-  for await (const stored of readStream(connection, { stream, fromSeq: 1, maxBytesInFlight: 8 * 1024 * 1024, signal: controller.signal })) {
-    const message = parseWireMessage(stored.headers, stored.data, `message ${stored.seq}`);
-    if (message.previous !== previous) throw new Error(`message ${stored.seq} (${message.msgId}) follows ${String(message.previous)}, not ${String(previous)}`);
-    previous = message.msgId;
-    logIds.add(message.logId);
-    messages++;
-    let body: Buffer | null = Buffer.from(message.body);
-    if (message.chunk !== null) {
-      const expectedOffset = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
-      if (message.chunk.offset !== expectedOffset) throw new Error(`message ${stored.seq}: chunk at ${message.chunk.offset}, expected ${expectedOffset}`);
-      chunks.push(body);
-      body = message.chunk.offset + message.body.length === message.chunk.total ? Buffer.concat(chunks) : null;
-      if (body !== null) chunks = [];
-    }
-    if (body !== null) {
-      for (const tx of decodeTransactions(body, `message ${stored.seq}`)) {
-        transactions.push({ beginLsn: tx.beginLsn, commitLsn: tx.commitLsn, events: tx.events.map((event) => Buffer.from(event).toString()) });
+export class ShippedReader {
+  /** The transactions read so far, in stream order. */
+  readonly transactions: ShippedTx[] = [];
+  readonly logIds = new Set<string>();
+  messages = 0;
+  /** Transactions that came in several messages (chunks). */
+  chunkedTransactions = 0;
+  private nextSeq = 1;
+  private previous: string | null = null;
+  private chunks: Buffer[] = [];
+
+  constructor(
+    private readonly connection: JetStreamConnection,
+    private readonly stream: string,
+  ) {}
+
+  /**
+   * Reads up to the stream's last message now; returns the transactions it
+   * completed. A read that fails with WAL_REPLICATION (a request during an
+   * election, a consumer gone with its server) goes on from the next message,
+   * for up to RETRY_MS.
+   */
+  async catchUp(): Promise<ShippedTx[]> {
+    const added: ShippedTx[] = [];
+    const deadline = Date.now() + RETRY_MS;
+    for (;;) {
+      try {
+        await this.readTo(added);
+        break;
+      } catch (error) {
+        if (!(error instanceof WalError) || error.code !== 'WAL_REPLICATION' || Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
-    if (stored.seq >= state.last_seq) controller.abort();
+    this.transactions.push(...added);
+    return added;
   }
-  return { transactions, messages, logIds };
+
+  private async readTo(added: ShippedTx[]): Promise<void> {
+    const { state } = await describeStream(this.connection, this.stream);
+    if (state.messages === 0 || state.last_seq < this.nextSeq) return;
+    const controller = new AbortController();
+    const messages = readStream(this.connection, { stream: this.stream, fromSeq: this.nextSeq, maxBytesInFlight: 8 * 1024 * 1024, signal: controller.signal });
+    for await (const stored of messages) {
+      const message = parseWireMessage(stored.headers, stored.data, `message ${stored.seq}`);
+      if (message.previous !== this.previous) throw new Error(`message ${stored.seq} (${message.msgId}) follows ${String(message.previous)}, not ${String(this.previous)}`);
+      this.previous = message.msgId;
+      this.logIds.add(message.logId);
+      this.messages++;
+      this.nextSeq = stored.seq + 1;
+      let body: Buffer | null = Buffer.from(message.body);
+      if (message.chunk !== null) {
+        const expectedOffset = this.chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+        if (message.chunk.offset !== expectedOffset) throw new Error(`message ${stored.seq}: chunk at ${message.chunk.offset}, expected ${expectedOffset}`);
+        this.chunks.push(body);
+        body = message.chunk.offset + message.body.length === message.chunk.total ? Buffer.concat(this.chunks) : null;
+        if (body !== null) {
+          this.chunks = [];
+          this.chunkedTransactions++;
+        }
+      }
+      if (body !== null) {
+        for (const tx of decodeTransactions(body, `message ${stored.seq}`)) {
+          added.push({ beginLsn: tx.beginLsn, commitLsn: tx.commitLsn, events: tx.events.map((event) => Buffer.from(event).toString()) });
+        }
+      }
+      if (stored.seq >= state.last_seq) controller.abort();
+    }
+  }
+}
+
+/** Everything a stream holds for a log, read back from sequence 1 and checked (ShippedReader). */
+export async function readShipped(connection: JetStreamConnection, stream: string): Promise<ShippedReader> {
+  const reader = new ShippedReader(connection, stream);
+  await reader.catchUp();
+  return reader;
 }

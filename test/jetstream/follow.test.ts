@@ -1,34 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { Wal, WalError, readTransactions } from '../../src/index.js';
+import { Wal, WalError } from '../../src/index.js';
 import { followStream, restoreFromStream, ship } from '../../src/jetstream/index.js';
+import { committed, replayed } from '../helpers/copies.js';
 import { useCluster } from '../helpers/nats-cluster.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const cluster = useCluster({ nodes: 3 });
-
-interface Tx {
-  beginLsn: number;
-  commitLsn: number;
-  events: string[];
-}
-
-async function committed(dir: string): Promise<Tx[]> {
-  const all: Tx[] = [];
-  for await (const tx of readTransactions(dir)) all.push({ beginLsn: tx.beginLsn, commitLsn: tx.commitLsn, events: tx.events.map(String) });
-  return all;
-}
-
-/** What an application replays on opening `dir` (a replica opens as one). */
-async function replayed(dir: string, replica: boolean): Promise<Tx[]> {
-  const all: Tx[] = [];
-  const { wal } = await Wal.open({
-    dir,
-    replica,
-    onReplay: (events, tx) => void all.push({ beginLsn: tx.beginLsn, commitLsn: tx.commitLsn, events: events.map((e) => Buffer.from(e).toString()) }),
-  });
-  await wal.close();
-  return all;
-}
 
 /** A primary with small and chunked transactions, interleaved and aborted ones, shipped to `stream`. */
 async function shippedPrimary(stream: string, commits: number): Promise<{ dir: string; lastCommitLsn: number }> {

@@ -1,20 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { Wal, readTransactions } from '../../src/index.js';
+import { Wal } from '../../src/index.js';
 import { ship } from '../../src/jetstream/index.js';
-import { readShipped, type ShippedTx } from '../helpers/shipped.js';
+import { committed } from '../helpers/copies.js';
+import { readShipped } from '../helpers/shipped.js';
 import { useConnection } from '../helpers/jetstream.js';
 import { useCluster } from '../helpers/nats-cluster.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const cluster = useCluster({ nodes: 3 });
 const connection = useConnection(cluster);
-
-/** What the log holds, as the stream should: committed transactions in commit order. */
-async function committed(dir: string, fromLsn = 1): Promise<ShippedTx[]> {
-  const all: ShippedTx[] = [];
-  for await (const tx of readTransactions(dir, { fromLsn })) all.push({ beginLsn: tx.beginLsn, commitLsn: tx.commitLsn, events: tx.events.map(String) });
-  return all;
-}
 
 describe('ship(wal)', () => {
   it('ships every committed transaction once, in commit order, in chained messages; a large one in chunks', async () => {
@@ -73,6 +67,29 @@ describe('ship(wal)', () => {
     const shipped = await readShipped(connection(), 'ship-restart');
     expect(shipped.transactions).toEqual(await committed(dir));
     expect(shipped.transactions).toHaveLength(30);
+    await wal.close();
+  });
+
+  it('a new shipper on a stream that already holds the whole log acknowledges it at once, and lets retention go', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, sync: 'per-commit', segmentBytes: 16 * 1024 });
+    const servers = cluster().servers;
+    const first = await ship(wal, { servers, stream: 'ship-all-there' });
+    let lastLsn = 0;
+    for (let i = 0; i < 40; i++) lastLsn = (await wal.commit([Buffer.alloc(1024, `commit ${i} `)]))!.commitLsn;
+    await first.acknowledged(lastLsn);
+    await first.close();
+    const messages = (await readShipped(connection(), 'ship-all-there')).messages;
+
+    // Asked before it has looked at the stream: only the stream's word can answer, no publish will.
+    const second = await ship(wal, { servers, stream: 'ship-all-there' });
+    await second.acknowledged(lastLsn);
+    expect(second.status()).toMatchObject({ acknowledgedCommitLsn: lastLsn, shippedCommitLsn: 0 });
+    await expect.poll(() => second.status().bytesBehind).toBeLessThan(16 * 1024);
+    await wal.checkpoint(() => undefined);
+    expect(wal.status().oldestLsn).toBeGreaterThan(1);
+    expect((await readShipped(connection(), 'ship-all-there')).messages).toBe(messages);
+    await second.close();
     await wal.close();
   });
 });

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -8,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Wal } from '../../src/index.js';
 import type { SyncMode } from '../../src/types.js';
 import { DIST_ENTRY } from '../helpers/child.js';
+import { runUntilKilled } from '../helpers/kill-child.js';
 import { mulberry32, testSeed } from '../helpers/random.js';
 
 /*
@@ -66,45 +66,6 @@ interface Ack {
   durable: boolean;
 }
 
-interface RunResult {
-  lines: string[];
-  killed: boolean;
-  stderr: string;
-  code: number | null;
-}
-
-/** Spawns the child and SIGKILLs it `delayMs` after it reported ready (or after spawn when `fromSpawn`). */
-function runChild(args: string[], journal: string, delayMs: number, fromSpawn: boolean): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHILD, DIST_ENTRY, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let stderr = '';
-    let timer: NodeJS.Timeout | null = null;
-    let killed = false;
-    const arm = () => {
-      timer ??= setTimeout(() => {
-        killed = child.kill('SIGKILL');
-      }, delayMs);
-    };
-    if (fromSpawn) arm();
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      if (!fromSpawn && out.length === 0 && chunk.startsWith('R ')) arm();
-      out += chunk;
-    });
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      if (timer !== null) clearTimeout(timer);
-      // Only whole lines count: the child writes each line in one write(2).
-      const lines = fs.existsSync(journal) ? fs.readFileSync(journal, 'utf8').split('\n') : [''];
-      lines.pop();
-      resolve({ lines, killed: killed && signal === 'SIGKILL', stderr, code });
-    });
-  });
-}
-
 /** acksChecked counts (acknowledgement, reopen) pairs: an ack is checked again after every later kill. */
 const totals = { kills: 0, acksChecked: 0, losses: 0, txsReplayed: 0 };
 
@@ -135,7 +96,7 @@ describe('kill -9 torture', () => {
             const delay = 50 + Math.floor(random() * 351);
             const childSeed = Math.floor(random() * 2 ** 31);
             const context = `mode ${mode}, io ${io}, seed ${seed}, run ${run} (child seed ${childSeed}, kill ${delay} ms after ${fromSpawn ? 'spawn' : 'ready'})`;
-            const result = await runChild([dir, mode, io, String(run), String(childSeed)], `${dir}.journal-${run}`, delay, fromSpawn);
+            const result = await runUntilKilled([CHILD, DIST_ENTRY, dir, mode, io, String(run), String(childSeed)], `${dir}.journal-${run}`, delay, fromSpawn);
             expect(result.killed, `${context}: the child exited by itself (code ${result.code}): ${result.stderr}`).toBe(true);
             kills++;
             for (const line of result.lines) {
