@@ -35,6 +35,8 @@ export class SegmentSource {
   private atEof = false;
   /** The file's size when last asked; refills near it ask again. */
   private knownSize = 0;
+  /** The next refill's size: a chunk, or, after `forget`, small steps that double up to a chunk. */
+  private tailStep = CHUNK_BYTES;
 
   constructor(
     readonly ref: SegmentRef,
@@ -65,10 +67,17 @@ export class SegmentSource {
     return yield* attempt('stat segment', this.ref.path, call('fileSize', this.fd as Fd));
   }
 
-  /** Forgets what was read, so the next read sees bytes appended since (a follower polling the last segment). */
+  /**
+   * Forgets what was read, so the next read sees bytes appended since (a
+   * follower polling the last segment). The next refills start small and
+   * grow: what was appended since is usually a few frames, and the rest of a
+   * live segment is preallocated zeros (1 MiB read per wake-up made an
+   * in-process reader's p50 ~1 ms).
+   */
   forget(): void {
     this.filled = 0;
     this.atEof = false;
+    this.tailStep = MIN_REFILL_BYTES;
   }
 
   /** Up to `length` bytes at `offset` (fewer at the end of the file), as a view. */
@@ -170,8 +179,10 @@ export class SegmentSource {
    * of 1 KiB allocate 12 GiB, and the garbage collector took most of the time.)
    */
   private *refillBytes(offset: number): IoProgram<number> {
-    if (offset + CHUNK_BYTES > this.knownSize) this.knownSize = yield* this.size();
-    return Math.min(CHUNK_BYTES, Math.max(this.knownSize - offset, MIN_REFILL_BYTES));
+    const step = this.tailStep;
+    this.tailStep = Math.min(CHUNK_BYTES, step * 2);
+    if (offset + step > this.knownSize) this.knownSize = yield* this.size();
+    return Math.min(step, Math.max(this.knownSize - offset, MIN_REFILL_BYTES));
   }
 }
 
