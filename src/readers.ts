@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { MAX_LSN, RecordKind } from './format/constants.js';
-import { batchEvents, replicatedPayload } from './format/frame.js';
+import { MAX_LSN } from './format/constants.js';
+import { recordEvents } from './format/frame.js';
 import { resolveIo } from './io/resolve.js';
 import type { WalIo } from './io/types.js';
 import { runAsync } from './io/program.js';
@@ -128,26 +128,11 @@ export async function* readWal<Out>(dir: string, options: ReadWalOptions<Out> = 
         offset: scanned.offset,
       };
       if (codec !== null) {
-        const raw = eventsOf(record);
+        const raw = recordEvents(record);
         if (raw !== null) record.events = raw.map((event) => decodeOne(codec, event, record.lsn));
       }
       yield record;
     }
-  }
-}
-
-/** The events a record carries (Mutation, MutationBatch, Commit, Replicated), or null for a marker. */
-function eventsOf(record: WalRecord): Buffer[] | null {
-  switch (record.kind) {
-    case RecordKind.Mutation:
-      return [record.payload];
-    case RecordKind.MutationBatch:
-    case RecordKind.Commit:
-      return batchEvents(record.payload);
-    case RecordKind.Replicated:
-      return replicatedPayload(record.payload).events;
-    default:
-      return null;
   }
 }
 

@@ -1,6 +1,6 @@
 import { WalError } from '../errors.js';
 import { RECORD_KIND_NAMES, RecordKind, firstLsnOf } from '../format/constants.js';
-import { batchEvents, replicatedPayload } from '../format/frame.js';
+import { recordEvents, replicatedPayload } from '../format/frame.js';
 import { readWal } from '../readers.js';
 import type { WalRecord } from '../types.js';
 import { describeDamage } from './report.js';
@@ -48,17 +48,11 @@ function recordLine(record: WalRecord, mode: PayloadMode): string {
   };
   if (record.kind === RecordKind.Replicated) line.streamSeq = replicatedPayload(record.payload).streamSeq;
   if (mode === 'none') return JSON.stringify(line);
-  if (record.kind === RecordKind.Replicated) line.events = replicatedPayload(record.payload).events.map((event) => encodePayload(event, mode));
   if (record.kind === RecordKind.Mutation) line.payload = encodePayload(record.payload, mode);
-  if (record.kind === RecordKind.MutationBatch || record.kind === RecordKind.Commit) line.events = batchEvents(record.payload).map((event) => encodePayload(event, mode));
+  else line.events = recordEvents(record)?.map((event) => encodePayload(event, mode));
   return JSON.stringify(line);
 }
 
-/**
- * A record of the transaction that begins at `txBeginLsn`: its TxBegin, or a
- * record naming it. A Checkpoint's tx_begin_lsn is a snapshot LSN, not a
- * transaction, even when the two numbers match.
- */
 /** `--tx` must name where a transaction begins: a TxBegin, or a Commit record's first LSN. */
 function checkNamesTransaction(record: WalRecord, tx: number): void {
   const name = RECORD_KIND_NAMES[record.kind];
@@ -69,6 +63,11 @@ function checkNamesTransaction(record: WalRecord, tx: number): void {
   if (record.kind !== RecordKind.TxBegin) throw new UsageError(`--tx ${tx} names a ${name} record, not a TxBegin`);
 }
 
+/**
+ * A record of the transaction that begins at `txBeginLsn`: its TxBegin, or a
+ * record naming it. A Checkpoint's tx_begin_lsn is a snapshot LSN, not a
+ * transaction, even when the two numbers match.
+ */
 function inTransaction(record: WalRecord, txBeginLsn: number): boolean {
   if (record.kind === RecordKind.TxBegin) return record.lsn === txBeginLsn;
   return record.kind !== RecordKind.Checkpoint && record.txBeginLsn === txBeginLsn;

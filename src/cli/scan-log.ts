@@ -3,7 +3,7 @@ import path from 'node:path';
 import { WalError, describeLocation } from '../errors.js';
 import { MAX_LSN, RECORD_KIND_NAMES, RecordKind, firstLsnOf } from '../format/constants.js';
 import { referenceCrc32 } from '../format/crc.js';
-import { batchEvents, replicatedPayload } from '../format/frame.js';
+import { recordEvents } from '../format/frame.js';
 import type { SegmentHeader } from '../format/header.js';
 import { parseSegmentId } from '../format/segment-name.js';
 import { jsIo } from '../io/js.js';
@@ -185,9 +185,7 @@ async function scanOnce(root: string, options: ScanLogOptions): Promise<LogScan>
           tally.firstLsn ??= firstLsnOf(record);
           tally.lastLsn = record.lsn;
           tally.byKind[RECORD_KIND_NAMES[record.kind]]! += 1;
-          if (record.kind === RecordKind.Mutation) tally.events += 1;
-          if (record.kind === RecordKind.MutationBatch || record.kind === RecordKind.Commit) tally.events += batchEvents(record.payload).length;
-          if (record.kind === RecordKind.Replicated) tally.events += replicatedPayload(record.payload).events.length;
+          tally.events += recordEvents(record)?.length ?? 0;
           if (record.kind === RecordKind.Checkpoint) tally.lastCheckpointSnapshot = record.txBeginLsn;
           return;
         }

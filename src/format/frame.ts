@@ -224,6 +224,21 @@ export function replicatedFrameBytes(events: readonly Uint8Array[]): number {
   return FRAME_OVERHEAD + REPLICATED_SEQ_BYTES + batchPayloadBytes(events);
 }
 
+/** The events a record already checked by `readFrame` carries, as views; null for a marker (TxBegin, TxCommit, TxAbort, Checkpoint). */
+export function recordEvents(record: { kind: RecordKind; payload: Buffer }): Buffer[] | null {
+  switch (record.kind) {
+    case RecordKind.Mutation:
+      return [record.payload];
+    case RecordKind.MutationBatch:
+    case RecordKind.Commit:
+      return batchEvents(record.payload);
+    case RecordKind.Replicated:
+      return replicatedPayload(record.payload).events;
+    default:
+      return null;
+  }
+}
+
 /** The events of a MutationBatch or Commit payload already checked by `readFrame`, as views. */
 export function batchEvents(payload: Buffer): Buffer[] {
   const count = payload.readUInt32LE(0);

@@ -375,7 +375,6 @@ export class LogValidator {
   }
 }
 
-/** A Commit record belongs in a version 2 segment and spans exactly its transaction's three LSNs (docs/FORMAT.md). */
 /** Dense LSNs: a record's first LSN is one above the previous record's last. */
 function checkDense(frame: DecodedFrame, formatVersion: number, expected: number, where: { file: string; offset: number; lsn: number }): void {
   if (frame.kind === RecordKind.Commit) checkCommitRecord(frame, formatVersion, where);
@@ -389,6 +388,7 @@ function checkDense(frame: DecodedFrame, formatVersion: number, expected: number
   );
 }
 
+/** A Commit record belongs in a version 2 segment and spans exactly its transaction's three LSNs (docs/FORMAT.md). */
 function checkCommitRecord(frame: DecodedFrame, formatVersion: number, where: { file: string; offset: number; lsn: number }): void {
   if (formatVersion < COMMIT_RECORD_VERSION) {
     throw malformed(`a Commit record in a format version ${formatVersion} segment (Commit records need version ${COMMIT_RECORD_VERSION})`, where);

@@ -174,9 +174,10 @@ export class SegmentSource {
   }
 
   /**
-   * A chunk, or what is left of the file when that is less: a small segment
-   * costs a small buffer. (A chunk per segment made opening 12,000 segments
-   * of 1 KiB allocate 12 GiB, and the garbage collector took most of the time.)
+   * The next step (a chunk, or after `forget` the growing tail steps), or
+   * what is left of the file when that is less: a small segment costs a
+   * small buffer. (A chunk per segment made opening 12,000 segments of 1 KiB
+   * allocate 12 GiB, and the garbage collector took most of the time.)
    */
   private *refillBytes(offset: number): IoProgram<number> {
     const step = this.tailStep;
