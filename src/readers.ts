@@ -290,6 +290,7 @@ function streamConfig(
     syncReads: given.syncReads === true,
     limit: () => Number.POSITIVE_INFINITY,
     ended: () => false,
+    recent: null,
   };
 }
 

@@ -31,6 +31,7 @@ import type {
   WalStatus,
 } from './types.js';
 import { LogWriter } from './writer.js';
+import { RecentWrites } from './recent-writes.js';
 import { RecordStager } from './record-stager.js';
 
 type Lifecycle = 'open' | 'closing' | 'closed';
@@ -44,6 +45,8 @@ export class Wal<In = Uint8Array, Out = Buffer> {
   private readonly lsns: LsnAllocator;
   private readonly queue: CommitQueue;
   private readonly metricsRecorder: MetricsRecorder | null;
+  /** What was just written, for in-process readers (src/recent-writes.ts). */
+  private readonly recentWrites = new RecentWrites();
   private readonly stager: RecordStager;
   private readonly writer: LogWriter;
   private readonly scheduler: Scheduler;
@@ -102,6 +105,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
       this.spans,
       recovered.segments,
       this.metricsRecorder,
+      this.recentWrites,
     );
     this.retention = new Retention(recovered.segments);
     this.scheduler = new Scheduler(
@@ -439,6 +443,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
       syncReads: false,
       limit: () => this.durableLsn,
       ended: () => this.lifecycle === 'closed',
+      recent: this.recentWrites,
     };
     return transactionsOf(config, given.codec === undefined ? this.options.codec : resolveCodec(given.codec));
   }

@@ -4,6 +4,7 @@ import { encodeSegmentHeader } from './format/header.js';
 import { call, type IoProgram } from './io/program.js';
 import type { Fd, WalIo } from './io/types.js';
 import type { MetricsRecorder } from './metrics.js';
+import type { RecentWrites } from './recent-writes.js';
 import {
   adoptSpareFile,
   attempt,
@@ -61,6 +62,8 @@ export class LogWriter {
     readonly segments: Segment[],
     /** Told of every write and fsync; null when the Wal keeps no metrics. */
     private readonly metrics: MetricsRecorder | null,
+    /** Given every write's bytes, for in-process readers. */
+    private readonly recent: RecentWrites,
   ) {}
 
   get active(): Segment {
@@ -207,6 +210,7 @@ export class LogWriter {
   private wrote(segment: Segment, chunk: StagedChunk, wrote: number, synced: boolean, startedAt: number): void {
     if (wrote !== chunk.bytes.length) throw shortWrite(wrote, chunk.bytes.length, segment.writtenEnd, segment.file);
     this.metrics?.wrote(startedAt, wrote, chunk.commits, synced);
+    this.recent.wrote(segment.id, segment.writtenEnd, chunk.bytes);
     segment.writtenEnd += chunk.bytes.length;
     segment.staging?.recycle(chunk);
     this.queue.written(chunk.lastLsn);

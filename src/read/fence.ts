@@ -21,7 +21,8 @@ import type { SegmentRef } from './segments.js';
 export function* resolveFence(refs: readonly SegmentRef[], option: number | 'marker', crc32: Crc32): IoProgram<number> {
   if (option !== 'marker') return option;
   for (let index = refs.length - 1; index >= 0; index--) {
-    const source = new SegmentSource(refs[index] as SegmentRef, crc32, null);
+    // No view outlives the walk's next step: one window, reused.
+    const source = new SegmentSource(refs[index] as SegmentRef, crc32, { beforeReuse: () => undefined });
     yield* source.open();
     try {
       const snapshot = yield* lastMarkerIn(source, index === refs.length - 1);
@@ -35,10 +36,14 @@ export function* resolveFence(refs: readonly SegmentRef[], option: number | 'mar
 
 const KIND_AT = 4;
 
+/** Past a frame this long, the walk reads the next frame's head alone rather than a chunk from it on. */
+const LARGE_FRAME_BYTES = 64 * 1024;
+
 function* lastMarkerIn(source: SegmentSource, checkEveryFrame: boolean): IoProgram<number | null> {
   let snapshot: number | null = null;
+  let skippedLarge = false;
   for (let offset = HEADER_BYTES; ; ) {
-    const head = yield* source.bytesAt(offset, FRAME_OVERHEAD);
+    const head: Buffer = skippedLarge ? yield* source.headAt(offset) : yield* source.bytesAt(offset, FRAME_OVERHEAD);
     if (head.length < FRAME_OVERHEAD) return snapshot;
     const length = head.readUInt32LE(0);
     if (length < FRAME_OVERHEAD) return snapshot;
@@ -47,6 +52,7 @@ function* lastMarkerIn(source: SegmentSource, checkEveryFrame: boolean): IoProgr
       if (result.status !== 'record') return snapshot;
       if (result.frame.kind === RecordKind.Checkpoint) snapshot = result.frame.txBeginLsn;
     }
+    skippedLarge = !checkEveryFrame && length >= LARGE_FRAME_BYTES;
     offset += length;
   }
 }

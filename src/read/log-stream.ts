@@ -2,6 +2,7 @@ import { WalError, describeLocation } from '../errors.js';
 import type { Crc32 } from '../format/crc.js';
 import { runAsync, type IoProgram } from '../io/program.js';
 import type { WalIo } from '../io/types.js';
+import type { RecentWrites } from '../recent-writes.js';
 import { resolveFence } from './fence.js';
 import { LogValidator, type ScannedRecord } from './log-validator.js';
 import { listSegments, segmentHeaderAndSize, type SegmentRef } from './segments.js';
@@ -49,6 +50,8 @@ export interface StreamConfig {
   limit(): number;
   /** True once the source is gone for good (a closed Wal): the stream ends. May throw (a poisoned Wal). */
   ended(): boolean;
+  /** A live Wal's newest writes, read from memory rather than the file (an in-process reader); attached while the stream runs. */
+  recent: RecentWrites | null;
 }
 
 const BATCH_RECORDS = 4096;
@@ -62,7 +65,14 @@ export interface Batch {
 export async function* streamLog(config: StreamConfig): AsyncGenerator<Batch> {
   const { io, signal } = config;
   const aborted = () => signal?.aborted === true || config.ended();
-  const reader = await runAsync(io, openStream(config));
+  config.recent?.attach();
+  let reader: Stream;
+  try {
+    reader = await runAsync(io, openStream(config));
+  } catch (error) {
+    config.recent?.detach();
+    throw error;
+  }
   const held: StreamedTx[] = [];
   try {
     while (!aborted()) {
@@ -79,6 +89,7 @@ export async function* streamLog(config: StreamConfig): AsyncGenerator<Batch> {
       if (state === 'caughtUp' || held.length > 0) await config.waitForMore(signal);
     }
   } finally {
+    config.recent?.detach();
     await runAsync(io, reader.validator.close());
   }
 }
@@ -110,6 +121,7 @@ function* openStream(config: StreamConfig): IoProgram<Stream> {
     follow: config.follow,
     syncReads: config.syncReads,
     neededFromLsn: config.scanFrom?.lsn ?? 1,
+    ...(config.recent === null ? {} : { recent: config.recent }),
   });
   let ended = false;
   function* readBatch(): IoProgram<BatchRead> {

@@ -5,6 +5,7 @@ import type { Crc32 } from '../format/crc.js';
 import type { DecodedFrame, FrameReadResult } from '../format/frame.js';
 import { decodeSegmentHeader, type SegmentHeader } from '../format/header.js';
 import type { IoProgram } from '../io/program.js';
+import type { RecentWrites } from '../recent-writes.js';
 import type { TornTail, WalRecord } from '../types.js';
 import { SegmentSource, type FramesAfterDamage } from './segment-source.js';
 import { listSegments, type SegmentRef } from './segments.js';
@@ -78,6 +79,8 @@ export interface ValidatorOptions {
    * reader goes on after them. Default 1: every record is needed.
    */
   neededFromLsn?: number;
+  /** A live Wal's newest writes, for an in-process reader (see SegmentSource). */
+  recent?: RecentWrites;
 }
 
 interface OpenSegment {
@@ -150,6 +153,7 @@ export class LogValidator {
   /** Followed: picks up segments created since the last listing. True when there is a new one. */
   private *listAgain(): IoProgram<boolean> {
     const known = this.refs[this.refs.length - 1]?.id ?? 0;
+    if (this.options.recent?.mayHaveSegmentAfter(known) === false) return false;
     const listed = yield* listSegments(this.dir);
     const later = listed.filter((ref) => ref.id > known);
     const first = later[0];
@@ -175,7 +179,7 @@ export class LogValidator {
         offset: 0,
       });
     }
-    const source = new SegmentSource(ref, this.options.crc32, this.options.reuse, this.options.syncReads === true);
+    const source = new SegmentSource(ref, this.options.crc32, this.options.reuse, this.options.syncReads === true, this.options.recent ?? null);
     try {
       yield* source.open();
     } catch (error) {

@@ -4,6 +4,7 @@ import { lastNonZeroByte, readFrame, type FrameReadResult } from '../format/fram
 import { readU64 } from '../format/little-endian.js';
 import { call, type IoProgram } from '../io/program.js';
 import type { Fd } from '../io/types.js';
+import type { RecentWrites } from '../recent-writes.js';
 import { attempt } from '../segment-files.js';
 import type { SegmentRef } from './segments.js';
 
@@ -23,6 +24,9 @@ const MIN_REFILL_BYTES = 4096;
  * refill reads into a new buffer, so earlier views stay valid; a reader that
  * knows no view outlives a refill (replay with `onReplay`, which copies the
  * events of open transactions first: `beforeReuse`) lets the window be reused.
+ *
+ * An in-process reader passes the Wal's `RecentWrites`: bytes just written
+ * are copied from there instead of read back from the file.
  */
 export class SegmentSource {
   private fd: Fd | null = null;
@@ -48,6 +52,7 @@ export class SegmentSource {
      * reader in another process; docs/CLI.md).
      */
     private readonly syncAfterRead = false,
+    private readonly recent: RecentWrites | null = null,
   ) {}
 
   /** Opens the file read-only; WAL_IO with errno ENOENT when truncation removed it. */
@@ -88,6 +93,17 @@ export class SegmentSource {
     }
     const from = offset - this.start;
     return this.window.subarray(from, Math.min(from + length, this.filled));
+  }
+
+  /**
+   * The `FRAME_OVERHEAD` bytes at `offset` (fewer at the end of the file).
+   * When they are not in the window, the refill is small (and later ones
+   * grow again): for a walk that has just stepped over a large payload it
+   * does not need, and would otherwise read a chunk of the next one.
+   */
+  *headAt(offset: number): IoProgram<Buffer> {
+    if (offset < this.start || offset + FRAME_OVERHEAD > this.start + this.filled) this.tailStep = MIN_REFILL_BYTES;
+    return yield* this.bytesAt(offset, FRAME_OVERHEAD);
   }
 
   /**
@@ -159,18 +175,33 @@ export class SegmentSource {
   }
 
   private *refill(offset: number, length: number): IoProgram<void> {
-    const size = Math.max(length, yield* this.refillBytes(offset));
-    if (this.reuse !== null && this.window.length >= size) {
-      this.reuse.beforeReuse();
-    } else {
-      this.window = Buffer.allocUnsafeSlow(size);
+    const recent = this.recent?.bytesFrom(this.ref.id, offset) ?? null;
+    if (recent !== null) {
+      // Everything written from `offset` on: copied, as views handed out outlive the writer's next write.
+      this.prepareWindow(recent.length);
+      recent.copy(this.window, 0);
+      this.start = offset;
+      this.filled = recent.length;
+      this.atEof = true;
+      return;
     }
+    const size = Math.max(length, yield* this.refillBytes(offset));
+    this.prepareWindow(size);
     this.start = offset;
     this.filled = 0;
     const got = yield* attempt('read segment', this.ref.path, call('read', this.fd as Fd, this.window, 0, size, offset));
     if (this.syncAfterRead) yield* attempt('fsync segment read', this.ref.path, call('datasync', this.fd as Fd));
     this.filled = got;
     this.atEof = got < size;
+  }
+
+  /** A window of at least `size` bytes: the old one when it may be reused, else a new one. */
+  private prepareWindow(size: number): void {
+    if (this.reuse !== null && this.window.length >= size) {
+      this.reuse.beforeReuse();
+    } else {
+      this.window = Buffer.allocUnsafeSlow(size);
+    }
   }
 
   /**
