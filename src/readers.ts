@@ -6,6 +6,7 @@ import type { WalIo } from './io/types.js';
 import { runAsync } from './io/program.js';
 import { readLogId } from './log-id.js';
 import { checkDirArgument, codecOptionSchema, fenceSchema, ioOptionSchema, parseOptions, resolveCodec } from './options.js';
+import { DirectoryChanges } from './read/directory-changes.js';
 import { streamLog, type ResumePoint, type StreamConfig } from './read/log-stream.js';
 import { decodeEvents, recoveryReport, replayLog } from './read/replay-log.js';
 import type { Codec, CodecNameFor, CodecOption, EventOut, Recovery, ReplayHandler, WalRecord } from './types.js';
@@ -271,10 +272,14 @@ function streamConfig(
   const pollMs = given.pollMs ?? FOLLOW_POLL_MS;
   const io = resolveIo(given.io ?? 'js');
   // Polls start every pollMs, however long the reads between them took: a
-  // commit shows up at most one interval (and its own read) after it lands.
+  // commit shows up at most one interval (and its own read) after it lands,
+  // and sooner when the directory's change notification wakes the follower.
+  // The watch starts with the first wait: a reader never iterated holds none.
+  let changes: DirectoryChanges | null = null;
   let pollStartedAt = performance.now();
   const waitForMore = async (signal: AbortSignal | undefined) => {
-    await sleep(Math.max(0, pollStartedAt + pollMs - performance.now()), signal);
+    changes ??= new DirectoryChanges(root);
+    await changes.wait(Math.max(0, pollStartedAt + pollMs - performance.now()), signal);
     pollStartedAt = performance.now();
   };
   return {
@@ -287,22 +292,10 @@ function streamConfig(
     follow: given.follow === true,
     signal: given.signal,
     waitForMore,
+    stopWaiting: () => changes?.close(),
     syncReads: given.syncReads === true,
     limit: () => Number.POSITIVE_INFINITY,
     ended: () => false,
     recent: null,
   };
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted === true) return resolve();
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }

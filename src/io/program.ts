@@ -11,13 +11,33 @@ import type { IoOps, WalIo } from './types.js';
 export type IoCall =
   | { [K in keyof IoOps]: { op: K; args: Parameters<IoOps[K]> } }[keyof IoOps]
   /** A value from user code (e.g. `onReplay`): awaited by `runAsync`, refused by `runSync` if it is a promise. */
-  | { op: 'await'; value: unknown };
+  | { op: 'await'; value: unknown }
+  /** An io call begun now and finished later (`begin`, `finish`). */
+  | { op: 'begin'; call: { op: keyof IoOps; args: unknown[] } };
+
+/**
+ * An io call in flight: `runAsync` lets it run while the program goes on
+ * (a read ahead of the one being parsed); `runSync` has already made it.
+ */
+export type Begun<T> = { promise: Promise<T> } | { value: T } | { error: unknown };
 
 export type IoProgram<T> = Generator<IoCall, T, unknown>;
 
 /** `const fd = yield* call('openSegment', path, true)`: one io call, typed. */
 export function* call<K extends keyof IoOps>(op: K, ...args: Parameters<IoOps[K]>): IoProgram<ReturnType<IoOps[K]>> {
   return (yield { op, args } as IoCall) as ReturnType<IoOps[K]>;
+}
+
+/** `const read = yield* begin('read', ...)`, later `yield* finish(read)`: one io call, overlapping what the program does between. */
+export function* begin<K extends keyof IoOps>(op: K, ...args: Parameters<IoOps[K]>): IoProgram<Begun<ReturnType<IoOps[K]>>> {
+  return (yield { op: 'begin', call: { op, args } } as IoCall) as Begun<ReturnType<IoOps[K]>>;
+}
+
+/** The result of a begun call; throws its error. Every begun call is finished before what it uses (an fd, a buffer) is let go. */
+export function* finish<T>(begun: Begun<T>): IoProgram<T> {
+  if ('promise' in begun) return (yield { op: 'await', value: begun.promise }) as T;
+  if ('error' in begun) throw begun.error;
+  return begun.value;
 }
 
 /** `yield* awaitValue(callback())`: lets a program run user code that may return a promise. */
@@ -52,6 +72,8 @@ export function runSync<T>(io: WalIo, program: IoProgram<T>): T {
           throw refusal;
         }
         result = request.value;
+      } else if (request.op === 'begin') {
+        result = beginSync(io, request.call);
       } else {
         result = (io.sync[request.op] as AnyOp)(...request.args);
       }
@@ -70,7 +92,14 @@ export async function runAsync<T>(io: WalIo, program: IoProgram<T>): Promise<T> 
     const request = step.value;
     let result: unknown;
     try {
-      result = await (request.op === 'await' ? request.value : (io.async[request.op] as AnyOp)(...request.args));
+      if (request.op === 'begin') {
+        const promise = beginAsync(io, request.call);
+        // Its failure is thrown by `finish`; until then it must not count as unhandled.
+        promise.catch(() => undefined);
+        result = { promise };
+      } else {
+        result = await (request.op === 'await' ? request.value : (io.async[request.op] as AnyOp)(...request.args));
+      }
     } catch (error) {
       step = program.throw(error);
       continue;
@@ -78,4 +107,22 @@ export async function runAsync<T>(io: WalIo, program: IoProgram<T>): Promise<T> 
     step = program.next(result);
   }
   return step.value;
+}
+
+/** runSync's `begin`: the call is made now; `finish` hands over its outcome. */
+function beginSync(io: WalIo, begun: { op: keyof IoOps; args: unknown[] }): Begun<unknown> {
+  try {
+    return { value: (io.sync[begun.op] as AnyOp)(...begun.args) };
+  } catch (error) {
+    return { error };
+  }
+}
+
+/** runAsync's `begin`: the call's promise, a synchronous throw included. */
+function beginAsync(io: WalIo, begun: { op: keyof IoOps; args: unknown[] }): Promise<unknown> {
+  try {
+    return (io.async[begun.op] as AnyOp)(...begun.args) as Promise<unknown>;
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }

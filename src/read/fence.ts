@@ -20,9 +20,10 @@ import type { SegmentRef } from './segments.js';
  */
 export function* resolveFence(refs: readonly SegmentRef[], option: number | 'marker', crc32: Crc32): IoProgram<number> {
   if (option !== 'marker') return option;
+  // No view outlives the walk's next step: its memory is reused throughout.
+  const reuse = { beforeReuse: () => undefined, buffers: [] };
   for (let index = refs.length - 1; index >= 0; index--) {
-    // No view outlives the walk's next step: one window, reused.
-    const source = new SegmentSource(refs[index] as SegmentRef, crc32, { beforeReuse: () => undefined });
+    const source = new SegmentSource(refs[index] as SegmentRef, crc32, { reuse });
     yield* source.open();
     try {
       const snapshot = yield* lastMarkerIn(source, index === refs.length - 1);

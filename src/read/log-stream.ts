@@ -44,6 +44,8 @@ export interface StreamConfig {
   signal: AbortSignal | undefined;
   /** Followed: resolves when more may be there. */
   waitForMore(signal: AbortSignal | undefined): Promise<void>;
+  /** Releases what waiting holds (a directory watch), once the stream ends. */
+  stopWaiting?(): void;
   /** fdatasync what is read of a segment that is not sealed before handing it over (durable-only, out of process). */
   syncReads: boolean;
   /** Transactions committed above it are held back until it moves (a live Wal's durableLsn); Infinity for none. */
@@ -71,6 +73,7 @@ export async function* streamLog(config: StreamConfig): AsyncGenerator<Batch> {
     reader = await runAsync(io, openStream(config));
   } catch (error) {
     config.recent?.detach();
+    config.stopWaiting?.();
     throw error;
   }
   const held: StreamedTx[] = [];
@@ -90,6 +93,7 @@ export async function* streamLog(config: StreamConfig): AsyncGenerator<Batch> {
     }
   } finally {
     config.recent?.detach();
+    config.stopWaiting?.();
     await runAsync(io, reader.validator.close());
   }
 }

@@ -7,7 +7,7 @@ import { decodeSegmentHeader, type SegmentHeader } from '../format/header.js';
 import type { IoProgram } from '../io/program.js';
 import type { RecentWrites } from '../recent-writes.js';
 import type { TornTail, WalRecord } from '../types.js';
-import { SegmentSource, type FramesAfterDamage } from './segment-source.js';
+import { SegmentSource, type FramesAfterDamage, type Reuse } from './segment-source.js';
 import { listSegments, type SegmentRef } from './segments.js';
 
 /*
@@ -67,8 +67,8 @@ export type ValidatorStep =
 
 export interface ValidatorOptions {
   crc32: Crc32;
-  /** Lets the window be reused (see SegmentSource); null: every refill reads into a new buffer. */
-  reuse: { beforeReuse(): void } | null;
+  /** Lets the window's memory be reused (see SegmentSource); null: every refill reads into a new buffer. */
+  reuse: Reuse | null;
   /** Follow a live log instead of ending at the last segment. */
   follow: boolean;
   /** fdatasync every read before its records are handed over (see SegmentSource). */
@@ -179,7 +179,14 @@ export class LogValidator {
         offset: 0,
       });
     }
-    const source = new SegmentSource(ref, this.options.crc32, this.options.reuse, this.options.syncReads === true, this.options.recent ?? null);
+    const { reuse, syncReads, recent } = this.options;
+    const source = new SegmentSource(ref, this.options.crc32, {
+      ...(reuse === null ? {} : { reuse }),
+      syncAfterRead: syncReads === true,
+      ...(recent === undefined ? {} : { recent }),
+      // A reader that goes on at the end of the last segment reads what is new, not ahead.
+      readAhead: !this.options.follow,
+    });
     try {
       yield* source.open();
     } catch (error) {
@@ -189,8 +196,10 @@ export class LogValidator {
     // Until the segment is the current one, no one else closes its file.
     try {
       let header: SegmentHeader;
+      // A failed read is WAL_IO, never taken for a bad header (damage, or a segment being created).
+      const headerBytes = yield* source.bytesAt(0, HEADER_BYTES);
       try {
-        header = decodeSegmentHeader(yield* source.bytesAt(0, HEADER_BYTES), ref.path, this.options.crc32);
+        header = decodeSegmentHeader(headerBytes, ref.path, this.options.crc32);
       } catch (error) {
         const step = yield* this.badHeader(source, error as WalError);
         yield* source.close();

@@ -44,7 +44,7 @@ export function* replayLog<Out>(dir: string, options: ReplayOptions<Out>): IoPro
   const assembler = new TxAssembler(fence, options.observer);
   // With onReplay, events live only until their callback settles, so the
   // reader's window is reused (the events of open transactions copied first).
-  const reuse = options.onReplay === null ? null : { beforeReuse: () => assembler.detachOpenEvents() };
+  const reuse = options.onReplay === null ? null : { beforeReuse: () => assembler.detachOpenEvents(), buffers: [] };
   const validator = new LogValidator(dir, refs, { crc32: options.crc32, reuse, follow: false });
   const events: Out[] = [];
   const scanned: ScannedSegment[] = [];

@@ -2,7 +2,7 @@ import { COMMIT_RECORD_SPAN, FRAME_OVERHEAD, MAX_FRAME_BYTES, MIN_COMMIT_FRAME_B
 import type { Crc32 } from '../format/crc.js';
 import { lastNonZeroByte, readFrame, type FrameReadResult } from '../format/frame.js';
 import { readU64 } from '../format/little-endian.js';
-import { call, type IoProgram } from '../io/program.js';
+import { begin, call, finish, type Begun, type IoProgram } from '../io/program.js';
 import type { Fd } from '../io/types.js';
 import type { RecentWrites } from '../recent-writes.js';
 import { attempt } from '../segment-files.js';
@@ -13,24 +13,62 @@ export const CHUNK_BYTES = 1024 * 1024;
 /** The smallest refill near the end of a file (a file may have grown since its size was taken). */
 const MIN_REFILL_BYTES = 4096;
 
+/** Room before a chunk read ahead for the end of the window it continues (a frame straddling the two). */
+const CARRY_BYTES = CHUNK_BYTES;
+
+/**
+ * Memory a reader lets its sources reuse, segment after segment: it promises
+ * that no view outlives a refill once `beforeReuse` has run (replay with
+ * `onReplay`, which copies the events of open transactions there).
+ */
+export interface Reuse {
+  beforeReuse(): void;
+  /** The buffers reused, shared by the reader's sources one after the other (at most two are kept). */
+  readonly buffers: Buffer[];
+}
+
+export interface SourceOptions {
+  /** Without it every refill reads into a new buffer, so earlier views stay valid. */
+  reuse?: Reuse;
+  /**
+   * fdatasync the file after every read: whatever was read was written
+   * before the fsync began, so it is durable once it returns (a durable-only
+   * reader in another process; docs/CLI.md).
+   */
+  syncAfterRead?: boolean;
+  /** A live Wal's newest writes: bytes just written are copied from there instead of read back (an in-process reader). */
+  recent?: RecentWrites;
+  /**
+   * Reads the next chunk while the current one is parsed: for a reader that
+   * goes through the whole segment (replay, a scan), where parsing and the
+   * thread pool's copy out of the page cache then overlap.
+   */
+  readAhead?: boolean;
+}
+
+/** A chunk being read ahead: `size` bytes at file offset `offset`, into `buffer` after CARRY_BYTES of room. */
+interface ReadAhead {
+  offset: number;
+  size: number;
+  buffer: Buffer;
+  read: Begun<number>;
+}
+
 /**
  * One segment file seen through a window of bounded size: memory stays at a
- * chunk plus the largest frame, whatever the segment's size (up to the 4 GiB
- * `segmentBytes` allows). Every read goes through the io seam (`openRead`,
- * `read`), so the fault-injecting and crash-simulating test ios see readers
- * too.
+ * chunk plus the largest frame (two chunks and their carry room when reading
+ * ahead), whatever the segment's size (up to the 4 GiB `segmentBytes`
+ * allows). Every read goes through the io seam (`openRead`, `read`), so the
+ * fault-injecting and crash-simulating test ios see readers too.
  *
- * Views handed out (frames, payloads) point into the window. By default each
- * refill reads into a new buffer, so earlier views stay valid; a reader that
- * knows no view outlives a refill (replay with `onReplay`, which copies the
- * events of open transactions first: `beforeReuse`) lets the window be reused.
- *
- * An in-process reader passes the Wal's `RecentWrites`: bytes just written
- * are copied from there instead of read back from the file.
+ * Views handed out (frames, payloads) point into the window; `reuse` says
+ * how long they stay valid.
  */
 export class SegmentSource {
   private fd: Fd | null = null;
+  /** The bytes from file offset `start` on: a view into `windowBuffer`. */
   private window: Buffer = Buffer.alloc(0);
+  private windowBuffer: Buffer = this.window;
   /** File offset of `window[0]`. */
   private start = 0;
   /** Valid bytes in `window`. */
@@ -41,18 +79,12 @@ export class SegmentSource {
   private knownSize = 0;
   /** The next refill's size: a chunk, or, after `forget`, small steps that double up to a chunk. */
   private tailStep = CHUNK_BYTES;
+  private ahead: ReadAhead | null = null;
 
   constructor(
     readonly ref: SegmentRef,
     private readonly crc32: Crc32,
-    private readonly reuse: { beforeReuse(): void } | null,
-    /**
-     * fdatasync the file after every read: whatever was read was written
-     * before the fsync began, so it is durable once it returns (a durable-only
-     * reader in another process; docs/CLI.md).
-     */
-    private readonly syncAfterRead = false,
-    private readonly recent: RecentWrites | null = null,
+    private readonly options: SourceOptions = {},
   ) {}
 
   /** Opens the file read-only; WAL_IO with errno ENOENT when truncation removed it. */
@@ -61,6 +93,7 @@ export class SegmentSource {
   }
 
   *close(): IoProgram<void> {
+    yield* this.dropAhead();
     const fd = this.fd;
     this.fd = null;
     this.filled = 0;
@@ -175,32 +208,99 @@ export class SegmentSource {
   }
 
   private *refill(offset: number, length: number): IoProgram<void> {
-    const recent = this.recent?.bytesFrom(this.ref.id, offset) ?? null;
+    const recent = this.options.recent?.bytesFrom(this.ref.id, offset) ?? null;
     if (recent !== null) {
-      // Everything written from `offset` on: copied, as views handed out outlive the writer's next write.
-      this.prepareWindow(recent.length);
-      recent.copy(this.window, 0);
-      this.start = offset;
-      this.filled = recent.length;
-      this.atEof = true;
+      // Everything written from `offset` on, copied: views handed out outlive the writer's next write.
+      const buffer = this.bufferFor(recent.length, false);
+      recent.copy(buffer, 0);
+      this.setWindow(buffer, buffer.subarray(0, recent.length), offset, true);
       return;
     }
+    if (this.ahead !== null && (yield* this.takeAhead(offset, length))) return;
     const size = Math.max(length, yield* this.refillBytes(offset));
-    this.prepareWindow(size);
-    this.start = offset;
-    this.filled = 0;
-    const got = yield* attempt('read segment', this.ref.path, call('read', this.fd as Fd, this.window, 0, size, offset));
-    if (this.syncAfterRead) yield* attempt('fsync segment read', this.ref.path, call('datasync', this.fd as Fd));
-    this.filled = got;
-    this.atEof = got < size;
+    const buffer = this.bufferFor(size, false);
+    this.setWindow(buffer, buffer.subarray(0, 0), offset, false);
+    const got = yield* attempt('read segment', this.ref.path, call('read', this.fd as Fd, buffer, 0, size, offset));
+    if (this.options.syncAfterRead === true) yield* attempt('fsync segment read', this.ref.path, call('datasync', this.fd as Fd));
+    this.setWindow(buffer, buffer.subarray(0, got), offset, got < size);
+    yield* this.beginAhead();
   }
 
-  /** A window of at least `size` bytes: the old one when it may be reused, else a new one. */
-  private prepareWindow(size: number): void {
-    if (this.reuse !== null && this.window.length >= size) {
-      this.reuse.beforeReuse();
-    } else {
-      this.window = Buffer.allocUnsafeSlow(size);
+  /** Makes `view` (in `buffer`) the window: the file's bytes from `offset` on. */
+  private setWindow(buffer: Buffer, view: Buffer, offset: number, atEof: boolean): void {
+    this.windowBuffer = buffer;
+    this.window = view;
+    this.start = offset;
+    this.filled = view.length;
+    this.atEof = atEof;
+  }
+
+  /**
+   * Memory for `size` bytes. Without `reuse`, always new. With it, a reused
+   * buffer no read ahead is filling (the window's own only when `keepWindow`
+   * is false), once `beforeReuse` has let its views go; else a new one, kept
+   * for reuse in place of those this source does not use now.
+   */
+  private bufferFor(size: number, keepWindow: boolean): Buffer {
+    const { reuse } = this.options;
+    if (reuse === undefined) return Buffer.allocUnsafeSlow(size);
+    const inUse = (buffer: Buffer) => buffer === this.ahead?.buffer || (keepWindow && buffer === this.windowBuffer);
+    const free = reuse.buffers.find((buffer) => buffer.length >= size && !inUse(buffer));
+    if (free !== undefined) {
+      reuse.beforeReuse();
+      return free;
+    }
+    const fresh = Buffer.allocUnsafeSlow(size);
+    const kept = reuse.buffers.filter((buffer) => buffer === this.windowBuffer || buffer === this.ahead?.buffer);
+    reuse.buffers.splice(0, reuse.buffers.length, ...kept, fresh);
+    return fresh;
+  }
+
+  /** With `readAhead`: begins reading the chunk after the window, when the file goes on past it. */
+  private *beginAhead(): IoProgram<void> {
+    if (this.options.readAhead !== true || this.atEof || this.ahead !== null) return;
+    const offset = this.start + this.filled;
+    if (offset >= this.knownSize) return;
+    const size = Math.min(CHUNK_BYTES, this.knownSize - offset);
+    const buffer = this.bufferFor(CARRY_BYTES + size, true);
+    const read = yield* begin('read', this.fd as Fd, buffer, CARRY_BYTES, size, offset);
+    this.ahead = { offset, size, buffer, read };
+  }
+
+  /**
+   * Makes the chunk read ahead the window, the window's bytes from `offset`
+   * on carried in front of it, when it continues the window and the two hold
+   * the `length` bytes asked for; otherwise lets it finish unused.
+   */
+  private *takeAhead(offset: number, length: number): IoProgram<boolean> {
+    const ahead = this.ahead as ReadAhead;
+    const carry = ahead.offset - offset;
+    if (ahead.offset !== this.start + this.filled || offset < this.start || carry > CARRY_BYTES) {
+      yield* this.dropAhead();
+      return false;
+    }
+    this.ahead = null;
+    const got = yield* attempt('read segment', this.ref.path, finish(ahead.read));
+    if (carry + got < length) return false; // a frame longer than both: read from its start
+    this.window.copy(ahead.buffer, CARRY_BYTES - carry, offset - this.start, this.filled);
+    this.setWindow(ahead.buffer, ahead.buffer.subarray(CARRY_BYTES - carry, CARRY_BYTES + got), offset, got < ahead.size);
+    yield* this.beginAhead();
+    return true;
+  }
+
+  /**
+   * Waits for a read ahead that will not be used (its fd and buffer must not
+   * be let go while it runs) and forgets it, its failure too: bytes that turn
+   * out to be needed are read again, and a failure then is reported.
+   */
+  private *dropAhead(): IoProgram<void> {
+    const ahead = this.ahead;
+    if (ahead === null) return;
+    this.ahead = null;
+    try {
+      yield* finish(ahead.read);
+    } catch {
+      // see above
     }
   }
 

@@ -26,7 +26,7 @@ export function* listSegments(dir: string): IoProgram<SegmentRef[]> {
 
 /** A segment's decoded header (null when it does not decode) and its size, read on their own. */
 export function* segmentHeaderAndSize(ref: SegmentRef, crc32: Crc32): IoProgram<{ header: SegmentHeader | null; fileBytes: number }> {
-  const source = new SegmentSource(ref, crc32, null);
+  const source = new SegmentSource(ref, crc32);
   yield* source.open();
   try {
     let header: SegmentHeader | null;
