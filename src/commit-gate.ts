@@ -22,10 +22,27 @@ interface Hold {
 export class CommitGate {
   private readonly holds = new Set<Hold>();
   private readonly waiting: Waiting[] = [];
+  private readonly checks = new Set<() => void>();
 
   /** True when a new transaction may start now. */
   get open(): boolean {
     return this.holds.size === 0 && this.waiting.length === 0;
+  }
+
+  /**
+   * True when a new transaction may start now, once every check had its say:
+   * a check (a shipper's byte limit) may `hold` right there, so a limit is
+   * met by the transaction that would cross it, not some time later.
+   */
+  admits(): boolean {
+    if (this.checks.size > 0) for (const check of this.checks) check();
+    return this.open;
+  }
+
+  /** Runs `check` before each new transaction (see `admits`); returns a function that removes it. */
+  addCheck(check: () => void): () => void {
+    this.checks.add(check);
+    return () => void this.checks.delete(check);
   }
 
   /** Commits waiting for the holds to end. */

@@ -52,9 +52,18 @@ export class Retention {
   }
 }
 
-/** Bytes of the segments holding records at or above `lsn`. */
+/**
+ * Bytes of the segments holding records at or above `lsn`: newest first,
+ * stopping at the first one wholly below it (segments are in LSN order), so
+ * the cost is the segments held, not the log's length (a shipper's limit is
+ * checked at every commit).
+ */
 function bytesFrom(segments: readonly Segment[], lsn: number): number {
   let bytes = 0;
-  for (const segment of segments) if (segment.lastLsn >= lsn) bytes += segment.stagedEnd - HEADER_BYTES;
+  for (let i = segments.length - 1; i >= 0; i--) {
+    const segment = segments[i] as Segment;
+    if (segment.lastLsn < lsn) break;
+    bytes += segment.stagedEnd - HEADER_BYTES;
+  }
   return bytes;
 }

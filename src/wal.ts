@@ -211,7 +211,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
       this.assertOwnWrites();
       const payloads = this.encodeAll(events, 'commit');
       if (payloads.length === 0) return Promise.resolve(null);
-      if (this.gate.open) return this.acknowledge(this.stager.stageCommit(payloads), durable);
+      if (this.gate.admits()) return this.acknowledge(this.stager.stageCommit(payloads), durable);
       // Held (backpressure): the bytes are copied now, the caller may reuse its buffers.
       const copies = payloads.map((payload) => Uint8Array.from(payload));
       return this.gate.wait('commit', () => {
@@ -273,6 +273,18 @@ export class Wal<In = Uint8Array, Out = Buffer> {
       throw new WalError('WAL_INVALID_OPTIONS', `invalid argument \`timeoutMs\`: expected an integer from 1 to 2^31-1, got ${String(timeoutMs)}`);
     }
     return this.gate.hold(reason, timeoutMs);
+  }
+
+  /**
+   * Runs `check` before each new transaction is admitted; it may call
+   * `holdCommits` there, and that transaction is then held. For a limit that
+   * must hold at the commit that crosses it (a shipper's `maxUnshippedBytes`).
+   * Returns a function that removes the check.
+   */
+  checkBeforeCommits(check: () => void): () => void {
+    this.assertNotClosed();
+    if (typeof check !== 'function') throw new WalError('WAL_INVALID_OPTIONS', 'invalid argument `check`: expected a function');
+    return this.gate.addCheck(check);
   }
 
   /** Subscribes to the first failure that poisons the log (docs/DURABILITY.md, "Poisoning"). */
@@ -656,7 +668,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
   /** A new transaction that cannot wait: refused while commits are held. */
   private assertAdmitted(method: string): void {
     this.assertWritable();
-    if (!this.gate.open) throw this.gate.refusal(method, 'only commit() waits for the holds to end');
+    if (!this.gate.admits()) throw this.gate.refusal(method, 'only commit() waits for the holds to end');
   }
 
   /** A blocking call cannot wait for async writes in flight (docs/DESIGN.md). */

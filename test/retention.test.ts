@@ -87,6 +87,35 @@ describe.each(BACKENDS)('holding commits (backpressure) on the $name backend', (
     await wal.close();
   });
 
+  it('a check before commits runs before each new transaction and may hold that very one; removed, it runs no more', async () => {
+    const { wal } = await Wal.open({ dir: tempDir(), io: io(), sync: 'none' });
+    const limit = 5;
+    let checks = 0;
+    let release: (() => void) | null = null;
+    const remove = wal.checkBeforeCommits(() => {
+      checks++;
+      if (release === null && wal.nextLsn > 3 * limit) release = wal.holdCommits(`more than ${limit} commits`, 60_000);
+    });
+    for (let i = 0; i < limit; i++) await wal.commit(events(`admitted ${i}`));
+    expect(checks).toBe(limit);
+    const lastLsn = wal.nextLsn;
+    // The transaction that crosses the limit is the one held: nothing of it is written.
+    const held = wal.commit(events('held')).catch((error: unknown) => error);
+    expect(wal.status().waitingCommits).toBe(1);
+    expect(() => wal.commitSync(events('refused'))).toThrow(expect.objectContaining({ code: 'WAL_BACKPRESSURE' }));
+    expect(() => wal.begin()).toThrow(expect.objectContaining({ code: 'WAL_BACKPRESSURE' }));
+    expect(wal.nextLsn).toBe(lastLsn);
+    remove();
+    (release as unknown as () => void)();
+    expect(await held).toMatchObject({ commitLsn: lastLsn + 2 });
+    const counted = checks;
+    await wal.commit(events('unchecked'));
+    expect(checks).toBe(counted);
+    expect(() => wal.checkBeforeCommits('no' as unknown as () => void)).toThrow(expect.objectContaining({ code: 'WAL_INVALID_OPTIONS' }));
+    await wal.close();
+    expect(() => wal.checkBeforeCommits(() => undefined)).toThrow(expect.objectContaining({ code: 'WAL_CLOSED' }));
+  });
+
   it('closing refuses the commits still waiting with WAL_CLOSED', async () => {
     const { wal } = await Wal.open({ dir: tempDir(), io: io() });
     wal.holdCommits('held', 60_000);

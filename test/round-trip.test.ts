@@ -178,6 +178,29 @@ describe.each(BACKENDS)('round trip on the $name backend', ({ io }) => {
     expect(late.length).toBe(24);
     await farReopened.close();
 
+    // Markers in several segments, walked four at a time: the newest one is the fence, wherever it lies.
+    for (const markedCommits of [[3], [3, 40], [12, 13, 14], [50], [1, 20, 30, 44], [59]]) {
+      const many = tempDir();
+      const { wal: marking } = await Wal.open({ dir: many, io: io(), segmentBytes: 1024 });
+      let newestFence = 0;
+      for (let i = 0; i < 60; i++) {
+        const { commitLsn } = (await marking.commit(events(`commit ${i} ${'m'.repeat(200)}`)))!;
+        if (markedCommits.includes(i)) {
+          marking.checkpointMarker(commitLsn);
+          newestFence = commitLsn;
+        }
+      }
+      await marking.commit(events('last'));
+      await marking.close();
+      expect(segmentNames(many).length).toBeGreaterThan(12);
+      const { wal: reread, recovery: found } = await Wal.open({ dir: many, io: io(), segmentBytes: 1024 });
+      expect(found.checkpointLsn, JSON.stringify(markedCommits)).toBe(newestFence);
+      await reread.close();
+      const blocking = Wal.openSync({ dir: many, io: io(), segmentBytes: 1024 });
+      expect(blocking.recovery.checkpointLsn, JSON.stringify(markedCommits)).toBe(newestFence);
+      blocking.wal.closeSync();
+    }
+
     // A log with no marker fences at 0: everything replays.
     const fresh = tempDir();
     const { wal: unmarked } = await Wal.open({ dir: fresh, io: io() });

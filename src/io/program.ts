@@ -13,7 +13,9 @@ export type IoCall =
   /** A value from user code (e.g. `onReplay`): awaited by `runAsync`, refused by `runSync` if it is a promise. */
   | { op: 'await'; value: unknown }
   /** An io call begun now and finished later (`begin`, `finish`). */
-  | { op: 'begin'; call: { op: keyof IoOps; args: unknown[] } };
+  | { op: 'begin'; call: { op: keyof IoOps; args: unknown[] } }
+  /** Programs run side by side (`all`). */
+  | { op: 'all'; programs: IoProgram<unknown>[] };
 
 /**
  * An io call in flight: `runAsync` lets it run while the program goes on
@@ -38,6 +40,16 @@ export function* finish<T>(begun: Begun<T>): IoProgram<T> {
   if ('promise' in begun) return (yield { op: 'await', value: begun.promise }) as T;
   if ('error' in begun) throw begun.error;
   return begun.value;
+}
+
+/**
+ * Runs `programs` side by side and returns their results in order:
+ * `runAsync` runs them concurrently (their io calls overlap on the thread
+ * pool), `runSync` one after the other. Each runs to its end; the first
+ * failure is thrown once all have ended, so none is left holding a file.
+ */
+export function* all<T>(programs: IoProgram<T>[]): IoProgram<T[]> {
+  return (yield { op: 'all', programs }) as T[];
 }
 
 /** `yield* awaitValue(callback())`: lets a program run user code that may return a promise. */
@@ -73,7 +85,9 @@ export function runSync<T>(io: WalIo, program: IoProgram<T>): T {
         }
         result = request.value;
       } else if (request.op === 'begin') {
-        result = beginSync(io, request.call);
+        result = settle(() => (io.sync[request.call.op] as AnyOp)(...request.call.args)); // made now; `finish` hands its outcome over
+      } else if (request.op === 'all') {
+        result = valuesOrFirstFailure(request.programs.map((program) => settle(() => runSync(io, program))));
       } else {
         result = (io.sync[request.op] as AnyOp)(...request.args);
       }
@@ -97,6 +111,8 @@ export async function runAsync<T>(io: WalIo, program: IoProgram<T>): Promise<T> 
         // Its failure is thrown by `finish`; until then it must not count as unhandled.
         promise.catch(() => undefined);
         result = { promise };
+      } else if (request.op === 'all') {
+        result = valuesOrFirstFailure(await Promise.all(request.programs.map((program) => runAsync(io, program).then(settled, failed))));
       } else {
         result = await (request.op === 'await' ? request.value : (io.async[request.op] as AnyOp)(...request.args));
       }
@@ -109,15 +125,6 @@ export async function runAsync<T>(io: WalIo, program: IoProgram<T>): Promise<T> 
   return step.value;
 }
 
-/** runSync's `begin`: the call is made now; `finish` hands over its outcome. */
-function beginSync(io: WalIo, begun: { op: keyof IoOps; args: unknown[] }): Begun<unknown> {
-  try {
-    return { value: (io.sync[begun.op] as AnyOp)(...begun.args) };
-  } catch (error) {
-    return { error };
-  }
-}
-
 /** runAsync's `begin`: the call's promise, a synchronous throw included. */
 function beginAsync(io: WalIo, begun: { op: keyof IoOps; args: unknown[] }): Promise<unknown> {
   try {
@@ -125,4 +132,23 @@ function beginAsync(io: WalIo, begun: { op: keyof IoOps; args: unknown[] }): Pro
   } catch (error) {
     return Promise.reject(error);
   }
+}
+
+/** An outcome: a `Begun` call runSync made, or a program `all` ran. */
+type Settled = Exclude<Begun<unknown>, { promise: Promise<unknown> }>;
+const settled = (value: unknown): Settled => ({ value });
+const failed = (error: unknown): Settled => ({ error });
+
+function settle(run: () => unknown): Settled {
+  try {
+    return settled(run());
+  } catch (error) {
+    return failed(error);
+  }
+}
+
+function valuesOrFirstFailure(outcomes: Settled[]): unknown[] {
+  const failure = outcomes.find((outcome) => 'error' in outcome);
+  if (failure !== undefined) throw (failure as { error: unknown }).error;
+  return outcomes.map((outcome) => (outcome as { value: unknown }).value);
 }

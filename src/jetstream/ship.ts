@@ -116,14 +116,16 @@ export async function ship<In, Out>(wal: Wal<In, Out>, options: ShipOptions): Pr
     bytesBehind: () => hold.bytes,
     holdingCommits: () => releaseCommits !== null,
   });
-  // The limit: checked as the log grows and as the stream acknowledges.
-  const timer = setInterval(() => {
+  // The limit: checked before each new transaction (a hold then takes that one), and every
+  // LIMIT_CHECK_MS as the stream acknowledges (the hold lifts) or while nobody commits.
+  const checkLimit = () => {
     const behind = hold.bytes;
     if (behind > given.maxUnshippedBytes && releaseCommits === null && running.state() !== 'closed') {
       if (given.onLimit === 'detach') {
         running.detach(`the stream is ${behind} bytes behind, over the limit of ${given.maxUnshippedBytes}: detached, the log goes on locally`);
         hold.release();
         clearInterval(timer);
+        removeCheck();
         return;
       }
       releaseCommits = wal.holdCommits(
@@ -134,10 +136,13 @@ export async function ship<In, Out>(wal: Wal<In, Out>, options: ShipOptions): Pr
       releaseCommits();
       releaseCommits = null;
     }
-  }, LIMIT_CHECK_MS);
+  };
+  const timer = setInterval(checkLimit, LIMIT_CHECK_MS);
   timer.unref();
+  const removeCheck = wal.checkBeforeCommits(checkLimit);
   return running.handle(async () => {
     clearInterval(timer);
+    removeCheck();
     releaseCommits?.();
     hold.release();
   });

@@ -1,7 +1,7 @@
 import { FRAME_OVERHEAD, HEADER_BYTES, RecordKind } from '../format/constants.js';
 import type { Crc32 } from '../format/crc.js';
-import type { IoProgram } from '../io/program.js';
-import { SegmentSource } from './segment-source.js';
+import { all, type IoProgram } from '../io/program.js';
+import { SegmentSource, type Reuse } from './segment-source.js';
 import type { SegmentRef } from './segments.js';
 
 /*
@@ -9,7 +9,9 @@ import type { SegmentRef } from './segments.js';
  * record, 0 when it has none (docs/DURABILITY.md, "Which fence open uses").
  * Replay needs the fence before it hands over the first transaction, so the
  * marker is looked for first, from the newest segment back to the first one
- * that holds one: after a recent checkpoint() that is a segment or two.
+ * that holds one: after a recent checkpoint() that is a segment or two. The
+ * older segments are walked four at a time (a log with no marker is walked
+ * whole, and the walks' small reads overlap).
  *
  * The walk must see exactly the frames the validator will accept. In the last
  * segment damage is a torn tail that is cut, so every frame there is checked
@@ -18,21 +20,36 @@ import type { SegmentRef } from './segments.js';
  * frame is sound: the walk follows the length fields and checks only
  * Checkpoint frames whole, without reading the payloads it steps over.
  */
+/** Segments walked at once. */
+const WALK_LANES = 4;
+
 export function* resolveFence(refs: readonly SegmentRef[], option: number | 'marker', crc32: Crc32): IoProgram<number> {
   if (option !== 'marker') return option;
-  // No view outlives the walk's next step: its memory is reused throughout.
-  const reuse = { beforeReuse: () => undefined, buffers: [] };
-  for (let index = refs.length - 1; index >= 0; index--) {
-    const source = new SegmentSource(refs[index] as SegmentRef, crc32, { reuse });
-    yield* source.open();
-    try {
-      const snapshot = yield* lastMarkerIn(source, index === refs.length - 1);
-      if (snapshot !== null) return snapshot;
-    } finally {
-      yield* source.close();
-    }
+  // No view outlives a walk's next step: each lane's memory is reused throughout.
+  const lanes = Array.from({ length: WALK_LANES }, () => ({ beforeReuse: () => undefined, buffers: [] }));
+  const last = refs.length - 1;
+  if (last < 0) return 0;
+  const newest = yield* markerIn(refs[last] as SegmentRef, true, crc32, lanes[0] as Reuse);
+  if (newest !== null) return newest;
+  // The older segments a few at a time, newest first: a walk is a chain of small reads, and the chains of several overlap.
+  for (let end = last; end > 0; end -= WALK_LANES) {
+    const group = refs.slice(Math.max(0, end - WALK_LANES), end).reverse();
+    const found = yield* all(group.map((ref, lane) => markerIn(ref, false, crc32, lanes[lane] as Reuse)));
+    const snapshot = found.find((candidate): candidate is number => candidate !== null);
+    if (snapshot !== undefined) return snapshot;
   }
   return 0;
+}
+
+/** The snapshot LSN of the last Checkpoint record in one segment, null when it holds none. */
+function* markerIn(ref: SegmentRef, checkEveryFrame: boolean, crc32: Crc32, reuse: Reuse): IoProgram<number | null> {
+  const source = new SegmentSource(ref, crc32, { reuse });
+  yield* source.open();
+  try {
+    return yield* lastMarkerIn(source, checkEveryFrame);
+  } finally {
+    yield* source.close();
+  }
 }
 
 const KIND_AT = 4;

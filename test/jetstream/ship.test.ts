@@ -15,7 +15,9 @@ describe('ship(wal)', () => {
     const dir = tempDir();
     const { wal } = await Wal.open({ dir, sync: 'per-commit', segmentBytes: 64 * 1024 });
     const shipper = await ship(wal, { servers: cluster().servers, stream: 'ship-basic', maxMessageBytes: 64 * 1024 });
-    for (let i = 0; i < 50; i++) await wal.commit([Buffer.from(`small ${i}`), Buffer.from('x'.repeat(i * 10))]);
+    // Committed together, made durable together, read together: they go out batched. (One at a
+    // time, each would reach the shipper alone, and go out alone: it does not wait to fill a message.)
+    await Promise.all(Array.from({ length: 50 }, (_, i) => wal.commit([Buffer.from(`small ${i}`), Buffer.from('x'.repeat(i * 10))])));
     const big = Buffer.alloc(300 * 1024, 'b');
     const multi = wal.begin();
     multi.append(Buffer.from('begun early'));
