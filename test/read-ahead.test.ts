@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { Wal, WalError, replayDir } from '../src/index.js';
+import { Wal, WalError, readTransactions, replayDir } from '../src/index.js';
 import type { WalIo } from '../src/io/types.js';
 import { BACKENDS } from './helpers/backends.js';
 import { FaultIo } from './helpers/fault-io.js';
-import { tempDir } from './helpers/temp-dir.js';
+import { segmentNames, tempDir } from './helpers/temp-dir.js';
 
 /*
  * A reader that goes through whole segments (open's replay, replayDir, a CLI
@@ -94,6 +94,51 @@ describe.each(BACKENDS)('reading ahead on the $name backend', ({ io }) => {
     expect(handed).toEqual(expected);
     // Without reading ahead a transaction is handed over only once the read holding it is done, and none is in flight.
     expect(handedWhileReading).toBeGreaterThan(10);
+  });
+
+  it('a durable-only follower reads sealed segments ahead without fsyncing them, and fsyncs what it reads of the last one', async () => {
+    // Small transactions in 1 MiB segments: a follower's batches (4,096 records) end inside sealed segments.
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: io(), sync: 'none', segmentBytes: 1024 * 1024 });
+    const expected: string[] = [];
+    for (let i = 0; i < 24_000; i++) {
+      const event = eventAt(i * SIZES.length); // 100 bytes, each its own
+      wal.commitSync([event]);
+      expected.push(digest(event));
+    }
+    await wal.close();
+    const inner = io();
+    const paths = new Map<number, string>();
+    const synced: string[] = [];
+    const observed = reading(inner);
+    const recording: WalIo = {
+      ...observed.io,
+      async: {
+        ...observed.io.async,
+        openRead: async (path) => {
+          const fd = await inner.async.openRead(path);
+          paths.set(fd as number, path);
+          return fd;
+        },
+        datasync: async (fd) => {
+          synced.push(paths.get(fd as number)!);
+          await inner.async.datasync(fd);
+        },
+      },
+    };
+    const stop = new AbortController();
+    const handed: string[] = [];
+    let handedWhileReading = 0;
+    for await (const tx of readTransactions(dir, { io: recording, follow: true, durableOnly: true, fromLsn: 1, signal: stop.signal })) {
+      if (observed.inFlight() > 0) handedWhileReading++;
+      handed.push(...tx.events.map(digest));
+      if (handed.length === expected.length) stop.abort();
+    }
+    expect(handed).toEqual(expected);
+    const names = segmentNames(dir);
+    expect(names.length).toBeGreaterThan(2);
+    expect(new Set(synced.map((path) => path.split('/').at(-1)))).toEqual(new Set([names.at(-1)]));
+    expect(handedWhileReading).toBeGreaterThan(5);
   });
 
   it('a failed read is WAL_IO whether it was read ahead or not; nothing is handed over wrong or missing', async () => {

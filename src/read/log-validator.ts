@@ -179,13 +179,16 @@ export class LogValidator {
         offset: 0,
       });
     }
-    const { reuse, syncReads, recent } = this.options;
+    const { reuse, syncReads, recent, follow } = this.options;
+    // A segment a later one follows is sealed (rotation seals before it creates the next): whole and
+    // durable, so a durable-only reader need not fsync it, and a follower catching up reads it ahead.
+    // At the end of the last one a follower reads what is new, not ahead.
+    const last = this.isLast(this.index);
     const source = new SegmentSource(ref, this.options.crc32, {
       ...(reuse === null ? {} : { reuse }),
-      syncAfterRead: syncReads === true,
+      syncAfterRead: syncReads === true && last,
       ...(recent === undefined ? {} : { recent }),
-      // A reader that goes on at the end of the last segment reads what is new, not ahead.
-      readAhead: !this.options.follow,
+      readAhead: !follow || !last,
     });
     try {
       yield* source.open();

@@ -256,9 +256,9 @@ export class SegmentSource {
     return fresh;
   }
 
-  /** With `readAhead`: begins reading the chunk after the window, when the file goes on past it. */
+  /** With `readAhead` (never with `syncAfterRead`): begins reading the chunk after the window, when the file goes on past it. */
   private *beginAhead(): IoProgram<void> {
-    if (this.options.readAhead !== true || this.atEof || this.ahead !== null) return;
+    if (this.options.readAhead !== true || this.options.syncAfterRead === true || this.atEof || this.ahead !== null) return;
     const offset = this.start + this.filled;
     if (offset >= this.knownSize) return;
     const size = Math.min(CHUNK_BYTES, this.knownSize - offset);
