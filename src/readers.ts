@@ -15,12 +15,14 @@ import type { Codec, CodecNameFor, CodecOption, EventOut, Recovery, ReplayHandle
  * Read-only access for tools, followers and shippers: no lock is taken and no
  * file is changed, so all of it works on a log a live Wal is writing. Every
  * reader reads through the one validator and assembler open uses
- * (src/read/), and through the io seam: node:fs (`io: 'js'`) by default, so
- * it needs no addon; tests pass ios that observe or interfere.
+ * (src/read/), and through the io seam: the native backend when the addon
+ * loads (reads are node:fs in both; its CRC-32 is about three times zlib's
+ * here), else `io: 'js'`, so no reader needs the addon; tests pass ios that
+ * observe or interfere.
  * A torn tail is reported (replayDir) or simply not read past, never cut.
  */
 
-/** What every reader reads through. Default 'js' (node:fs): readers need no addon. */
+/** What every reader reads through. Default: 'native' when the addon loads, else 'js' (readers need no addon). */
 interface ReaderIoOption {
   io?: 'native' | 'js' | WalIo;
 }
@@ -54,7 +56,7 @@ export async function replayDir<Out>(
   const root = checkDirArgument(dir, 'replayDir');
   const given = parseOptions(replayDirOptions, options, 'replayDir');
   const codec = resolveCodec(given.codec) as Codec<unknown, Out>;
-  const io = resolveIo(given.io ?? 'js');
+  const io = given.io === undefined ? readerIo() : resolveIo(given.io);
   const log = await runAsync(
     io,
     replayLog(root, {
@@ -69,6 +71,15 @@ export async function replayDir<Out>(
   else if (log.last?.sealed === true) repairs.push('open would create a new active segment (the last one is sealed)');
   const logId = await runAsync(io, readLogId(root));
   return { events: log.events, recovery: recoveryReport(log, { logId, repairs, tornTail: log.last?.tornTail ?? null }) };
+}
+
+/** The readers' default io: the native backend when the addon loads, else node:fs alone. */
+function readerIo(): WalIo {
+  try {
+    return resolveIo('native');
+  } catch {
+    return resolveIo('js'); // no addon here: the js backend reads the same, with zlib's CRC-32
+  }
 }
 
 /** How often a follower looks for new records by default, in ms (docs/CLI.md). */
@@ -270,7 +281,7 @@ function streamConfig(
   },
 ): StreamConfig {
   const pollMs = given.pollMs ?? FOLLOW_POLL_MS;
-  const io = resolveIo(given.io ?? 'js');
+  const io = given.io === undefined ? readerIo() : resolveIo(given.io);
   // Polls start every pollMs, however long the reads between them took: a
   // commit shows up at most one interval (and its own read) after it lands,
   // and sooner when the directory's change notification wakes the follower.

@@ -156,6 +156,22 @@ describe('without the addon', () => {
     expect(JSON.parse(await run(entry, twoWriters, [dir]))).toEqual({ second: 'WAL_ALREADY_OPEN', events: ['from the pid-locked writer'] });
   });
 
+  it('the readers need no addon: with the default io they read through node:fs alone', async () => {
+    const entry = path.join(packageWithoutAddon(), 'dist/index.js');
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: 'js' });
+    await wal.commit([Buffer.from('one'), Buffer.from('two')]);
+    await wal.close();
+    const readAll = `
+      const replayed = await segwal.replayDir(process.argv[1]);
+      const transactions = [];
+      for await (const tx of segwal.readTransactions(process.argv[1])) transactions.push(tx.events.map(String));
+      const records = [];
+      for await (const record of segwal.readWal(process.argv[1])) records.push(record.lsn);
+      console.log(JSON.stringify({ events: replayed.events.map(String), transactions, records }));`;
+    expect(JSON.parse(await run(entry, readAll, [dir]))).toEqual({ events: ['one', 'two'], transactions: [['one', 'two']], records: [3] });
+  });
+
   it('a failed open releases the pid-file lock: the .pid file is gone and the next open works', async () => {
     const entry = path.join(packageWithoutAddon(), 'dist/index.js');
     const dir = tempDir();
