@@ -65,6 +65,17 @@ async function fillWindow(wal: Wal, shipper: ShipperHandle, random: () => number
   return { burst };
 }
 
+/** Runs `check`; when it fails, the failure says where the shipper and the log stood then. */
+async function saying(wal: Wal, shipper: ShipperHandle, what: string, check: () => Promise<unknown>): Promise<void> {
+  try {
+    await check();
+  } catch (error) {
+    const { durableLsn, nextLsn, openTransactions, commitHolds, waitingCommits, bgFailure } = wal.status();
+    const log = { durableLsn, nextLsn, openTransactions, commitHolds, waitingCommits, bgFailure, commits: wal.metrics().commits };
+    throw new Error(`${what}: the shipper's status was ${JSON.stringify(shipper.status())}; the log's ${JSON.stringify(log)}`, { cause: error });
+  }
+}
+
 /** Ships the log to a new stream, kills its leader with a full window, brings the node back; the stream must equal the log. */
 async function killRound(wal: Wal, log: CommittedReader, round: number, seed: number, random: () => number): Promise<{ messages: number }> {
   const context = `seed ${seed}, round ${round}`;
@@ -86,8 +97,10 @@ async function killRound(wal: Wal, log: CommittedReader, round: number, seed: nu
     await cluster().stop(leader, 'SIGKILL');
     await burst;
 
-    await expect.poll(() => shipper.status().state, POLL).toBe('retrying');
-    await expect.poll(() => shipper.status().state === 'shipping' && shipper.status().acknowledgedCommitLsn > acknowledged, POLL).toBe(true);
+    await saying(wal, shipper, `${context}: retrying after the kill`, () => expect.poll(() => shipper.status().state, POLL).toBe('retrying'));
+    await saying(wal, shipper, `${context}: shipping again past ${acknowledged}`, () =>
+      expect.poll(() => shipper.status().state === 'shipping' && shipper.status().acknowledgedCommitLsn > acknowledged, POLL).toBe(true),
+    );
     expect(shipper.status().divergences, `${context}: the stream went back`).toBe(0);
     expect(await cluster().leaderOf(stream), `${context}: the new leader`).not.toBe(leader);
 
