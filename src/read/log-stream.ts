@@ -68,16 +68,10 @@ export async function* streamLog(config: StreamConfig): AsyncGenerator<Batch> {
   const { io, signal } = config;
   const aborted = () => signal?.aborted === true || config.ended();
   config.recent?.attach();
-  let reader: Stream;
-  try {
-    reader = await runAsync(io, openStream(config));
-  } catch (error) {
-    config.recent?.detach();
-    config.stopWaiting?.();
-    throw error;
-  }
+  let reader: Stream | null = null;
   const held: StreamedTx[] = [];
   try {
+    reader = await runAsync(io, openStream(config));
     while (!aborted()) {
       const { batch, state, failure } = await runAsync(io, reader.readBatch());
       held.push(...batch.transactions);
@@ -94,7 +88,7 @@ export async function* streamLog(config: StreamConfig): AsyncGenerator<Batch> {
   } finally {
     config.recent?.detach();
     config.stopWaiting?.();
-    await runAsync(io, reader.validator.close());
+    if (reader !== null) await runAsync(io, reader.validator.close());
   }
 }
 

@@ -71,7 +71,7 @@ export interface ValidatorOptions {
   reuse: Reuse | null;
   /** Follow a live log instead of ending at the last segment. */
   follow: boolean;
-  /** fdatasync every read before its records are handed over (see SegmentSource). */
+  /** fdatasync every read of the last segment before its records are handed over (see SegmentSource); the others are sealed. */
   syncReads?: boolean;
   /**
    * Records below it are not needed: when a live Wal's truncation removes

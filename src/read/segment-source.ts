@@ -66,13 +66,11 @@ interface ReadAhead {
  */
 export class SegmentSource {
   private fd: Fd | null = null;
-  /** The bytes from file offset `start` on: a view into `windowBuffer`. */
+  /** The bytes read from file offset `start` on: a view into `windowBuffer`. */
   private window: Buffer = Buffer.alloc(0);
   private windowBuffer: Buffer = this.window;
   /** File offset of `window[0]`. */
   private start = 0;
-  /** Valid bytes in `window`. */
-  private filled = 0;
   /** The last refill reached the end of the file (as it was then). */
   private atEof = false;
   /** The file's size when last asked; refills near it ask again. */
@@ -96,7 +94,7 @@ export class SegmentSource {
     yield* this.dropAhead();
     const fd = this.fd;
     this.fd = null;
-    this.filled = 0;
+    this.window = this.window.subarray(0, 0);
     if (fd !== null) yield* attempt('close segment', this.ref.path, call('close', fd));
   }
 
@@ -113,19 +111,24 @@ export class SegmentSource {
    * in-process reader's p50 ~1 ms).
    */
   forget(): void {
-    this.filled = 0;
+    this.window = this.window.subarray(0, 0);
     this.atEof = false;
     this.tailStep = MIN_REFILL_BYTES;
   }
 
   /** Up to `length` bytes at `offset` (fewer at the end of the file), as a view. */
   *bytesAt(offset: number, length: number): IoProgram<Buffer> {
-    const end = this.start + this.filled;
+    const end = this.end;
     if (offset < this.start || offset + length > end) {
       if (!(this.atEof && offset >= this.start && offset <= end)) yield* this.refill(offset, length);
     }
     const from = offset - this.start;
-    return this.window.subarray(from, Math.min(from + length, this.filled));
+    return this.window.subarray(from, from + length);
+  }
+
+  /** The file offset just past the window. */
+  private get end(): number {
+    return this.start + this.window.length;
   }
 
   /**
@@ -135,7 +138,7 @@ export class SegmentSource {
    * does not need, and would otherwise read a chunk of the next one.
    */
   *headAt(offset: number): IoProgram<Buffer> {
-    if (offset < this.start || offset + FRAME_OVERHEAD > this.start + this.filled) this.tailStep = MIN_REFILL_BYTES;
+    if (offset < this.start || offset + FRAME_OVERHEAD > this.end) this.tailStep = MIN_REFILL_BYTES;
     return yield* this.bytesAt(offset, FRAME_OVERHEAD);
   }
 
@@ -231,7 +234,6 @@ export class SegmentSource {
     this.windowBuffer = buffer;
     this.window = view;
     this.start = offset;
-    this.filled = view.length;
     this.atEof = atEof;
   }
 
@@ -259,7 +261,7 @@ export class SegmentSource {
   /** With `readAhead` (never with `syncAfterRead`): begins reading the chunk after the window, when the file goes on past it. */
   private *beginAhead(): IoProgram<void> {
     if (this.options.readAhead !== true || this.options.syncAfterRead === true || this.atEof || this.ahead !== null) return;
-    const offset = this.start + this.filled;
+    const offset = this.end;
     if (offset >= this.knownSize) return;
     const size = Math.min(CHUNK_BYTES, this.knownSize - offset);
     const buffer = this.bufferFor(CARRY_BYTES + size, true);
@@ -275,14 +277,14 @@ export class SegmentSource {
   private *takeAhead(offset: number, length: number): IoProgram<boolean> {
     const ahead = this.ahead as ReadAhead;
     const carry = ahead.offset - offset;
-    if (ahead.offset !== this.start + this.filled || offset < this.start || carry > CARRY_BYTES) {
+    if (ahead.offset !== this.end || offset < this.start || carry > CARRY_BYTES) {
       yield* this.dropAhead();
       return false;
     }
     this.ahead = null;
     const got = yield* attempt('read segment', this.ref.path, finish(ahead.read));
     if (carry + got < length) return false; // a frame longer than both: read from its start
-    this.window.copy(ahead.buffer, CARRY_BYTES - carry, offset - this.start, this.filled);
+    this.window.copy(ahead.buffer, CARRY_BYTES - carry, offset - this.start);
     this.setWindow(ahead.buffer, ahead.buffer.subarray(CARRY_BYTES - carry, CARRY_BYTES + got), offset, got < ahead.size);
     yield* this.beginAhead();
     return true;
