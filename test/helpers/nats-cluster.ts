@@ -111,9 +111,24 @@ export async function startCluster(options: { nodes: number }): Promise<NatsClus
     async start(index, { cleanStore = false, formTimeoutMs = WAIT_TIMEOUT_MS } = {}) {
       const node = nodeAt(index);
       if (node.process !== null) throw new Error(`${node.name} is already running`);
-      if (cleanStore) fs.rmSync(node.storeDir, { recursive: true, force: true });
-      launch(binary, node);
-      await waitUntilFormed(nodes, formTimeoutMs);
+      const relaunch = () => {
+        if (cleanStore) fs.rmSync(node.storeDir, { recursive: true, force: true });
+        launch(binary, node);
+      };
+      relaunch();
+      try {
+        await waitUntilFormed(nodes, formTimeoutMs);
+      } catch (error) {
+        // 2.9.10 can leave a node that rejoined, and whose catch-up the log says it retried, reported
+        // not current by the meta leader for as long as nothing new is proposed (seen under CI's load,
+        // after a clean-store restart). The operator's remedy, once: restart it the same way.
+        const { leader, behind } = await metaView(nodes);
+        if (node.process === null || leader === undefined || behind.join() !== node.name) throw error;
+        console.warn(`${node.name} rejoined ${leader} but was not reported current within ${formTimeoutMs} ms; restarting it once`);
+        await signalAndWait(node, 'SIGTERM');
+        relaunch();
+        await waitUntilFormed(nodes, formTimeoutMs);
+      }
     },
     async leaderOf(stream) {
       return leaderIn(nodes, await streamDetails(nodes, stream));
@@ -318,6 +333,24 @@ async function monitor<T>(node: Node, endpoint: string): Promise<T | undefined> 
 }
 
 /**
+ * The meta group as the running nodes see it: the leader every one of them
+ * names (undefined while they differ or name none running), and the running
+ * nodes that leader does not report current.
+ */
+async function metaView(nodes: Node[]): Promise<{ leader: string | undefined; behind: string[] }> {
+  const live = nodes.filter((node) => node.process !== null);
+  const views = await Promise.all(live.map((node) => monitor<Jsz>(node, '/jsz')));
+  const leader = views[0]?.meta_cluster?.leader;
+  const leaderIndex = live.findIndex((node) => node.name === leader);
+  if (leaderIndex < 0 || !views.every((view) => view?.meta_cluster?.leader === leader)) return { leader: undefined, behind: [] };
+  const replicas = views[leaderIndex]?.meta_cluster?.replicas ?? [];
+  const behind = live.filter(
+    (node) => node.name !== leader && !replicas.some((r) => r.name === node.name && r.current && r.offline !== true),
+  );
+  return { leader, behind: behind.map((node) => node.name) };
+}
+
+/**
  * Waits until every running node names the same running meta leader and that
  * leader reports every other running node current. Fails at once when a node
  * running at the call exits. The running nodes are counted at each look, not
@@ -332,15 +365,8 @@ async function waitUntilFormed(nodes: Node[], timeoutMs = WAIT_TIMEOUT_MS): Prom
       if (dead.length > 0) {
         throw new Error(`nats-server ${dead.map((node) => node.name).join(', ')} exited while the cluster formed:\n${tails(dead)}`);
       }
-      const live = nodes.filter((node) => node.process !== null);
-      const views = await Promise.all(live.map((node) => monitor<Jsz>(node, '/jsz')));
-      const leaderName = views[0]?.meta_cluster?.leader;
-      const leaderIndex = live.findIndex((node) => node.name === leaderName);
-      if (leaderIndex < 0 || !views.every((view) => view?.meta_cluster?.leader === leaderName)) return false;
-      const replicas = views[leaderIndex]?.meta_cluster?.replicas ?? [];
-      return live.every(
-        (node) => node.name === leaderName || replicas.some((r) => r.name === node.name && r.current && r.offline !== true),
-      );
+      const { leader, behind } = await metaView(nodes);
+      return leader !== undefined && behind.length === 0;
     },
     'the JetStream cluster to form',
     { timeoutMs, detail: () => tails(nodes.filter((node) => node.process !== null)) },
