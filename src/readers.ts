@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { codecs } from './codec.js';
 import { MAX_LSN } from './format/constants.js';
 import { recordEvents } from './format/frame.js';
 import { resolveIo } from './io/resolve.js';
@@ -149,7 +150,7 @@ export async function* readWal<Out>(dir: string, options: ReadWalOptions<Out> = 
 }
 
 function decodeOne<Out>(codec: Codec<unknown, Out>, bytes: Buffer, lsn: number): Out {
-  return decodeEvents({ events: [bytes], eventLsns: lsn, lsns: { beginLsn: 0, commitLsn: 0 } }, codec)[0] as Out;
+  return decodeEvents({ events: [bytes], batch: null, eventLsns: lsn, lsns: { beginLsn: 0, commitLsn: 0 } }, codec)[0] as Out;
 }
 
 export interface ReadTransactionsOptions<Out = Buffer> extends ReaderIoOption {
@@ -223,9 +224,10 @@ export function readTransactions<Out>(dir: string, options: ReadTransactionsOpti
     return transactionsOf(config, codec);
   } catch (error) {
     // Bad arguments are refused by the first next(), as an async generator function would.
-    return readerOf(async function* refused(): AsyncGenerator<CommittedTransaction<Out>[]> {
+    const refused = async function* (): AsyncGenerator<never> {
       throw error;
-    });
+    };
+    return readerOf(refused, refused);
   }
 }
 
@@ -238,32 +240,58 @@ export function readTransactions<Out>(dir: string, options: ReadTransactionsOpti
  */
 const TRANSACTION_BATCHES = Symbol('segwal.transactionBatches');
 type TransactionReader<Out> = AsyncGenerator<CommittedTransaction<Out>> & {
-  [TRANSACTION_BATCHES](): AsyncGenerator<CommittedTransaction<Out>[]>;
+  [TRANSACTION_BATCHES](): AsyncGenerator<ShippableTransaction[]>;
 };
 
-/** The transactions of a reader from readTransactions or wal.readTransactions, a batch at a time; read it this way or one by one, not both. */
-export function transactionBatches<Out>(reader: AsyncGenerator<CommittedTransaction<Out>>): AsyncGenerator<CommittedTransaction<Out>[]> {
-  const batches = (reader as Partial<TransactionReader<Out>>)[TRANSACTION_BATCHES];
+/**
+ * A transaction as the shipper reads it: the events of a transaction in one
+ * frame still in the batch format (`batch`; `events` is then empty), which
+ * is how they travel (docs/REPLICATION.md, "Message layout"), so they are
+ * copied as one block rather than split and put back together.
+ */
+export interface ShippableTransaction extends CommittedTransaction<Buffer> {
+  batch: Buffer | null;
+}
+
+/**
+ * The transactions of a reader from readTransactions or wal.readTransactions
+ * (bytes codec), a batch at a time, as the shipper reads them; read it this
+ * way or one by one, not both.
+ */
+export function transactionBatches(reader: AsyncGenerator<CommittedTransaction<Buffer>>): AsyncGenerator<ShippableTransaction[]> {
+  const batches = (reader as Partial<TransactionReader<Buffer>>)[TRANSACTION_BATCHES];
   if (batches === undefined) throw new TypeError('transactionBatches() takes what readTransactions() or wal.readTransactions() returned');
   return batches();
 }
 
 /** Decodes the committed transactions of a stream. */
 export function transactionsOf<Out>(config: StreamConfig, codec: Codec<unknown, Out>): TransactionReader<Out> {
-  return readerOf(async function* batches(): AsyncGenerator<CommittedTransaction<Out>[]> {
-    for await (const batch of streamLog(config)) {
-      if (batch.transactions.length === 0) continue;
-      yield batch.transactions.map((tx) => ({ beginLsn: tx.lsns.beginLsn, commitLsn: tx.lsns.commitLsn, events: decodeEvents(tx, codec), resume: tx.resume }));
-    }
-  });
+  return readerOf(
+    async function* decoded(): AsyncGenerator<CommittedTransaction<Out>[]> {
+      for await (const batch of streamLog(config)) {
+        if (batch.transactions.length === 0) continue;
+        yield batch.transactions.map((tx) => ({ beginLsn: tx.lsns.beginLsn, commitLsn: tx.lsns.commitLsn, events: decodeEvents(tx, codec), resume: tx.resume }));
+      }
+    },
+    async function* shippable(): AsyncGenerator<ShippableTransaction[]> {
+      if (codec !== (codecs.bytes as Codec<unknown, unknown>)) throw new TypeError('transactionBatches() reads raw bytes: open the reader with the bytes codec');
+      for await (const batch of streamLog({ ...config, keepBatches: true })) {
+        if (batch.transactions.length === 0) continue;
+        yield batch.transactions.map((tx) => ({ beginLsn: tx.lsns.beginLsn, commitLsn: tx.lsns.commitLsn, events: tx.events, batch: tx.batch, resume: tx.resume }));
+      }
+    },
+  );
 }
 
-/** A TransactionReader over `batches`; only one of its two forms is to be read. */
-function readerOf<Out>(batches: () => AsyncGenerator<CommittedTransaction<Out>[]>): TransactionReader<Out> {
+/** A TransactionReader: the decoded transactions one by one, and the shipper's batches; only one of the two is to be read. */
+function readerOf<Out>(
+  decoded: () => AsyncGenerator<CommittedTransaction<Out>[]>,
+  shippable: () => AsyncGenerator<ShippableTransaction[]>,
+): TransactionReader<Out> {
   async function* oneByOne(): AsyncGenerator<CommittedTransaction<Out>> {
-    for await (const batch of batches()) yield* batch;
+    for await (const batch of decoded()) yield* batch;
   }
-  return Object.assign(oneByOne(), { [TRANSACTION_BATCHES]: batches });
+  return Object.assign(oneByOne(), { [TRANSACTION_BATCHES]: shippable });
 }
 
 /** A read-only stream over node:fs, polling when followed. */

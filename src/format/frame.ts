@@ -239,9 +239,14 @@ export function recordEvents(record: { kind: RecordKind; payload: Buffer }): Buf
   }
 }
 
+/** How many events a MutationBatch or Commit payload already checked by `readFrame` holds. */
+export function batchCount(payload: Buffer): number {
+  return payload.readUInt32LE(0);
+}
+
 /** The events of a MutationBatch or Commit payload already checked by `readFrame`, as views. */
 export function batchEvents(payload: Buffer): Buffer[] {
-  const count = payload.readUInt32LE(0);
+  const count = batchCount(payload);
   const events = new Array<Buffer>(count);
   let at = BATCH_COUNT_BYTES;
   for (let i = 0; i < count; i++) {

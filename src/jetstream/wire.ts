@@ -35,6 +35,12 @@ export interface WireTransaction {
   beginLsn: number;
   commitLsn: number;
   events: Uint8Array[];
+  /**
+   * The events already in the batch format (u32 count, then u32 length and
+   * bytes each: what follows the LSNs on the wire), as a one-frame
+   * transaction stores them; `events` is then empty.
+   */
+  batch?: Uint8Array | null;
 }
 
 export type { ResumePoint } from '../read/log-stream.js';
@@ -62,6 +68,8 @@ const COUNT_BYTES = 4;
 
 /** Bytes of one transaction's encoding: u64 begin LSN, u64 commit LSN, u32 count, count × (u32 length, bytes). */
 export function encodedSize(tx: WireTransaction): number {
+  const batch = tx.batch ?? null;
+  if (batch !== null) return 2 * LSN_BYTES + batch.length;
   let size = 2 * LSN_BYTES + COUNT_BYTES;
   for (const event of tx.events) size += COUNT_BYTES + event.length;
   return size;
@@ -71,6 +79,11 @@ export function encodedSize(tx: WireTransaction): number {
 export function encodeTransaction(target: Buffer, offset: number, tx: WireTransaction): number {
   writeU64(target, tx.beginLsn, offset);
   writeU64(target, tx.commitLsn, offset + LSN_BYTES);
+  const batch = tx.batch ?? null;
+  if (batch !== null) {
+    target.set(batch, offset + 2 * LSN_BYTES);
+    return offset + 2 * LSN_BYTES + batch.length;
+  }
   writeU32(target, tx.events.length, offset + 2 * LSN_BYTES);
   let at = offset + 2 * LSN_BYTES + COUNT_BYTES;
   for (const event of tx.events) {

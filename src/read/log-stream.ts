@@ -54,6 +54,8 @@ export interface StreamConfig {
   ended(): boolean;
   /** A live Wal's newest writes, read from memory rather than the file (an in-process reader); attached while the stream runs. */
   recent: RecentWrites | null;
+  /** Hand a one-frame transaction's events over as its batch (CommittedTx.batch): the shipper's reads. */
+  keepBatches?: boolean;
 }
 
 const BATCH_RECORDS = 4096;
@@ -112,7 +114,7 @@ function* openStream(config: StreamConfig): IoProgram<Stream> {
     : config.fromLsn === 'marker'
       ? yield* resolveFence(refs, 'marker', config.crc32)
       : config.fromLsn - 1;
-  const assembler = new TxAssembler(fence);
+  const assembler = new TxAssembler(fence, {}, config.keepBatches === true);
   const validator = new LogValidator(config.dir, refs, {
     crc32: config.crc32,
     reuse: null,
@@ -142,7 +144,7 @@ function* openStream(config: StreamConfig): IoProgram<Stream> {
         if (tx !== null) {
           const next = tx.lsns.commitLsn + 1;
           const resume = { fromLsn: next, scanFromLsn: Math.min(next, assembler.oldestOpenBegin ?? next) };
-          batch.transactions.push({ events: tx.events, eventLsns: tx.eventLsns, lsns: tx.lsns, resume });
+          batch.transactions.push({ events: tx.events, batch: tx.batch, eventLsns: tx.eventLsns, lsns: tx.lsns, resume });
         }
       }
     } catch (failure) {

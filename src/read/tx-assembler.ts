@@ -1,5 +1,5 @@
 import { COMMIT_RECORD_SPAN, RecordKind } from '../format/constants.js';
-import { batchEvents, replicatedPayload } from '../format/frame.js';
+import { batchCount, batchEvents, replicatedPayload } from '../format/frame.js';
 import type { TxLsns } from '../types.js';
 import { malformed, type ScannedRecord } from './log-validator.js';
 
@@ -19,6 +19,13 @@ import { malformed, type ScannedRecord } from './log-validator.js';
 /** A committed transaction: raw event bytes (views into the reader's window) and each event's record LSN. */
 export interface CommittedTx {
   events: Buffer[];
+  /**
+   * Set only by an assembler that keeps batches (the shipper's reads): the
+   * events of a transaction in one frame, still in the batch format (u32
+   * count, then u32 length and bytes each), the way they travel to a stream;
+   * `events` is then empty. Null otherwise.
+   */
+  batch: Buffer | null;
   /** Each event's LSN, or the one LSN all of them share (a one-record transaction's: no array to build). */
   eventLsns: number[] | number;
   lsns: TxLsns;
@@ -35,6 +42,9 @@ export interface TxObserver {
    */
   covered?(record: ScannedRecord): void;
 }
+
+/** The events of a transaction whose events are in its `batch`. */
+const IN_BATCH: Buffer[] = Object.freeze([]) as unknown as Buffer[];
 
 interface OpenTx {
   events: Buffer[];
@@ -55,6 +65,8 @@ export class TxAssembler {
     /** Transactions committed at or below it are checked, not handed over. */
     private readonly fence: number,
     private readonly observer: TxObserver = {},
+    /** Hand a one-frame transaction's events over as its batch, not split (docs/REPLICATION.md, "Message layout"). */
+    private readonly keepBatches = false,
   ) {}
 
   /** `firstBaseLsn`: the base LSN of the first segment read; a TxBegin older than it was never seen. */
@@ -76,7 +88,7 @@ export class TxAssembler {
       const { events } = replicatedPayload(record.payload);
       this.transactions++;
       this.events += events.length;
-      return { events, eventLsns: lsn, lsns: { beginLsn: txBeginLsn, commitLsn: lsn } };
+      return { events, batch: null, eventLsns: lsn, lsns: { beginLsn: txBeginLsn, commitLsn: lsn } };
     }
     if (kind === RecordKind.TxBegin) {
       if (txBeginLsn !== 0) throw malformed(`TxBegin carries tx_begin_lsn ${txBeginLsn}; a duplicate or nested TxBegin`, where);
@@ -117,7 +129,7 @@ export class TxAssembler {
         if (lsn <= this.fence) return null;
         this.transactions++;
         this.events += tx.events.length;
-        return { events: tx.events, eventLsns: tx.eventLsns, lsns: { beginLsn: txBeginLsn, commitLsn: lsn } };
+        return { events: tx.events, batch: null, eventLsns: tx.eventLsns, lsns: { beginLsn: txBeginLsn, commitLsn: lsn } };
     }
   }
 
@@ -131,11 +143,16 @@ export class TxAssembler {
     this.observer.begun?.(beginLsn);
     this.observer.ended?.(beginLsn, commitLsn);
     if (commitLsn <= this.fence) return null;
-    const events = batchEvents(record.payload);
     const eventLsn = commitLsn - COMMIT_RECORD_SPAN + 1;
+    const lsns = { beginLsn, commitLsn };
     this.transactions++;
+    if (this.keepBatches) {
+      this.events += batchCount(record.payload);
+      return { events: IN_BATCH, batch: record.payload, eventLsns: eventLsn, lsns };
+    }
+    const events = batchEvents(record.payload);
     this.events += events.length;
-    return { events, eventLsns: eventLsn, lsns: { beginLsn, commitLsn } };
+    return { events, batch: null, eventLsns: eventLsn, lsns };
   }
 
   /** Transactions begun and not yet ended. */

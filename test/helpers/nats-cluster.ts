@@ -24,6 +24,8 @@ export interface NatsCluster {
   start(index: number, options?: { cleanStore?: boolean; formTimeoutMs?: number }): Promise<void>;
   /** The node that leads `stream` now, or undefined while no single running node does. */
   leaderOf(stream: string): Promise<number | undefined>;
+  /** The node that leads `stream` when it reports every other running node a current replica; undefined otherwise. */
+  leaderOfWholeStream(stream: string): Promise<number | undefined>;
   /** Waits until the leader of `stream` reports every other running node current and each one's own store holds what the leader's holds (a stream on every node). */
   waitForReplicas(stream: string): Promise<void>;
   /** What node `i`'s own store holds of `stream`, or undefined when it holds no replica of it. */
@@ -133,21 +135,24 @@ export async function startCluster(options: { nodes: number }): Promise<NatsClus
     async leaderOf(stream) {
       return leaderIn(nodes, await streamDetails(nodes, stream));
     },
+    async leaderOfWholeStream(stream) {
+      const details = await streamDetails(nodes, stream);
+      const leader = leaderIn(nodes, details);
+      return leader !== undefined && nodes.every((node, index) => node.process === null || isCurrentReplica(details, leader, node, index)) ? leader : undefined;
+    },
     async waitForReplicas(stream) {
       await pollUntil(
         async () => {
           const details = await streamDetails(nodes, stream);
           const leader = leaderIn(nodes, details);
-          const leaderDetail = leader === undefined ? undefined : details[leader];
-          if (leaderDetail?.state === undefined) return false;
-          const { state: leaderState, cluster: view } = leaderDetail;
+          const leaderState = leader === undefined ? undefined : details[leader]?.state;
+          if (leader === undefined || leaderState === undefined) return false;
           // The leader's word and each node's own store: 2.9.10 can report a replica current a
           // moment before its store holds the last messages, and the other way round.
           return nodes.every((node, index) => {
             if (node.process === null || index === leader) return true;
             const state = details[index]?.state;
-            const current = view?.replicas?.some((replica) => replica.name === node.name && replica.current) === true;
-            return current && state?.messages === leaderState.messages && state.last_seq === leaderState.last_seq;
+            return isCurrentReplica(details, leader, node, index) && state?.messages === leaderState.messages && state.last_seq === leaderState.last_seq;
           });
         },
         `the replicas of stream ${stream} to catch up`,
@@ -314,6 +319,12 @@ async function streamDetailOn(node: Node, stream: string): Promise<StreamDetail 
 /** `stream` as each node holds it; undefined for a node that is down or holds no replica. */
 async function streamDetails(nodes: Node[], stream: string): Promise<(StreamDetail | undefined)[]> {
   return Promise.all(nodes.map((node) => (node.process === null ? undefined : streamDetailOn(node, stream))));
+}
+
+/** Whether the leader's view of the stream reports `node` (at `index`) a current replica; the leader itself always is. */
+function isCurrentReplica(details: (StreamDetail | undefined)[], leader: number, node: Node, index: number): boolean {
+  if (index === leader) return true;
+  return details[leader]?.cluster?.replicas?.some((replica) => replica.name === node.name && replica.current) === true;
 }
 
 /** The node that leads the stream, or undefined while not exactly one running node claims it. */
