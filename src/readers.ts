@@ -234,9 +234,10 @@ export function readTransactions<Out>(dir: string, options: ReadTransactionsOpti
 /**
  * What the transaction readers return: an async generator of transactions,
  * and the same transactions a batch at a time under TRANSACTION_BATCHES (one
- * promise per batch read, not per transaction), which segwal/jetstream's
- * shipper reads through `transactionBatches`. Not exported from the package:
- * one public way to read.
+ * promise per batch read, not per transaction, a one-frame transaction's
+ * events left in their batch), which segwal/jetstream's shipper reads
+ * through `transactionBatches`. Not exported from the package: one public
+ * way to read.
  */
 const TRANSACTION_BATCHES = Symbol('segwal.transactionBatches');
 type TransactionReader<Out> = AsyncGenerator<CommittedTransaction<Out>> & {
