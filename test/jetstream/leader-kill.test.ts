@@ -78,16 +78,17 @@ function watchStates(shipper: ShipperHandle): { seen: string[]; stop(): void } {
   return { seen, stop: () => clearInterval(timer) };
 }
 
+/** What a failed check after the kill reports on: the log, its shipper, the cluster and stream, the shipper's states since the kill's eve. */
+interface Scene {
+  wal: Wal;
+  shipper: ShipperHandle;
+  cluster: NatsCluster;
+  stream: string;
+  states: string[];
+}
+
 /** Runs `check`; when it fails, the failure says where the shipper, the log and the stream's leadership stood then. */
-async function saying(
-  wal: Wal,
-  shipper: ShipperHandle,
-  cluster: NatsCluster,
-  stream: string,
-  states: string[],
-  what: string,
-  check: () => Promise<unknown>,
-): Promise<void> {
+async function saying({ wal, shipper, cluster, stream, states }: Scene, what: string, check: () => Promise<unknown>): Promise<void> {
   try {
     await check();
   } catch (error) {
@@ -132,19 +133,20 @@ async function killRound(wal: Wal, log: CommittedReader, round: number, seed: nu
     const leader = whole!;
     const acknowledged = shipper.status().acknowledgedCommitLsn;
     const states = watchStates(shipper);
+    const scene: Scene = { wal, shipper, cluster, stream, states: states.seen };
     try {
       await cluster.stop(leader, 'SIGKILL');
       states.seen.push(`n${leader + 1} killed`);
       await burst;
       states.seen.push('burst committed');
-      await saying(wal, shipper, cluster, stream, states.seen, `${context}: retrying after the kill`, () =>
+      await saying(scene, `${context}: retrying after the kill`, () =>
         expect.poll(() => shipper.status().state, POLL).toBe('retrying'),
       );
-      await saying(wal, shipper, cluster, stream, states.seen, `${context}: a new leader elected`, () =>
+      await saying(scene, `${context}: a new leader elected`, () =>
         expect.poll(() => cluster.leaderOf(stream), ELECTION).toBeDefined(),
       );
       states.seen.push('a new leader elected');
-      await saying(wal, shipper, cluster, stream, states.seen, `${context}: shipping again past ${acknowledged}`, () =>
+      await saying(scene, `${context}: shipping again past ${acknowledged}`, () =>
         expect.poll(() => shipper.status().state === 'shipping' && shipper.status().acknowledgedCommitLsn > acknowledged, POLL).toBe(true),
       );
     } finally {
