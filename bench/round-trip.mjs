@@ -21,7 +21,7 @@ async function microsPerCall(step) {
 
 function preparedFile(name) {
   const fd = io.sync.openSegment(path.join(root, name), true);
-  io.sync.allocate(fd, 64 << 20);
+  io.sync.allocate(fd, 64 << 20, true);
   io.sync.datasync(fd);
   return fd;
 }

@@ -87,6 +87,12 @@ std::string StringArg(const Napi::CallbackInfo& info, size_t index) {
   return info[index].As<Napi::String>().Utf8Value();
 }
 
+// A flag left out must not read as false: the raw probe once lost its zero fill that way (docs/BENCHMARKS.md, Method).
+bool BoolArg(const Napi::CallbackInfo& info, size_t index) {
+  if (!info[index].IsBoolean()) throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(index) + " must be a boolean");
+  return info[index].As<Napi::Boolean>().Value();
+}
+
 Napi::Uint8Array BytesArg(const Napi::CallbackInfo& info, size_t index) {
   if (!info[index].IsTypedArray() || info[index].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
     throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(index) + " must be a Uint8Array");
@@ -97,7 +103,7 @@ Napi::Uint8Array BytesArg(const Napi::CallbackInfo& info, size_t index) {
 // Each operation is built once from the arguments, then run now or later.
 Syscall OpenSegmentCall(const Napi::CallbackInfo& info) {
   std::string path = StringArg(info, 0);
-  bool create = info[1].ToBoolean().Value();
+  bool create = BoolArg(info, 1);
   return [path, create](SysError* error) { return static_cast<int64_t>(OpenSegment(path, create, error)); };
 }
 
@@ -115,7 +121,7 @@ Syscall AppendFramesCall(const Napi::CallbackInfo& info) {
   int fd = IntArg(info, 0);
   Napi::Uint8Array data = BytesArg(info, 1);
   int64_t position = SizeArg(info, 2);
-  bool sync = info[3].ToBoolean().Value();
+  bool sync = BoolArg(info, 3);
   uint8_t* bytes = data.Data();
   size_t size = data.ByteLength();
   return [fd, bytes, size, position, sync](SysError* error) { return AppendFrames(fd, bytes, size, position, sync, error); };
@@ -136,7 +142,7 @@ Syscall StartWritebackCall(const Napi::CallbackInfo& info) {
 Syscall AllocateCall(const Napi::CallbackInfo& info) {
   int fd = IntArg(info, 0);
   int64_t size = SizeArg(info, 1);
-  bool zeroFill = info[2].ToBoolean().Value();
+  bool zeroFill = BoolArg(info, 2);
   return [fd, size, zeroFill](SysError* error) { return Allocate(fd, size, zeroFill, error), int64_t{0}; };
 }
 

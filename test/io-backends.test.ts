@@ -86,6 +86,20 @@ describe('the two io backends', () => {
     expect(() => jsIo.sync.openSegment(file, true)).toThrow(expect.objectContaining({ code: 'EEXIST' }));
   });
 
+  it('native flags must be booleans: a call that leaves one out throws a TypeError and does nothing', async () => {
+    const native = createNativeIo();
+    const file = path.join(tempDir(), 'flags.wal');
+    const fd = native.sync.openSegment(file, true);
+    const loose = native.sync as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const looseAsync = native.async as unknown as Record<string, (...args: unknown[]) => unknown>;
+    expect(() => loose.allocate?.(fd, 10_000)).toThrow(new TypeError('argument 2 must be a boolean'));
+    expect(() => looseAsync.allocate?.(fd, 10_000)).toThrow(new TypeError('argument 2 must be a boolean'));
+    expect(() => loose.appendFrames?.(fd, Buffer.alloc(16), 0, 1)).toThrow(new TypeError('argument 3 must be a boolean'));
+    expect(() => loose.openSegment?.(path.join(tempDir(), 'other.wal'))).toThrow(new TypeError('argument 1 must be a boolean'));
+    native.sync.close(fd);
+    expect(fs.statSync(file).size).toBe(0);
+  });
+
   it.each([true, false])('native allocate (zeroFill %s) leaves zeros that read back like the js backend’s, and async forms match sync forms', async (zeroFill) => {
     const native = createNativeIo();
     const dir = tempDir();

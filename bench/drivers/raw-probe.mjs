@@ -21,7 +21,7 @@ export const rawProbeDriver = {
     const appendSync = (event) => {
       if (position + event.length > allocated) {
         allocated = Math.max(allocated + PREALLOCATION_STEP, position + event.length);
-        io.sync.allocate(fd, allocated);
+        io.sync.allocate(fd, allocated, true);
         io.sync.datasync(fd);
       }
       io.sync.write(fd, event, position);
