@@ -150,7 +150,7 @@ export async function* readWal<Out>(dir: string, options: ReadWalOptions<Out> = 
 }
 
 function decodeOne<Out>(codec: Codec<unknown, Out>, bytes: Buffer, lsn: number): Out {
-  return decodeEvents({ events: [bytes], batch: null, eventLsns: lsn, lsns: { beginLsn: 0, commitLsn: 0 } }, codec)[0] as Out;
+  return decodeEvents({ events: [bytes], eventLsns: lsn }, codec)[0] as Out;
 }
 
 export interface ReadTransactionsOptions<Out = Buffer> extends ReaderIoOption {
@@ -257,7 +257,9 @@ export interface ShippableTransaction extends CommittedTransaction<Buffer> {
 /**
  * The transactions of a reader from readTransactions or wal.readTransactions
  * (bytes codec), a batch at a time, as the shipper reads them; read it this
- * way or one by one, not both.
+ * way or one by one, not both. A batch's events and batches are views into
+ * memory the reader reuses: valid until the next batch is asked for (the
+ * shipper copies each transaction into its message as it takes it).
  */
 export function transactionBatches(reader: AsyncGenerator<CommittedTransaction<Buffer>>): AsyncGenerator<ShippableTransaction[]> {
   const batches = (reader as Partial<TransactionReader<Buffer>>)[TRANSACTION_BATCHES];
@@ -271,14 +273,14 @@ export function transactionsOf<Out>(config: StreamConfig, codec: Codec<unknown, 
     async function* decoded(): AsyncGenerator<CommittedTransaction<Out>[]> {
       for await (const batch of streamLog(config)) {
         if (batch.transactions.length === 0) continue;
-        yield batch.transactions.map((tx) => ({ beginLsn: tx.lsns.beginLsn, commitLsn: tx.lsns.commitLsn, events: decodeEvents(tx, codec), resume: tx.resume }));
+        yield batch.transactions.map((tx) => ({ beginLsn: tx.beginLsn, commitLsn: tx.commitLsn, events: decodeEvents(tx, codec), resume: tx.resume }));
       }
     },
     async function* shippable(): AsyncGenerator<ShippableTransaction[]> {
       if (codec !== (codecs.bytes as Codec<unknown, unknown>)) throw new TypeError('transactionBatches() reads raw bytes: open the reader with the bytes codec');
-      for await (const batch of streamLog({ ...config, keepBatches: true })) {
+      for await (const batch of streamLog({ ...config, keepBatches: true, reuseWindows: true })) {
         if (batch.transactions.length === 0) continue;
-        yield batch.transactions.map((tx) => ({ beginLsn: tx.lsns.beginLsn, commitLsn: tx.lsns.commitLsn, events: tx.events, batch: tx.batch, resume: tx.resume }));
+        yield batch.transactions;
       }
     },
   );

@@ -5,6 +5,7 @@ import { messageAt } from './get-message.js';
 import { MessageBuilder, type SourceTransaction } from './message-builder.js';
 import { publishMessage, type PublishExpectation } from './publish.js';
 import { completeUpTo, holeSince, removalsAt, removedNow, streamPosition, type Removals, type StreamPosition } from './stream-position.js';
+import { Unacknowledged } from './unacknowledged.js';
 import { HEADER, encodedSize, wireHeaders, type ResumePoint, type WireMessage } from './wire.js';
 
 /*
@@ -80,11 +81,7 @@ export class Shipper {
   private shippedCommitLsn = 0;
   private inFlight = 0;
   private sourceCommitLsn = 0;
-  /** Transactions read and not yet acknowledged, oldest first. */
-  private unacked: Array<{ commitLsn: number; bytes: number; readAt: number }> = [];
-  /** Index of the oldest in `unacked` (entries before it were acknowledged): Array.shift is linear on long arrays. */
-  private unackedHead = 0;
-  private unackedBytes = 0;
+  private readonly unacked = new Unacknowledged();
   private divergences = 0;
   private lastError: WalError | null = null;
   private readonly stop = new AbortController();
@@ -107,6 +104,7 @@ export class Shipper {
   }
 
   status(): ShipperStatus {
+    const now = Date.now();
     return {
       state: this.state,
       logId: this.config.logId,
@@ -114,9 +112,9 @@ export class Shipper {
       acknowledgedCommitLsn: this.acked?.commitLsn ?? 0,
       inFlight: this.inFlight,
       sourceCommitLsn: this.sourceCommitLsn,
-      transactionsBehind: this.unacked.length - this.unackedHead,
-      unacknowledgedBytes: this.unackedBytes,
-      oldestUnacknowledgedMs: this.unackedHead === this.unacked.length ? 0 : Date.now() - (this.unacked[this.unackedHead] as { readAt: number }).readAt,
+      transactionsBehind: this.unacked.count,
+      unacknowledgedBytes: this.unacked.bytes,
+      oldestUnacknowledgedMs: now - (this.unacked.oldestReadAt ?? now),
       streamSeq: this.acked?.seq ?? 0,
       divergences: this.divergences,
       lastError: this.lastError?.message ?? null,
@@ -224,9 +222,7 @@ export class Shipper {
     // shipper stored would otherwise wait for a publish that never comes, and retention would keep it.
     if (last !== null) this.source.acknowledged(last.resume);
     this.resolveWaiters(streamHolds);
-    this.unacked = []; // read again from the stream's position
-    this.unackedHead = 0;
-    this.unackedBytes = 0;
+    this.unacked.clear(); // read again from the stream's position
     if (position.resume !== null) return { resume: position.resume };
     // An empty subject: from where this shipper first began, if it began on one (the stream was purged), else from the log's default start.
     this.origin ??= await this.source.start();
@@ -303,9 +299,7 @@ export class Shipper {
         const readAt = Date.now();
         for (const tx of step.value) {
           this.sourceCommitLsn = Math.max(this.sourceCommitLsn, tx.commitLsn);
-          const bytes = encodedSize(tx);
-          this.unacked.push({ commitLsn: tx.commitLsn, bytes, readAt });
-          this.unackedBytes += bytes;
+          this.unacked.add(tx.commitLsn, encodedSize(tx), readAt);
           for (const message of builder.add(tx)) await publish(message);
         }
       }
@@ -356,14 +350,7 @@ export class Shipper {
     const commitLsn = completeUpTo(message);
     if (this.acked === null || commitLsn >= this.acked.commitLsn) this.acked = { commitLsn, seq, msgId: message.msgId };
     this.lastError = null;
-    while (this.unackedHead < this.unacked.length && (this.unacked[this.unackedHead] as { commitLsn: number }).commitLsn <= commitLsn) {
-      this.unackedBytes -= (this.unacked[this.unackedHead] as { bytes: number }).bytes;
-      this.unackedHead++;
-    }
-    if (this.unackedHead > 1024 && this.unackedHead * 2 > this.unacked.length) {
-      this.unacked = this.unacked.slice(this.unackedHead);
-      this.unackedHead = 0;
-    }
+    this.unacked.acknowledge(commitLsn);
     this.source.acknowledged(message.resume);
     this.resolveWaiters(commitLsn);
   }

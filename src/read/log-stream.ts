@@ -3,8 +3,10 @@ import type { Crc32 } from '../format/crc.js';
 import { runAsync, type IoProgram } from '../io/program.js';
 import type { WalIo } from '../io/types.js';
 import type { RecentWrites } from '../recent-writes.js';
+import type { TxLsns } from '../types.js';
 import { resolveFence } from './fence.js';
 import { LogValidator, type ScannedRecord } from './log-validator.js';
+import type { Reuse } from './segment-source.js';
 import { listSegments, segmentHeaderAndSize, type SegmentRef } from './segments.js';
 import { TxAssembler, type CommittedTx } from './tx-assembler.js';
 
@@ -24,7 +26,8 @@ export interface ResumePoint {
   scanFromLsn: number;
 }
 
-export type StreamedTx = CommittedTx & { resume: ResumePoint };
+/** A committed transaction as the stream hands it over (the assembler's, its LSNs flat), with the point to resume from after it. */
+export type StreamedTx = Omit<CommittedTx, 'lsns'> & TxLsns & { resume: ResumePoint };
 
 export interface StreamConfig {
   io: WalIo;
@@ -56,6 +59,14 @@ export interface StreamConfig {
   recent: RecentWrites | null;
   /** Hand a one-frame transaction's events over as its batch (CommittedTx.batch): the shipper's reads. */
   keepBatches?: boolean;
+  /**
+   * The consumer is done with a batch's views once it asks for the next one
+   * (the shipper, which copies each transaction into its message as it takes
+   * it): the window's buffers are reused, and the views of transactions held
+   * back or still open are copied first. Otherwise every refill reads into
+   * new memory, since the events handed over must outlive the read.
+   */
+  reuseWindows?: boolean;
 }
 
 const BATCH_RECORDS = 4096;
@@ -73,13 +84,13 @@ export async function* streamLog(config: StreamConfig): AsyncGenerator<Batch> {
   let reader: Stream | null = null;
   const held: StreamedTx[] = [];
   try {
-    reader = await runAsync(io, openStream(config));
+    reader = await runAsync(io, openStream(config, () => detachViews(held)));
     while (!aborted()) {
       const { batch, state, failure } = await runAsync(io, reader.readBatch());
       held.push(...batch.transactions);
       const limit = config.limit();
       let ready = 0;
-      while (ready < held.length && (held[ready] as StreamedTx).lsns.commitLsn <= limit) ready++;
+      while (ready < held.length && (held[ready] as StreamedTx).commitLsn <= limit) ready++;
       const transactions = held.splice(0, ready);
       if (batch.records.length > 0 || transactions.length > 0) yield { records: batch.records, transactions };
       // What was read before a refused record is handed over first, then the refusal.
@@ -106,7 +117,8 @@ interface Stream {
   readBatch(): IoProgram<BatchRead>;
 }
 
-function* openStream(config: StreamConfig): IoProgram<Stream> {
+/** `beforeReuse`: copies what the stream holds back, before a buffer its views may point into is reused. */
+function* openStream(config: StreamConfig, beforeReuse: () => void): IoProgram<Stream> {
   const all = yield* listSegments(config.dir);
   const refs = config.scanFrom === null ? all : yield* fromSegmentHolding(all, config.scanFrom, config.crc32);
   const fence = config.recordsOnly
@@ -115,9 +127,19 @@ function* openStream(config: StreamConfig): IoProgram<Stream> {
       ? yield* resolveFence(refs, 'marker', config.crc32)
       : config.fromLsn - 1;
   const assembler = new TxAssembler(fence, {}, config.keepBatches === true);
+  const reuse: Reuse | null =
+    config.reuseWindows === true
+      ? {
+          beforeReuse: () => {
+            assembler.detachOpenEvents();
+            beforeReuse();
+          },
+          buffers: [],
+        }
+      : null;
   const validator = new LogValidator(config.dir, refs, {
     crc32: config.crc32,
-    reuse: null,
+    reuse,
     follow: config.follow,
     syncReads: config.syncReads,
     neededFromLsn: config.scanFrom?.lsn ?? 1,
@@ -129,22 +151,28 @@ function* openStream(config: StreamConfig): IoProgram<Stream> {
     if (ended) return { batch, state: 'end' };
     try {
       for (let read = 0; read < BATCH_RECORDS; read++) {
-        const step = yield* validator.next();
-        if (step.type === 'caughtUp') return { batch, state: 'caughtUp' };
-        if (step.type === 'end') {
-          ended = true;
-          assembler.finish();
-          return { batch, state: 'end' };
+        let record = validator.recordInWindow();
+        if (record === null) {
+          // The next record takes a read, which may reuse the memory this batch's views point into: hand them over first.
+          if (batch.transactions.length > 0 || batch.records.length > 0) return { batch, state: 'more' };
+          const step = yield* validator.next();
+          if (step.type === 'caughtUp') return { batch, state: 'caughtUp' };
+          if (step.type === 'end') {
+            ended = true;
+            assembler.finish();
+            return { batch, state: 'end' };
+          }
+          if (step.type === 'skipped') assembler.forgetBegunBefore(step.baseLsn);
+          if (step.type !== 'record') continue;
+          record = step.record;
         }
-        if (step.type === 'skipped') assembler.forgetBegunBefore(step.baseLsn);
-        if (step.type !== 'record') continue;
-        const tx = assembler.push(step.record, validator.firstBaseLsn as number);
+        const tx = assembler.push(record, validator.firstBaseLsn as number);
         // Records are kept for the raw readers only: a transaction reader would hold them for nothing.
-        if (config.recordsOnly) batch.records.push(step.record);
+        if (config.recordsOnly) batch.records.push(record);
         if (tx !== null) {
           const next = tx.lsns.commitLsn + 1;
           const resume = { fromLsn: next, scanFromLsn: Math.min(next, assembler.oldestOpenBegin ?? next) };
-          batch.transactions.push({ events: tx.events, batch: tx.batch, eventLsns: tx.eventLsns, lsns: tx.lsns, resume });
+          batch.transactions.push({ beginLsn: tx.lsns.beginLsn, commitLsn: tx.lsns.commitLsn, events: tx.events, batch: tx.batch, eventLsns: tx.eventLsns, resume });
         }
       }
     } catch (failure) {
@@ -154,6 +182,14 @@ function* openStream(config: StreamConfig): IoProgram<Stream> {
     return { batch, state: 'more' };
   }
   return { validator, readBatch };
+}
+
+/** Gives transactions held back their own copies of their events, so the window they point into can be reused. */
+function detachViews(held: StreamedTx[]): void {
+  for (const tx of held) {
+    tx.events = tx.events.map((event) => Buffer.from(event));
+    if (tx.batch !== null) tx.batch = Buffer.from(tx.batch);
+  }
 }
 
 /**

@@ -126,6 +126,25 @@ export class LogValidator {
     }
   }
 
+  /**
+   * The next record, when the current segment's window holds it and it
+   * passes every check: what `next` returns then, without its io program.
+   * Null otherwise, and nothing is consumed: `next` reads on, and refuses
+   * what must be refused (closing the segment first, which takes io).
+   */
+  recordInWindow(): ScannedRecord | null {
+    const segment = this.current;
+    if (segment === null) return null;
+    const frame = segment.source.recordInWindow(segment.offset);
+    if (frame === null) return null;
+    try {
+      return this.accept(segment, frame);
+    } catch (error) {
+      if (error instanceof WalError) return null; // refused by `next`, the same way
+      throw error;
+    }
+  }
+
   private *step(): IoProgram<ValidatorStep> {
     for (;;) {
       if (this.current === null) {

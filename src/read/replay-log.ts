@@ -4,7 +4,7 @@ import type { Crc32 } from '../format/crc.js';
 import { awaitValue, isSyncAwaitRefusal, type IoProgram } from '../io/program.js';
 import type { Codec, Recovery, ReplayHandler, TornTail, TxLsns } from '../types.js';
 import { resolveFence } from './fence.js';
-import { LogValidator, type ScannedSegment } from './log-validator.js';
+import { LogValidator, type ScannedSegment, type ValidatorStep } from './log-validator.js';
 import { listSegments, type SegmentRef } from './segments.js';
 import { TxAssembler, type CommittedTx, type TxObserver } from './tx-assembler.js';
 
@@ -52,7 +52,8 @@ export function* replayLog<Out>(dir: string, options: ReplayOptions<Out>): IoPro
   let maxLsn = 0;
   try {
     for (;;) {
-      const step = yield* validator.next();
+      const inWindow = validator.recordInWindow();
+      const step: ValidatorStep = inWindow === null ? yield* validator.next() : { type: 'record', record: inWindow };
       if (step.type === 'end') break;
       if (step.type === 'record') {
         maxLsn = step.record.lsn;
@@ -105,7 +106,7 @@ export function recoveryReport(
 }
 
 /** Decodes one committed transaction's events with the codec. */
-export function decodeEvents<Out>(tx: CommittedTx, codec: Codec<unknown, Out>): Out[] {
+export function decodeEvents<Out>(tx: Pick<CommittedTx, 'events' | 'eventLsns'>, codec: Codec<unknown, Out>): Out[] {
   // The bytes codec hands the bytes over as they are: no array to copy.
   if (codec === (codecs.bytes as Codec<unknown, unknown>)) return tx.events as Out[];
   const { eventLsns } = tx;

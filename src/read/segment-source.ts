@@ -1,6 +1,6 @@
 import { COMMIT_RECORD_SPAN, FRAME_OVERHEAD, MAX_FRAME_BYTES, MIN_COMMIT_FRAME_BYTES, firstLsnOf, isRecordKind } from '../format/constants.js';
 import type { Crc32 } from '../format/crc.js';
-import { lastNonZeroByte, readFrame, type FrameReadResult } from '../format/frame.js';
+import { lastNonZeroByte, readFrame, type DecodedFrame, type FrameReadResult } from '../format/frame.js';
 import { readU64 } from '../format/little-endian.js';
 import { begin, call, finish, type Begun, type IoProgram } from '../io/program.js';
 import type { Fd } from '../io/types.js';
@@ -154,6 +154,23 @@ export class SegmentSource {
       if (length > bytes.length && length <= MAX_FRAME_BYTES) bytes = yield* this.bytesAt(offset, length);
     }
     return { result: readFrame(bytes, 0, bytes.length, this.crc32), bytes };
+  }
+
+  /**
+   * The record at `offset` when the window holds the whole frame: what
+   * `frameAt` finds there in the usual case, with no io program to run (its
+   * generators cost a small record more than reading it; docs/BENCHMARKS.md,
+   * "Reading per record"). Null for anything else, which `frameAt` reads and
+   * tells apart.
+   */
+  recordInWindow(offset: number): DecodedFrame | null {
+    const window = this.window;
+    const from = offset - this.start;
+    if (from < 0 || from + FRAME_OVERHEAD > window.length) return null;
+    const length = window.readUInt32LE(from);
+    if (length < FRAME_OVERHEAD || from + length > window.length) return null;
+    const result = readFrame(window, from, from + length, this.crc32);
+    return result.status === 'record' ? result.frame : null;
   }
 
   /** One past the last non-zero byte at or after `offset` (`offset` when all zero): reads to the end of the file. */

@@ -27,9 +27,12 @@ async function writeMixedLog(dir: string): Promise<void> {
   await wal.close();
 }
 
+/** The shipper's reads, each transaction copied as it comes: a batch's views last until the next batch is asked for. */
 async function shippable(dir: string): Promise<ShippableTransaction[]> {
   const all: ShippableTransaction[] = [];
-  for await (const batch of transactionBatches(readTransactions(dir))) all.push(...batch);
+  for await (const batch of transactionBatches(readTransactions(dir))) {
+    for (const tx of batch) all.push({ ...tx, events: tx.events.map((event) => Buffer.from(event)), batch: tx.batch === null ? null : Buffer.from(tx.batch) });
+  }
   return all;
 }
 
