@@ -1,3 +1,4 @@
+import { codecs } from './codec.js';
 import { CommitQueue } from './commit-queue.js';
 import { WalError, toIoError } from './errors.js';
 import { MAX_BATCHED_EVENT_BYTES, MAX_EVENT_BYTES, RecordKind } from './format/constants.js';
@@ -18,6 +19,7 @@ import { Tx, type TxHost } from './tx.js';
 import type { TxSpans } from './tx-spans.js';
 import type {
   CloseReport,
+  Codec,
   CodecOption,
   CommitOptions,
   EventIn,
@@ -601,10 +603,13 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     }
   }
 
-  private encodeAll(events: readonly In[], method: string): Uint8Array[] {
+  private encodeAll(events: readonly In[], method: string): readonly Uint8Array[] {
     if (!Array.isArray(events)) {
       throw new WalError('WAL_INVALID_EVENT', `${method}() takes an array of events, got ${typeof events}`);
     }
+    // The bytes codec hands each event over as it is: the caller's array is staged itself (its bytes are
+    // copied before the call returns), not mapped into a new one. Anything it would refuse goes the long way.
+    if (this.options.codec === (codecs.bytes as Codec<unknown, unknown>) && allBatchableBytes(events)) return events as readonly Uint8Array[];
     return events.map((event, index) => this.encode(event, MAX_BATCHED_EVENT_BYTES, index));
   }
 
@@ -679,6 +684,12 @@ export class Wal<In = Uint8Array, Out = Buffer> {
 }
 
 /** How an error message names the event: built only on the error path (encode runs per event). */
+/** Every event a Uint8Array within the size of a batched event: what the bytes codec takes unchanged. */
+function allBatchableBytes(events: readonly unknown[]): boolean {
+  for (const event of events) if (!(event instanceof Uint8Array) || event.length > MAX_BATCHED_EVENT_BYTES) return false;
+  return true;
+}
+
 function eventName(index: number | undefined): string {
   return index === undefined ? 'event' : `event ${index}`;
 }

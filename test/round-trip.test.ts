@@ -44,6 +44,29 @@ describe.each(BACKENDS)('round trip on the $name backend', ({ io }) => {
     await reopened.close();
   });
 
+  it('the caller may reuse its array and its buffers once commit() or commitSync() returns: the log holds what the call saw', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: io(), sync: 'group' });
+    const small = [Buffer.from('first'), Buffer.from('second')];
+    // Larger than the staging buffer a Wal starts with (64 KiB): staged into a grown one.
+    const large = [Buffer.alloc(600_000, 'x'), Buffer.alloc(600_000, 'y')];
+    const committed = wal.commit(small);
+    const committedLarge = wal.commit(large);
+    const blocking = [Buffer.from('third')];
+    wal.commitSync(blocking);
+    for (const batch of [small, large, blocking]) {
+      for (const event of batch) event.fill(0);
+      batch[0] = Buffer.from('replaced');
+      batch.length = 1;
+    }
+    await committed;
+    await committedLarge;
+    await wal.close();
+    const { wal: reopened, events: replayed } = await Wal.open({ dir, io: io() });
+    expect(replayed).toEqual([Buffer.from('first'), Buffer.from('second'), Buffer.alloc(600_000, 'x'), Buffer.alloc(600_000, 'y'), Buffer.from('third')]);
+    await reopened.close();
+  });
+
   it('interleaved transactions from several begin()s replay in commit order', async () => {
     const dir = tempDir();
     const { wal } = await Wal.open({ dir, io: io() });
