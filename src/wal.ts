@@ -683,13 +683,13 @@ export class Wal<In = Uint8Array, Out = Buffer> {
   }
 }
 
-/** How an error message names the event: built only on the error path (encode runs per event). */
 /** Every event a Uint8Array within the size of a batched event: what the bytes codec takes unchanged. */
 function allBatchableBytes(events: readonly unknown[]): boolean {
   for (const event of events) if (!(event instanceof Uint8Array) || event.length > MAX_BATCHED_EVENT_BYTES) return false;
   return true;
 }
 
+/** How an error message names the event: built only on the error path (encode runs per event). */
 function eventName(index: number | undefined): string {
   return index === undefined ? 'event' : `event ${index}`;
 }
