@@ -45,6 +45,25 @@ describe('a follower in another process than the writer', () => {
     await wal.close();
   });
 
+  it('sees a commit that lands after its read found nothing and before its watch began', async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: 'js', sync: 'per-commit' });
+    await wal.commit(events('before'));
+    // The follower starts its watch only once a read has found nothing new:
+    // this commit lands in that gap, just before the watch is in place.
+    const watch = fs.watch.bind(fs);
+    const late = vi.spyOn(fs, 'watch').mockImplementation(((...args: Parameters<typeof fs.watch>) => {
+      wal.commitSync(events('in the gap'));
+      return watch(...args);
+    }) as typeof fs.watch);
+    onTestFinished(() => late.mockRestore());
+    const follower = follow(dir, MINUTE);
+    await expect.poll(() => follower.seen, { timeout: 5000, interval: 5 }).toEqual(['before', 'in the gap']);
+    expect(late).toHaveBeenCalledTimes(1);
+    await follower.stop();
+    await wal.close();
+  });
+
   it('releases its watch when the iteration ends, and a reader never iterated holds none', async () => {
     const dir = tempDir();
     const { wal } = await Wal.open({ dir, io: 'js', sync: 'none' });

@@ -11,8 +11,13 @@ import fs from 'node:fs';
  */
 export class DirectoryChanges {
   private watcher: fs.FSWatcher | null = null;
-  /** Something changed since the last wait began. */
-  private changed = false;
+  /**
+   * Something changed since the last wait began. It starts true: the watch
+   * begins after the read that found nothing new, and a commit landing
+   * between that read and the watch would not be noticed, so the first wait
+   * returns at once and the follower reads again with the watch in place.
+   */
+  private changed = true;
   private wake: (() => void) | null = null;
 
   constructor(dir: string) {
