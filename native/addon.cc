@@ -168,6 +168,11 @@ Napi::Value Crc32Js(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), Crc32(initial, data.Data(), data.ByteLength()));
 }
 
+Napi::Value CheckFrameCrcsJs(const Napi::CallbackInfo& info) {
+  Napi::Uint8Array data = BytesArg(info, 0);
+  return Napi::Number::New(info.Env(), static_cast<double>(CheckFrameCrcs(data.Data(), data.ByteLength())));
+}
+
 Napi::Value TryLockJs(const Napi::CallbackInfo& info) {
   std::string path = StringArg(info, 0);
   SysError error;
@@ -204,6 +209,7 @@ void ExportPair(Napi::Env env, Napi::Object exports, const char* name, Syscall (
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrnoNames", Napi::Function::New(env, SetErrnoNamesJs));
   exports.Set("crc32", Napi::Function::New(env, Crc32Js));
+  exports.Set("checkFrameCrcs", Napi::Function::New(env, CheckFrameCrcsJs));
   exports.Set("tryLock", Napi::Function::New(env, TryLockJs));
   exports.Set("unlock", Napi::Function::New(env, UnlockJs));
   ExportPair(env, exports, "openSegment", OpenSegmentCall, true);

@@ -138,4 +138,16 @@ size_t FillFrameCrcs(uint8_t* data, size_t size) {
   return at;
 }
 
+size_t CheckFrameCrcs(const uint8_t* data, size_t size) {
+  size_t at = 0;
+  while (size - at >= kMinFrameBytes) {
+    size_t length = LoadU32(data + at);
+    if (length < kMinFrameBytes || length > size - at) break;
+    size_t crcAt = at + length - kCrcBytes;
+    if (LoadU32(data + crcAt) != Crc32(0, data + at, length - kCrcBytes)) break;
+    at += length;
+  }
+  return at;
+}
+
 }  // namespace segwal

@@ -13,4 +13,9 @@ uint32_t Crc32(uint32_t crc, const uint8_t* data, size_t size);
 // whose length is out of range or runs past `size`; returns the bytes of the frames filled in.
 size_t FillFrameCrcs(uint8_t* data, size_t size);
 
+// Walks the frames in `data` as FillFrameCrcs does and checks each one's CRC trailer instead. Stops
+// at a length out of range, a frame running past `size`, or a CRC that does not hold; returns the
+// bytes of the frames before that point, whose CRCs all hold.
+size_t CheckFrameCrcs(const uint8_t* data, size_t size);
+
 }  // namespace segwal

@@ -47,7 +47,8 @@ const isWalIo = (value: unknown): value is WalIo => {
     typeof io.name === 'string' &&
     typeof io.sync === 'object' &&
     typeof io.async === 'object' &&
-    typeof io.crc32 === 'function'
+    typeof io.crc32 === 'function' &&
+    (io.checkFrameCrcs === undefined || typeof io.checkFrameCrcs === 'function')
   );
 };
 

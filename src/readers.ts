@@ -63,6 +63,7 @@ export async function replayDir<Out>(
     replayLog(root, {
       fence: given.checkpointLsn ?? 'marker',
       crc32: io.crc32,
+      checkFrameCrcs: io.checkFrameCrcs,
       codec,
       onReplay: (given.onReplay as ReplayHandler<Out> | undefined) ?? null,
     }),

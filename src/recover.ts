@@ -98,6 +98,7 @@ function* replayAndRepair<In, Out>(
   const log = yield* replayLog(options.dir, {
     fence: options.checkpointLsn,
     crc32: io.crc32,
+    checkFrameCrcs: io.checkFrameCrcs,
     codec: options.codec as Codec<unknown, Out>,
     onReplay: options.onReplay,
     observer: spans,

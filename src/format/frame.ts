@@ -136,8 +136,12 @@ export type FrameReadResult =
   /** The bytes at this offset are not a frame. `declaredLength` is the length field when it was in range. */
   | { status: 'damage'; code: WalErrorCode; reason: string; declaredLength: number | null };
 
-/** Reads the frame at `offset`, looking no further than `end`. */
-export function readFrame(source: Buffer, offset: number, end: number, crc32: Crc32): FrameReadResult {
+/**
+ * Reads the frame at `offset`, looking no further than `end`. `crc32` null:
+ * the caller has checked this frame's CRC already (a window of frames checked
+ * in one call, WalIo `checkFrameCrcs`).
+ */
+export function readFrame(source: Buffer, offset: number, end: number, crc32: Crc32 | null): FrameReadResult {
   const available = end - offset;
   if (available <= 0) return { status: 'end' };
   if (available < 4) {
@@ -154,8 +158,7 @@ export function readFrame(source: Buffer, offset: number, end: number, crc32: Cr
     return damage('WAL_TRUNCATED', `frame of ${length} bytes but only ${available} bytes left`, length);
   }
   const crcAt = offset + length - CRC_BYTES;
-  const storedCrc = source.readUInt32LE(crcAt);
-  if (crc32(source.subarray(offset, crcAt)) !== storedCrc) {
+  if (crc32 !== null && crc32(source.subarray(offset, crcAt)) !== source.readUInt32LE(crcAt)) {
     return damage('WAL_CRC_MISMATCH', 'frame CRC does not match its bytes', length);
   }
   const kind = source[offset + KIND_AT] as number;

@@ -13,6 +13,8 @@ export interface NativeAddon {
   /** Gives the addon Node's errno names (name → number) for the `code` of its errors; called once, at load. */
   setErrnoNames(names: Record<string, number>): void;
   crc32(data: Uint8Array, initial: number): number;
+  /** The bytes of the leading frames of `frames` whose CRC trailers hold (native/crc32.h CheckFrameCrcs). */
+  checkFrameCrcs(frames: Uint8Array): number;
   /** flock(LOCK_EX|LOCK_NB) on `path` (created if missing); returns the held fd. */
   tryLock(path: string): number;
   /** Releases the flock and closes the fd. */

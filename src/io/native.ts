@@ -55,6 +55,7 @@ export function createNativeIo(): WalIo {
       sync: syncOps(addon),
       async: asyncOps(addon),
       crc32: (data, initial) => addon.crc32(data, initial ?? 0),
+      checkFrameCrcs: (frames) => addon.checkFrameCrcs(frames),
     };
   }
   return shared;

@@ -83,4 +83,13 @@ export interface WalIo {
   readonly async: AsyncIoOps;
   /** CRC-32 (IEEE 802.3, as zlib computes it) of `data`, continuing from `initial`. */
   crc32(data: Uint8Array, initial?: number): number;
+  /**
+   * Optional: walks the frames back to back from the start of `frames` and
+   * returns the bytes of those before the first whose length is out of
+   * range, which runs past the end, or whose CRC trailer does not hold. A
+   * reader checks a window of frames with one call instead of a `crc32`
+   * call per frame (the native backend's); without it, it calls `crc32`
+   * for each frame. It must never count a frame whose CRC does not hold.
+   */
+  checkFrameCrcs?(frames: Uint8Array): number;
 }

@@ -139,6 +139,7 @@ function* openStream(config: StreamConfig, beforeReuse: () => void): IoProgram<S
       : null;
   const validator = new LogValidator(config.dir, refs, {
     crc32: config.crc32,
+    checkFrameCrcs: config.io.checkFrameCrcs,
     reuse,
     follow: config.follow,
     syncReads: config.syncReads,

@@ -5,6 +5,7 @@ import type { Crc32 } from '../format/crc.js';
 import type { DecodedFrame, FrameReadResult } from '../format/frame.js';
 import { decodeSegmentHeader, type SegmentHeader } from '../format/header.js';
 import type { IoProgram } from '../io/program.js';
+import type { WalIo } from '../io/types.js';
 import type { RecentWrites } from '../recent-writes.js';
 import type { TornTail, WalRecord } from '../types.js';
 import { SegmentSource, type FramesAfterDamage, type Reuse } from './segment-source.js';
@@ -67,6 +68,8 @@ export type ValidatorStep =
 
 export interface ValidatorOptions {
   crc32: Crc32;
+  /** The io's `checkFrameCrcs`, when it has one (see SegmentSource). */
+  checkFrameCrcs?: WalIo['checkFrameCrcs'];
   /** Lets the window's memory be reused (see SegmentSource); null: every refill reads into a new buffer. */
   reuse: Reuse | null;
   /** Follow a live log instead of ending at the last segment. */
@@ -198,7 +201,7 @@ export class LogValidator {
         offset: 0,
       });
     }
-    const { reuse, syncReads, recent, follow } = this.options;
+    const { reuse, syncReads, recent, follow, checkFrameCrcs } = this.options;
     // A segment a later one follows is sealed (rotation seals before it creates the next): whole and
     // durable, so a durable-only reader need not fsync it, and a follower catching up reads it ahead.
     // At the end of the last one a follower reads what is new, not ahead.
@@ -208,6 +211,7 @@ export class LogValidator {
       syncAfterRead: syncReads === true && last,
       ...(recent === undefined ? {} : { recent }),
       readAhead: !follow || !last,
+      checkFrameCrcs,
     });
     try {
       yield* source.open();

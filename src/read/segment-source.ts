@@ -44,6 +44,8 @@ export interface SourceOptions {
    * thread pool's copy out of the page cache then overlap.
    */
   readAhead?: boolean;
+  /** Checks the CRCs of a run of frames in one call (WalIo `checkFrameCrcs`); without it, each frame's is computed on its own. */
+  checkFrameCrcs?: ((frames: Uint8Array) => number) | undefined;
 }
 
 /** A chunk being read ahead: `size` bytes at file offset `offset`, into `buffer` after CARRY_BYTES of room. */
@@ -78,6 +80,14 @@ export class SegmentSource {
   /** The next refill's size: a chunk, or, after `forget`, small steps that double up to a chunk. */
   private tailStep = CHUNK_BYTES;
   private ahead: ReadAhead | null = null;
+  /**
+   * A run of frames `checkFrameCrcs` found whole with their CRCs holding, in
+   * the window it checked: from `checkedNext` (the next frame a walk along
+   * the run reaches) to `checkedEnd`, file offsets.
+   */
+  private checkedWindow: Buffer | null = null;
+  private checkedNext = 0;
+  private checkedEnd = 0;
 
   constructor(
     readonly ref: SegmentRef,
@@ -169,8 +179,29 @@ export class SegmentSource {
     if (from < 0 || from + FRAME_OVERHEAD > window.length) return null;
     const length = window.readUInt32LE(from);
     if (length < FRAME_OVERHEAD || from + length > window.length) return null;
-    const result = readFrame(window, from, from + length, this.crc32);
+    const result = readFrame(window, from, from + length, this.crcChecked(window, offset, length) ? null : this.crc32);
     return result.status === 'record' ? result.frame : null;
+  }
+
+  /**
+   * Whether the CRC of the whole frame at `offset` (in `window`) is known to
+   * hold: one `checkFrameCrcs` call checks the frames from there to the end
+   * of the window, and a walk from frame to frame then finds each of them
+   * checked (a CRC call per small frame cost more than the CRC itself).
+   * Only a frame the run reached counts: an offset inside a frame of the run
+   * starts a run of its own.
+   */
+  private crcChecked(window: Buffer, offset: number, length: number): boolean {
+    const check = this.options.checkFrameCrcs;
+    if (check === undefined) return false;
+    if (this.checkedWindow !== window || offset !== this.checkedNext || offset >= this.checkedEnd) {
+      this.checkedWindow = window;
+      this.checkedNext = offset;
+      this.checkedEnd = offset + check(window.subarray(offset - this.start));
+    }
+    if (offset >= this.checkedEnd) return false;
+    this.checkedNext = offset + length;
+    return true;
   }
 
   /** One past the last non-zero byte at or after `offset` (`offset` when all zero): reads to the end of the file. */
