@@ -511,8 +511,13 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     } catch (error) {
       closeError ??= error;
     }
-    this.io.sync.unlock(this.lock);
-    return unwrap(this.finishClose(dropped, closeError));
+    let unlockError: unknown = null;
+    try {
+      this.io.sync.unlock(this.lock);
+    } catch (error) {
+      unlockError = error;
+    }
+    return unwrap(this.finishClose(dropped, closeError, unlockError));
   }
 
   [Symbol.dispose](): void {
@@ -536,12 +541,22 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     } catch (error) {
       closeError = error;
     }
-    await this.io.async.unlock(this.lock);
-    return unwrap(this.finishClose(dropped, closeError));
+    let unlockError: unknown = null;
+    try {
+      await this.io.async.unlock(this.lock);
+    } catch (error) {
+      unlockError = error;
+    }
+    return unwrap(this.finishClose(dropped, closeError, unlockError));
   }
 
-  /** The outcome of a close whose files are closed and lock released. */
-  private finishClose(dropped: number, closeError: unknown): { report: CloseReport } | { error: WalError } {
+  /**
+   * The outcome of a close whose files are closed and whose lock was let go.
+   * The Wal is closed whatever failed (readers end, a second close reports
+   * the same); a failed release of the lock is reported like any failure of
+   * close, and heard as a warning when another failure is the one reported.
+   */
+  private finishClose(dropped: number, closeError: unknown, unlockError: unknown): { report: CloseReport } | { error: WalError } {
     this.lifecycle = 'closed';
     this.queue.notifyProgress(); // in-process readers end
     if (dropped > 0) {
@@ -551,12 +566,18 @@ export class Wal<In = Uint8Array, Out = Buffer> {
       );
     }
     const failure = this.queue.failure;
+    const unlockFailure = unlockError === null ? null : lockReleaseFailure(unlockError, this.dir);
+    if (unlockFailure !== null && (failure !== null || closeError !== null)) {
+      process.emitWarning(unlockFailure.message, { code: 'SEGWAL_LOCK_RELEASE_FAILED' });
+    }
     this.closeOutcome =
       failure !== null
         ? { error: this.queue.poisonedError() }
         : closeError !== null
           ? { error: closeFailure(closeError) }
-          : { report: { droppedTransactions: dropped } };
+          : unlockFailure !== null
+            ? { error: unlockFailure }
+            : { report: { droppedTransactions: dropped } };
     return this.closeOutcome;
   }
 
@@ -717,6 +738,17 @@ function outcomeAsPromise(outcome: { report: CloseReport } | { error: WalError }
 function unwrap(outcome: { report: CloseReport } | { error: WalError }): CloseReport {
   if ('error' in outcome) throw outcome.error;
   return outcome.report;
+}
+
+/** Releasing the directory's lock failed: the files are closed, the lock may still be held until the process exits. */
+function lockReleaseFailure(error: unknown, dir: string): WalError {
+  const cause = error instanceof WalError ? error : toIoError(error, 'unlock');
+  return new WalError('WAL_IO', `close: releasing the lock on ${dir} failed (the files are closed; the lock lasts at most as long as this process): ${cause.message}`, {
+    cause,
+    errno: cause.errno,
+    syscall: cause.syscall,
+    file: cause.file,
+  });
 }
 
 function closeFailure(error: unknown): WalError {

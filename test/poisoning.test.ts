@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { Wal, WalError } from '../src/index.js';
 import { BACKENDS } from './helpers/backends.js';
 import { events } from './helpers/bytes.js';
@@ -6,6 +6,7 @@ import { FaultIo, type Fault, type IoOp } from './helpers/fault-io.js';
 import { serialized } from './helpers/serial-io.js';
 import { tempDir } from './helpers/temp-dir.js';
 import type { SyncMode } from '../src/types.js';
+import type { LockToken, WalIo } from '../src/io/types.js';
 
 interface WorkloadOutcome {
   /** Event ids whose commit resolved, in resolution order. */
@@ -184,4 +185,72 @@ describe.each(BACKENDS)('poisoning on the $name backend', ({ io }) => {
     expect(replayed).toEqual([Buffer.from('written')]);
     await reopened.close();
   });
+
+  it.each(['async', 'sync'] as const)(
+    'a failed release of the lock in %s close: close reports it as WAL_IO, the Wal is closed all the same (a waiting reader ends), and nothing written is lost',
+    async (api) => {
+      const dir = tempDir();
+      const base = io();
+      const { failing, held } = unlockFails(base);
+      const { wal } = await Wal.open({ dir, io: failing, sync: 'per-commit' });
+      await wal.commit(events('kept'));
+      const reader = wal.readTransactions({ fromLsn: 1 });
+      expect((await reader.next()).value?.events).toEqual([Buffer.from('kept')]);
+      const waiting = reader.next();
+      const refusal = api === 'async' ? await wal.close().catch((error: unknown) => error) : catching(() => wal.closeSync());
+      expect(refusal).toBeInstanceOf(WalError);
+      expect(refusal).toMatchObject({ code: 'WAL_IO', errno: 5, message: expect.stringMatching(/^close: releasing the lock on .* failed.*EIO/) });
+      await expect(waiting).resolves.toMatchObject({ done: true });
+      expect(wal.status().closed).toBe(true);
+      await expect(wal.close()).rejects.toBe(refusal);
+      expect(held).toHaveLength(1);
+      base.sync.unlock(held[0] as LockToken);
+      const { wal: reopened, events: replayed } = await Wal.open({ dir, io: base });
+      expect(replayed).toEqual([Buffer.from('kept')]);
+      await reopened.close();
+    },
+  );
+
+  it('a failed release of the lock when close reports a poisoning is heard as a warning', async () => {
+    const dir = tempDir();
+    const base = io();
+    const { failing, held } = unlockFails(base);
+    const faulty = new FaultIo(failing);
+    const { wal } = await Wal.open({ dir, io: faulty, sync: { mode: 'group', intervalMs: 60_000 } });
+    wal.on('failure', () => undefined);
+    await wal.commit(events('written'));
+    faulty.failNthFsync(1, 'EIO');
+    const warnings: Error[] = [];
+    const listener = (warning: Error) => warnings.push(warning);
+    process.on('warning', listener);
+    onTestFinished(() => void process.off('warning', listener));
+    await expect(wal.close()).rejects.toMatchObject({ code: 'WAL_POISONED' });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(warnings).toContainEqual(expect.objectContaining({ code: 'SEGWAL_LOCK_RELEASE_FAILED', message: expect.stringMatching(/releasing the lock .*EIO/) }));
+    base.sync.unlock(held[0] as LockToken);
+  });
 });
+
+/** `base`, but releasing the lock fails with EIO (after taking note of the token, so the test can release it). */
+function unlockFails(base: WalIo): { failing: WalIo; held: LockToken[] } {
+  const held: LockToken[] = [];
+  const failUnlock = (token: LockToken) => {
+    held.push(token);
+    throw Object.assign(new Error('EIO: i/o error, unlock'), { code: 'EIO', errno: -5, syscall: 'close' });
+  };
+  const failing: WalIo = {
+    ...base,
+    sync: { ...base.sync, unlock: failUnlock },
+    async: { ...base.async, unlock: async (token) => failUnlock(token) },
+  };
+  return { failing, held };
+}
+
+function catching(call: () => unknown): unknown {
+  try {
+    call();
+  } catch (error) {
+    return error;
+  }
+  return null;
+}
