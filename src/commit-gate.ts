@@ -72,7 +72,12 @@ export class CommitGate {
       const entry: Waiting = {
         admit: () => {
           clearTimeout(entry.timer);
-          start().then(resolve, reject);
+          // A start that throws (its checks of the log) refuses this commit only: the ones admitted after it still start.
+          try {
+            start().then(resolve, reject);
+          } catch (error) {
+            reject(error);
+          }
         },
         refuse: (error) => {
           clearTimeout(entry.timer);
