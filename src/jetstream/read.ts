@@ -71,9 +71,16 @@ export async function* readStream(connection: JetStreamConnection, options: Read
     throw toReplicationError(error, `read stream ${stream} from sequence ${fromSeq}`);
   }
 
+  const stop = () => void messages.close();
+  // An abort that came while the consumer was being set up has already fired,
+  // so the listener added below would never hear it.
+  if (aborted()) {
+    stop();
+    return;
+  }
+
   let lastSeq = fromSeq - 1;
   let failure: WalError | undefined;
-  const stop = () => void messages.close();
   const fail = (error: WalError) => {
     failure ??= error;
     stop();
