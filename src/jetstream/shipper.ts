@@ -128,11 +128,14 @@ export class Shipper {
     return new Promise((resolve, reject) => this.waiters.push({ lsn: commitLsn, resolve, reject }));
   }
 
-  /** Stops shipping; resolves once nothing is in flight. `detached`: stopped by the retention policy. */
-  async close(state: 'closed' | 'detached' = 'closed'): Promise<void> {
+  /** Stops shipping; resolves once nothing is in flight. `detached`: stopped by the retention policy, for `reason`. */
+  async close(state: 'closed' | 'detached' = 'closed', reason?: string): Promise<void> {
     if (!this.stop.signal.aborted) {
       this.stop.abort();
-      this.endWaiters(new WalError('WAL_CLOSED', `the shipper was ${state}; nothing more is shipped`));
+      // Kept for later calls too: nothing more is acknowledged, so a waiter made from now on would wait forever.
+      const why = reason === undefined ? '' : ` (${reason})`;
+      this.finalError ??= new WalError('WAL_CLOSED', `the shipper was ${state}${why}; nothing more is shipped`);
+      this.endWaiters(this.finalError);
     }
     await this.done;
     if (this.state !== 'failed') this.state = state;
@@ -231,6 +234,7 @@ export class Shipper {
 
   private async pump(position: StreamPosition, start: { resume: ResumePoint }, cycle: AbortController, onAck: () => void): Promise<void> {
     const builder = new MessageBuilder(this.config.logId, this.config.maxBody, { ...position, resume: start.resume });
+    const iterator = this.source.read(start.resume, cycle.signal)[Symbol.asyncIterator]();
     // Acknowledgements are taken in publish order, as they come; the first
     // failure ends the cycle (the reader stops), and the stream is asked again.
     let acks: Promise<void> = Promise.resolve();
@@ -279,7 +283,6 @@ export class Shipper {
       window.push(acks);
     };
     try {
-      const iterator = this.source.read(start.resume, cycle.signal)[Symbol.asyncIterator]();
       // A message goes out as soon as the source has nothing more ready, not when it is full. What the
       // source has read resolves in microtasks; once a turn of the event loop passes, it is waiting
       // for the disk or for new commits. The source hands over what one read found as one batch, so
@@ -305,6 +308,15 @@ export class Shipper {
       }
     } finally {
       clearInterval(watch);
+      // Left suspended, the reader never runs its finally (a directory watch, the in-process copy of recent
+      // writes, open segments stay), one more each cycle. A next() in flight settles once its wait sees the
+      // abort, and return() runs after it; its own failure counts only when the cycle has none.
+      cycle.abort();
+      try {
+        await iterator.return?.(undefined);
+      } catch (error) {
+        stopCycle(error);
+      }
       await acks;
     }
     if (failure !== null) throw failure;
