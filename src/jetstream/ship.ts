@@ -51,7 +51,7 @@ const shipSchema = z.strictObject({
   /** At the limit: hold new commits (backpressure), or detach the shipper and keep writing locally. Default 'hold'. */
   onLimit: z.enum(['hold', 'detach']).optional(),
   /** How long a held commit waits before WAL_BACKPRESSURE. Default 30 s. */
-  holdTimeoutMs: z.number().int().positive().optional(),
+  holdTimeoutMs: z.number().int().positive().max(2 ** 31 - 1).optional(),
   /** Named in the server's monitoring. */
   name: z.string().min(1).optional(),
 });
@@ -115,6 +115,10 @@ export async function ship<In, Out>(wal: Wal<In, Out>, options: ShipOptions): Pr
     durableLsn: () => wal.durableLsn,
     bytesBehind: () => hold.bytes,
     holdingCommits: () => releaseCommits !== null,
+  }).catch((error: unknown) => {
+    // A shipper that never started must not keep the log's segments for the life of the Wal.
+    hold.release();
+    throw error;
   });
   // The limit: checked before each new transaction (a hold then takes that one), and every
   // LIMIT_CHECK_MS as the stream acknowledges (the hold lifts) or while nobody commits.
@@ -124,8 +128,7 @@ export async function ship<In, Out>(wal: Wal<In, Out>, options: ShipOptions): Pr
       if (given.onLimit === 'detach') {
         running.detach(`the stream is ${behind} bytes behind, over the limit of ${given.maxUnshippedBytes}: detached, the log goes on locally`);
         hold.release();
-        clearInterval(timer);
-        removeCheck();
+        stopChecking();
         return;
       }
       releaseCommits = wal.holdCommits(
@@ -137,12 +140,32 @@ export async function ship<In, Out>(wal: Wal<In, Out>, options: ShipOptions): Pr
       releaseCommits = null;
     }
   };
-  const timer = setInterval(checkLimit, LIMIT_CHECK_MS);
+  let removeCheck: () => void;
+  try {
+    removeCheck = wal.checkBeforeCommits(checkLimit);
+  } catch (error) {
+    // The Wal closed while connecting: a shipper left running would keep its connection, and the process, alive.
+    await running.handle(async () => hold.release()).close();
+    throw error;
+  }
+  // A throw from a timer would crash the process. A closed Wal ends the check: it refuses
+  // holdCommits, and its close refused the held commits already.
+  const timer = setInterval(() => {
+    if (wal.status().closed) return stopChecking();
+    try {
+      checkLimit();
+    } catch (error) {
+      stopChecking();
+      running.fail(new WalError('WAL_REPLICATION', `checking the limit of maxUnshippedBytes failed: ${error instanceof Error ? error.message : String(error)}; shipping stopped`, { cause: error }));
+    }
+  }, LIMIT_CHECK_MS);
   timer.unref();
-  const removeCheck = wal.checkBeforeCommits(checkLimit);
-  return running.handle(async () => {
+  const stopChecking = () => {
     clearInterval(timer);
     removeCheck();
+  };
+  return running.handle(async () => {
+    stopChecking();
     releaseCommits?.();
     hold.release();
   });
@@ -220,7 +243,8 @@ async function startShipping(given: ParsedShipOptions, logId: string, source: Sh
   }
   const maxBody = Math.min(given.maxMessageBytes ?? connection.maxPayload, connection.maxPayload, report.config.max_msg_size) - HEADER_ALLOWANCE_BYTES;
   const listeners = new Set<(error: WalError) => void>();
-  let detachedBecause: string | null = null;
+  /** Why ship() itself stopped the shipper (detached it, or a failure beside its cycles). */
+  let stoppedBecause: string | null = null;
   const shipper = new Shipper(
     {
       connection,
@@ -239,17 +263,23 @@ async function startShipping(given: ParsedShipOptions, logId: string, source: Sh
     state: () => shipper.status().state,
     sourceCommitLsn: () => shipper.status().sourceCommitLsn,
     detach(reason: string) {
-      detachedBecause = reason;
+      stoppedBecause = reason;
       process.emitWarning(`segwal/jetstream: ${reason}`, { code: 'SEGWAL_SHIPPER_DETACHED' });
-      void shipper.close('detached').then(() => connection.close());
+      void shipper.close('detached', reason).then(() => connection.close());
+    },
+    /** Stops shipping for a failure beside the shipper's cycles (the limit's check), heard like one of theirs. */
+    fail(error: WalError) {
+      stoppedBecause = error.message;
+      void shipper.close('closed', error.message).then(() => connection.close());
+      announce(listeners, error);
     },
     handle(release: () => Promise<void>): ShipperHandle {
       let closing: Promise<void> | null = null;
       const handle: ShipperHandle = {
         status: () => ({
           ...shipper.status(),
-          // Detached, the reason is the policy's, not the last failure of the cycles before.
-          lastError: detachedBecause ?? shipper.status().lastError,
+          // Stopped by ship() itself, the reason is its own, not the last failure of the cycles before.
+          lastError: stoppedBecause ?? shipper.status().lastError,
           durableLsn: observed.durableLsn(),
           bytesBehind: observed.bytesBehind(),
           holdingCommits: observed.holdingCommits(),
