@@ -143,6 +143,8 @@ class Follower {
   /** The id of the last message applied in this session; null until one is (or on resuming). */
   private previousId: string | null | undefined = undefined;
   private chunks: Buffer[] = [];
+  /** The replica's Wal was poisoned (a failed write or fsync in the background): following ends with it. */
+  private walFailure: WalError | null = null;
 
   constructor(
     private readonly connection: JetStreamConnection,
@@ -155,6 +157,11 @@ class Follower {
     // A signal aborted while following started (connecting, opening the replica) counts too.
     if (given.signal?.aborted === true) this.stop.abort();
     else given.signal?.addEventListener('abort', () => this.stop.abort(), { once: true });
+    // Heard at once, not at the next message's commit, which on a quiet stream may never come.
+    wal.on('failure', (error) => {
+      this.walFailure ??= error;
+      this.stop.abort();
+    });
     this.done = this.run();
   }
 
@@ -204,6 +211,7 @@ class Follower {
       } finally {
         clearInterval(refresh);
       }
+      if (this.walFailure !== null) throw this.walFailure;
       this.state = 'stopped';
       return this.status();
     } catch (error) {

@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { Wal, WalError } from '../../src/index.js';
+import { jsIo } from '../../src/io/js.js';
 import { followStream, restoreFromStream, ship } from '../../src/jetstream/index.js';
 import { committed, replayed } from '../helpers/copies.js';
 import { useCluster } from '../helpers/nats-cluster.js';
@@ -43,6 +44,35 @@ describe('following a shipped log', () => {
     expect(primary.length).toBe(62);
     expect(await committed(replica)).toEqual(primary);
     expect(await replayed(replica, true)).toEqual(await replayed(dir, false));
+  });
+
+  it('a replica poisoned in the background (its group fsync fails) ends following at once, on a quiet stream too', async () => {
+    const { lastCommitLsn } = await shippedPrimary('follow-poisoned', 1);
+    // Every fsync of the replica after its first applied write fails: the group timer's, with no message to come.
+    // (Group mode writes on the event loop, with the blocking call; it fsyncs off the loop.)
+    let wrote = false;
+    const appendFrames = jsIo.sync.appendFrames;
+    const datasync = jsIo.async.datasync;
+    const writes = vi.spyOn(jsIo.sync, 'appendFrames').mockImplementation((...args) => {
+      const written = appendFrames(...args);
+      wrote = true;
+      return written;
+    });
+    const fsyncs = vi.spyOn(jsIo.async, 'datasync').mockImplementation(async (fd) => {
+      if (wrote) throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO', errno: -5, syscall: 'fdatasync' });
+      return datasync(fd);
+    });
+    onTestFinished(() => (writes.mockRestore(), fsyncs.mockRestore()));
+    const follower = await followStream({ servers: cluster().servers, stream: 'follow-poisoned', dir: tempDir(), io: 'js' });
+    const ended = await Promise.race([
+      follower.done.then(
+        () => 'resolved',
+        (error: unknown) => error,
+      ),
+      new Promise((resolve) => setTimeout(() => resolve('still following after 10 s'), 10_000)),
+    ]);
+    expect(ended).toMatchObject({ code: 'WAL_POISONED', message: expect.stringMatching(/EIO/) });
+    expect(follower.status()).toMatchObject({ state: 'failed', appliedCommitLsn: lastCommitLsn, lastError: expect.stringMatching(/EIO/) });
   });
 
   it('a restore stops at a commit LSN, and a second one goes on from where the replica stands; promotion continues the LSNs', async () => {
