@@ -106,14 +106,20 @@ describe('ship(wal) that fails at startup', () => {
   });
 });
 
+/** A Wal shipping to `stream` with the small limit, its failures collected, once the server stops answering. */
+async function shippingToPausedServer(stream: string) {
+  const { wal } = await Wal.open({ dir: tempDir() });
+  const handle = await ship(wal, { servers: [server.url], stream, replicas: 1, maxUnshippedBytes: LIMIT_BYTES });
+  const failures: WalError[] = [];
+  handle.on('failure', (error) => failures.push(error));
+  await expect.poll(() => handle.status().state).toBe('shipping');
+  server.pause();
+  return { wal, handle, failures };
+}
+
 describe('the maxUnshippedBytes check', () => {
   it('over the limit when the Wal closes: no WAL_CLOSED thrown from the timer, and the handle still closes', async () => {
-    const { wal } = await Wal.open({ dir: tempDir() });
-    const handle = await ship(wal, { servers: [server.url], stream: 'closed-over-limit', replicas: 1, maxUnshippedBytes: LIMIT_BYTES });
-    const failures: WalError[] = [];
-    handle.on('failure', (error) => failures.push(error));
-    await expect.poll(() => handle.status().state).toBe('shipping');
-    server.pause();
+    const { wal, handle, failures } = await shippingToPausedServer('closed-over-limit');
     // Synchronous from the commit to the close: no check runs between them, so none holds commits before the close.
     wal.commitSync([Buffer.alloc(4 * LIMIT_BYTES, 'over')]);
     expect(handle.status()).toMatchObject({ holdingCommits: false, bytesBehind: expect.any(Number) });
@@ -130,12 +136,7 @@ describe('the maxUnshippedBytes check', () => {
   });
 
   it('a failure of the check from the timer is heard as a failure, shipping stops, and nothing is thrown', async () => {
-    const { wal } = await Wal.open({ dir: tempDir() });
-    const handle = await ship(wal, { servers: [server.url], stream: 'check-fails', replicas: 1, maxUnshippedBytes: LIMIT_BYTES });
-    const failures: WalError[] = [];
-    handle.on('failure', (error) => failures.push(error));
-    await expect.poll(() => handle.status().state).toBe('shipping');
-    server.pause();
+    const { wal, handle, failures } = await shippingToPausedServer('check-fails');
     const injected = new WalError('WAL_IO', 'injected: holdCommits failed');
     vi.spyOn(wal, 'holdCommits').mockImplementation(() => {
       throw injected;
