@@ -50,7 +50,12 @@ export class LogWriter {
   private spareJob: SpareJob | null = null;
   /** A segment filled up while this Wal was open: the log fills segments, so a spare is kept ready from now on. */
   private rotated = false;
-  private fsyncFd: Fd | null = null;
+  /**
+   * Fsyncs running on each fd. Counted, not one slot: closeSync's own fsync
+   * runs while the group timer's may still be in flight on the same fd, and
+   * the fd must stay open until the last of them returns.
+   */
+  private readonly fsyncsOn = new Map<Fd, number>();
   private readonly closeAfterFsync = new Set<Fd>();
 
   constructor(
@@ -266,7 +271,7 @@ export class LogWriter {
       try {
         if (!job.abandoned) yield* prepareSegmentFile(this.fileConfigFor(false), fd, file);
       } catch (error) {
-        yield* call('close', fd);
+        yield* closeAfterFailure(fd);
         throw error;
       }
       if (job.abandoned) yield* call('close', fd);
@@ -341,12 +346,20 @@ export class LogWriter {
     const segment = this.segments.findLast((candidate) => candidate.fd !== null) as Segment;
     const fd = segment.fd as Fd;
     const covered = this.queue.writtenLsn;
-    this.fsyncFd = fd;
+    this.fsyncsOn.set(fd, (this.fsyncsOn.get(fd) ?? 0) + 1);
+    let synced = false;
     try {
       yield* this.datasync('fsync', segment.file, fd);
+      synced = true;
     } finally {
-      this.fsyncFd = null;
-      if (this.closeAfterFsync.delete(fd)) yield* call('close', fd);
+      const left = (this.fsyncsOn.get(fd) as number) - 1;
+      if (left > 0) this.fsyncsOn.set(fd, left);
+      else this.fsyncsOn.delete(fd);
+      // The Wal closed meanwhile and left the fd to this fsync; a failed fsync stays the failure reported.
+      if (left === 0 && this.closeAfterFsync.delete(fd)) {
+        if (synced) yield* attempt('close', segment.file, call('close', fd));
+        else yield* closeAfterFailure(fd);
+      }
     }
     this.markDurable(covered);
   }
@@ -374,7 +387,7 @@ export class LogWriter {
   }
 
   private *closeFd(fd: Fd, file: string): IoProgram<void> {
-    if (fd === this.fsyncFd) {
+    if (this.fsyncsOn.has(fd)) {
       this.closeAfterFsync.add(fd);
       return;
     }
@@ -384,5 +397,14 @@ export class LogWriter {
   /** The spare has no header yet: the replica flag matters only once it becomes a segment. */
   private fileConfigFor(replica: boolean): SegmentFileConfig {
     return { ...this.config, crc32: this.io.crc32, replica };
+  }
+}
+
+/** Closes `fd` after a failure that is the one to report: a failing close must not replace it. */
+function* closeAfterFailure(fd: Fd): IoProgram<void> {
+  try {
+    yield* call('close', fd);
+  } catch {
+    // the first failure is reported; this fd is gone either way
   }
 }

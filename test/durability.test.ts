@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Wal } from '../src/index.js';
+import fs from 'node:fs';
+import { Wal, type WalError } from '../src/index.js';
 import { BACKENDS } from './helpers/backends.js';
 import { events } from './helpers/bytes.js';
 import { runModule } from './helpers/child.js';
@@ -35,6 +36,25 @@ describe.each(BACKENDS)('durability on the $name backend', ({ io }) => {
     expect(wal.durableLsn).toBe(commitLsn);
     expect(counted.fsyncs).toBe(before + 1);
     await wal.close();
+  });
+
+  it("closeSync while the group timer's fsync is in flight: the file stays open until that fsync returns, which succeeds, and no failure is heard", async () => {
+    const dir = tempDir();
+    const faulty = new FaultIo(io());
+    const { wal } = await Wal.open({ dir, io: faulty, sync: { mode: 'group', intervalMs: 10 } });
+    const failures: WalError[] = [];
+    wal.on('failure', (error) => failures.push(error));
+    const fsync = faulty.hold('fsync');
+    await wal.commit(events('written'));
+    await fsync.reached; // the timer's fsync, held in flight
+    expect(wal.closeSync()).toEqual({ droppedTransactions: 0 });
+    expect(openFilesIn(dir)).toBe(1); // the segment that fsync still uses
+    fsync.release();
+    await expect.poll(() => openFilesIn(dir)).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(failures).toEqual([]);
+    const { events: replayed } = await Wal.open({ dir, io: io() }).then(async (opened) => (await opened.wal.close(), opened));
+    expect(replayed).toEqual(events('written'));
   });
 
   it('group mode: commit({ durable: true }) resolves only after an fsync that covers it', async () => {
@@ -217,3 +237,14 @@ describe.each(BACKENDS)('durability on the $name backend', ({ io }) => {
     expect(await reopened.close()).toEqual({ droppedTransactions: 0 });
   });
 });
+
+/** Files under `dir` this process holds open. */
+function openFilesIn(dir: string): number {
+  return fs.readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(`${dir}/`);
+    } catch {
+      return false; // closed since it was listed
+    }
+  }).length;
+}

@@ -44,4 +44,17 @@ describe.each(BACKENDS)('segment preallocation on the $name backend', ({ io }) =
       expect(counted.count('allocate')).toBe(0);
     }
   });
+
+  it('a spare whose preallocation fails poisons the log with that failure, not with the failed close of the spare after it', async () => {
+    const faulty = new FaultIo(io());
+    const { wal } = await Wal.open({ dir: tempDir(), io: faulty, segmentBytes: SEGMENT_BYTES, sync: 'per-commit' });
+    const heard = new Promise<Error>((resolve) => wal.on('failure', resolve));
+    faulty.failNth('allocate', 1, { errno: 'ENOSPC' }).failNth('close', 1, { errno: 'EBADF' });
+    await wal.commit([Buffer.alloc(SEGMENT_BYTES / 2, 1)]); // half the segment: the spare is prepared now
+    const failure = await heard;
+    expect(failure).toMatchObject({ code: 'WAL_POISONED', message: expect.stringMatching(/ENOSPC/) });
+    expect(failure.message).not.toMatch(/EBADF/);
+    expect(faulty.count('close')).toBeGreaterThan(0);
+    await expect(wal.close()).rejects.toMatchObject({ code: 'WAL_POISONED' });
+  });
 });
