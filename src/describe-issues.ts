@@ -107,7 +107,7 @@ const TYPE_NAMES: Record<string, string> = {
 };
 
 /** A value as a message shows it: the string '5', -1, null, an object, the function json. */
-function describeValue(value: unknown): string {
+export function describeValue(value: unknown): string {
   if (typeof value === 'string') return `the string ${quote(value)}`;
   if (typeof value === 'function') return value.name === '' ? 'a function' : `the function ${value.name}`;
   if (Array.isArray(value)) return 'an array';

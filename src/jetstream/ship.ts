@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { describeValue } from '../describe-issues.js';
 import { WalError } from '../errors.js';
 import { referenceCrc32 } from '../format/crc.js';
 import { jsIo } from '../io/js.js';
@@ -8,7 +9,7 @@ import { checkDirArgument, invalidOptions } from '../options.js';
 import { defaultResumePoint, lastLsnOnDisk } from '../read/log-bounds.js';
 import { readTransactions, transactionBatches } from '../readers.js';
 import type { RetentionHold } from '../retention.js';
-import type { Wal } from '../wal.js';
+import { Wal } from '../wal.js';
 import { connectJetStream, type JetStreamConnection } from './connect.js';
 import { Shipper, type ShipperSource, type ShipperStatus } from './shipper.js';
 import { ensureStream } from './stream.js';
@@ -97,6 +98,7 @@ export interface ShipperHandle {
  * `maxUnshippedBytes`, where `onLimit` says what happens.
  */
 export async function ship<In, Out>(wal: Wal<In, Out>, options: ShipOptions): Promise<ShipperHandle> {
+  if (!(wal instanceof Wal)) throw new WalError('WAL_INVALID_OPTIONS', `ship(wal, options): wal must be an open Wal (from Wal.open), not ${describeValue(wal)}`);
   const given = parseShipOptions(options);
   const logId = wal.logId;
   const start = (): ResumePoint => {

@@ -97,6 +97,16 @@ describe('ship(wal) that fails at startup', () => {
     await never.close();
   });
 
+  it('given no Wal: rejects with WAL_INVALID_OPTIONS before connecting', async () => {
+    for (const notAWal of [null, undefined, {}, 'dir']) {
+      await expect(ship(notAWal as never, { servers: [server.url], stream: 'no-wal' })).rejects.toMatchObject({
+        code: 'WAL_INVALID_OPTIONS',
+        message: expect.stringMatching(/^ship\(wal, options\): wal must be an open Wal/),
+      });
+    }
+    expect(await connections()).toBe(0);
+  });
+
   it('the Wal closed while connecting: rejects with WAL_CLOSED, and closes the connection it made', async () => {
     const { wal } = await Wal.open({ dir: tempDir() });
     const shipping = ship(wal, { servers: [server.url], stream: 'closed-while-connecting', replicas: 1 });
