@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
+import path from 'node:path';
 import { tryLoadAddon } from './addon.js';
 import type { LockToken } from './types.js';
 
@@ -53,22 +55,88 @@ function attemptPidLock(lockPath: string): (() => void) | null {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
-    if (isAlive(readPid(pidPath))) return null;
-    // The owner died without releasing: move its file aside (atomic, so two
-    // takers cannot both remove a fresh one) and try to create ours again.
-    try {
-      fs.renameSync(pidPath, `${pidPath}.stale-${process.pid}`);
-      fs.rmSync(`${pidPath}.stale-${process.pid}`, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
+    if (!removeIfOwnerDead(pidPath)) return null;
   }
   return null;
 }
 
-function readPid(pidPath: string): number | null {
+/*
+ * Taking over must remove the dead owner's file F and nothing else, but an
+ * unlink or rename acts on whatever the name holds by then: possibly a live
+ * lock that another taker has just created. So only a claimant unlinks, after
+ * claiming F with `<pid file>.takeover-<F's inode>-<i>`, linked into place
+ * exclusively and holding the claimant's pid. Why at most one unlinks F, and
+ * nothing else:
+ * - Each claimant keeps F open, which keeps F's inode number from going to
+ *   another file; so "the pid file still has that number", checked after
+ *   claiming, means it is still F. F, once unlinked, never comes back.
+ * - Until F is unlinked, a claim goes only by its owner's hand. So two
+ *   claimants that both found F in place held their claims at once. With the
+ *   same i, link let only one create it. Otherwise the higher one walked past
+ *   the lower index, which it does only at a dead owner's claim: not the lower
+ *   one's (alive), nor an earlier one, which, its owner dead, never went away
+ *   to let the lower one in.
+ * - A claimant killed midway leaves a claim of a dead pid, which the next one
+ *   skips; whoever unlinks F then removes all of F's claims and temporaries,
+ *   which matter no more.
+ */
+/** Unlinks the pid file if its owner is dead: whether to try creating it again. */
+function removeIfOwnerDead(pidPath: string): boolean {
+  let fd: number;
   try {
-    const pid = Number.parseInt(fs.readFileSync(pidPath, 'utf8'), 10);
+    fd = fs.openSync(pidPath, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw error;
+  }
+  try {
+    if (isAlive(readPid(fd))) return false;
+    const ino = fs.fstatSync(fd, { bigint: true }).ino;
+    const prefix = `${pidPath}.takeover-${ino}-`;
+    const claim = claimTakeover(prefix);
+    if (claim === null) return false;
+    try {
+      if (fs.statSync(pidPath, { bigint: true, throwIfNoEntry: false })?.ino !== ino) return false;
+      fs.unlinkSync(pidPath);
+    } finally {
+      fs.rmSync(claim, { force: true });
+    }
+    const dir = path.dirname(prefix);
+    for (const name of fs.readdirSync(dir)) {
+      if (name.startsWith(path.basename(prefix))) fs.rmSync(path.join(dir, name), { force: true });
+    }
+    return true;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The first free claim after dead owners' ones, or null at a live owner's. */
+function claimTakeover(prefix: string): string | null {
+  // Written first and linked in, so a claim never exists without its pid.
+  const mine = `${prefix}${randomUUID()}`;
+  fs.writeFileSync(mine, String(process.pid), { flag: 'wx' });
+  try {
+    for (let i = 0; ; i++) {
+      const claim = `${prefix}${i}`;
+      try {
+        fs.linkSync(mine, claim);
+        return claim;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') return null; // swept: F is gone already
+        if (code !== 'EEXIST') throw error;
+      }
+      if (isAlive(readPid(claim))) return null;
+    }
+  } finally {
+    fs.rmSync(mine, { force: true });
+  }
+}
+
+function readPid(file: string | number): number | null {
+  try {
+    const pid = Number.parseInt(fs.readFileSync(file, 'utf8'), 10);
     return Number.isInteger(pid) && pid > 0 ? pid : null;
   } catch {
     return null;
@@ -76,7 +144,7 @@ function readPid(pidPath: string): number | null {
 }
 
 function isAlive(pid: number | null): boolean {
-  if (pid === null) return true; // being written right now by its creator
+  if (pid === null) return true; // being written by its creator, or just removed: not ours to take
   try {
     process.kill(pid, 0);
     return true;
