@@ -136,8 +136,13 @@ export class RecordStager {
         `invalid argument \`tx\`: a replicated transaction with begin LSN ${tx.beginLsn} and commit LSN ${tx.commitLsn} does not follow LSN ${this.lsns.lastLsn}`,
       );
     }
+    const bytes = replicatedFrameBytes(tx.events);
+    // A source transaction may span several frames; a replica keeps each in one, and a longer one no open accepts.
+    if (bytes > MAX_FRAME_BYTES) {
+      throw new WalError('WAL_INVALID_EVENT', `appendReplicated(): the transaction's events take ${bytes} bytes as one record, over the limit of ${MAX_FRAME_BYTES} bytes`);
+    }
     this.rotateIfFull();
-    const { target, offset } = this.reserve(replicatedFrameBytes(tx.events));
+    const { target, offset } = this.reserve(bytes);
     writeReplicatedFrame(target, offset, { ...tx, streamSeq });
     this.recordsEndAt(this.lsns.takeAt(tx.commitLsn), 1);
     return { beginLsn: tx.beginLsn, commitLsn: tx.commitLsn };

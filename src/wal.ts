@@ -247,7 +247,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
       if (!this.options.replica) {
         throw new WalError('WAL_INVALID_OPTIONS', `appendReplicated(): the log in ${this.dir} was not opened as a replica (replica: true)`);
       }
-      return this.acknowledge(this.stager.stageReplicated(tx, checkLsnArgument(streamSeq, 'streamSeq')), false);
+      return this.acknowledge(this.stager.stageReplicated(checkReplicatedTx(tx), checkLsnArgument(streamSeq, 'streamSeq')), false);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -702,6 +702,30 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     this.assertWritable();
     if (this.writer.busy) throw busy(method);
   }
+}
+
+/**
+ * A replicated transaction, checked whole before any of it is staged: its LSNs
+ * become the record's and the next LSN's as they are, so a NaN or 2^53 would
+ * leave a frame no open accepts. Its order against the log is the stager's to check.
+ */
+function checkReplicatedTx(tx: unknown): { beginLsn: number; commitLsn: number; events: readonly Uint8Array[] } {
+  if (typeof tx !== 'object' || tx === null) {
+    throw new WalError('WAL_INVALID_OPTIONS', `invalid argument \`tx\`: expected { beginLsn, commitLsn, events }, got ${tx === null ? 'null' : typeof tx}`);
+  }
+  const { beginLsn, commitLsn, events } = tx as Record<string, unknown>;
+  for (const [name, lsn] of [['beginLsn', beginLsn], ['commitLsn', commitLsn]] as const) {
+    if (!Number.isSafeInteger(lsn) || (lsn as number) < 1) {
+      throw new WalError('WAL_INVALID_OPTIONS', `invalid argument \`tx.${name}\`: expected an integer LSN in 1..2^53-1, got ${String(lsn)}`);
+    }
+  }
+  if (!Array.isArray(events)) throw new WalError('WAL_INVALID_EVENT', `appendReplicated() takes an array of events, got ${typeof events}`);
+  events.forEach((event: unknown, index) => {
+    if (!(event instanceof Uint8Array)) {
+      throw new WalError('WAL_INVALID_EVENT', `event ${index}: appendReplicated() takes a Uint8Array, got ${event === null ? 'null' : typeof event}`);
+    }
+  });
+  return { beginLsn: beginLsn as number, commitLsn: commitLsn as number, events: events as Uint8Array[] };
 }
 
 /** Every event a Uint8Array within the size of a batched event: what the bytes codec takes unchanged. */

@@ -189,41 +189,55 @@ class Follower {
   }
 
   private async run(): Promise<FollowerStatus> {
+    let failure: WalError | null = null;
     try {
-      let fromSeq = await this.resumeSeq();
-      const endSeq = this.until === 'to the end' ? (await describeStream(this.connection, this.given.stream)).state.last_seq : Number.POSITIVE_INFINITY;
-      const refresh = setInterval(() => void this.refreshPending(), PENDING_REFRESH_MS);
-      refresh.unref();
-      try {
-        while (!this.stop.signal.aborted && fromSeq <= endSeq) {
-          try {
-            fromSeq = await this.readFrom(fromSeq, endSeq);
-            this.state = 'following';
-          } catch (error) {
-            const failure = error instanceof WalError ? error : new WalError('WAL_REPLICATION', String(error), { cause: error });
-            if (failure.code !== 'WAL_REPLICATION') throw failure;
-            // The stream's consumer or leader went away: read again from the first message not applied.
-            this.lastError = failure;
-            this.state = 'retrying';
-            await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
-          }
-        }
-      } finally {
-        clearInterval(refresh);
-      }
-      if (this.walFailure !== null) throw this.walFailure;
-      this.state = 'stopped';
-      return this.status();
+      await this.follow();
     } catch (error) {
-      this.state = 'failed';
-      this.lastError = error instanceof WalError ? error : new WalError('WAL_REPLICATION', String(error), { cause: error });
-      throw this.lastError;
-    } finally {
-      await this.wal.close().catch((error: unknown) => {
-        this.lastError ??= error as WalError;
-      });
-      await this.connection.close();
+      failure = error instanceof WalError ? error : new WalError('WAL_REPLICATION', String(error), { cause: error });
     }
+    const closeFailure = await this.wal.close().then(() => null, (error: unknown) => error as WalError);
+    await this.connection.close();
+    if (closeFailure !== null) {
+      // A replica that did not close cleanly may lack its last transactions on disk: following did not succeed.
+      if (failure === null) failure = closeFailure;
+      // A poisoned replica's close reports that same poisoning again; any other failure of it is news.
+      else if (failure.code !== 'WAL_POISONED') {
+        process.emitWarning(`segwal/jetstream: closing the replica in ${this.wal.dir} failed too: ${closeFailure.message}`, { code: 'SEGWAL_REPLICA_CLOSE_FAILED' });
+      }
+    }
+    if (failure !== null) {
+      this.state = 'failed';
+      this.lastError = failure;
+      throw failure;
+    }
+    this.state = 'stopped';
+    return this.status();
+  }
+
+  /** Reads and applies until stopped or at the end; throws what ends following otherwise. */
+  private async follow(): Promise<void> {
+    let fromSeq = await this.resumeSeq();
+    const endSeq = this.until === 'to the end' ? (await describeStream(this.connection, this.given.stream)).state.last_seq : Number.POSITIVE_INFINITY;
+    const refresh = setInterval(() => void this.refreshPending(), PENDING_REFRESH_MS);
+    refresh.unref();
+    try {
+      while (!this.stop.signal.aborted && fromSeq <= endSeq) {
+        try {
+          fromSeq = await this.readFrom(fromSeq, endSeq);
+          this.state = 'following';
+        } catch (error) {
+          const failure = error instanceof WalError ? error : new WalError('WAL_REPLICATION', String(error), { cause: error });
+          if (failure.code !== 'WAL_REPLICATION') throw failure;
+          // The stream's consumer or leader went away: read again from the first message not applied.
+          this.lastError = failure;
+          this.state = 'retrying';
+          await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+        }
+      }
+    } finally {
+      clearInterval(refresh);
+    }
+    if (this.walFailure !== null) throw this.walFailure;
   }
 
   /** The stream sequence to read from: the one that carried the replica's last record, or the chain's start. */

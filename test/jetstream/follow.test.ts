@@ -75,6 +75,50 @@ describe('following a shipped log', () => {
     expect(follower.status()).toMatchObject({ state: 'failed', appliedCommitLsn: lastCommitLsn, lastError: expect.stringMatching(/EIO/) });
   });
 
+  it('a replica whose close fails (its final fsync) fails the restore: done rejects, the state is failed, nothing says restored', async () => {
+    const { lastCommitLsn } = await shippedPrimary('follow-close-fails', 3);
+    // Only close's fsync fails: the group timer (a minute) never fsyncs before it.
+    let closing = false;
+    const close = Wal.prototype.close;
+    const closes = vi.spyOn(Wal.prototype, 'close').mockImplementation(function (this: Wal) {
+      closing = true;
+      return close.call(this);
+    });
+    const datasync = jsIo.async.datasync;
+    const fsyncs = vi.spyOn(jsIo.async, 'datasync').mockImplementation(async (fd) => {
+      if (closing) throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO', errno: -5, syscall: 'fdatasync' });
+      return datasync(fd);
+    });
+    onTestFinished(() => (closes.mockRestore(), fsyncs.mockRestore()));
+    const options = { servers: cluster().servers, stream: 'follow-close-fails', io: 'js', sync: { mode: 'group', intervalMs: 60_000 } } as const;
+
+    await expect(restoreFromStream({ ...options, dir: tempDir() })).rejects.toMatchObject({ code: 'WAL_POISONED', message: expect.stringMatching(/EIO/) });
+    closing = false;
+    const follower = await followStream({ ...options, dir: tempDir(), untilCommitLsn: lastCommitLsn });
+    await expect(follower.done).rejects.toMatchObject({ code: 'WAL_POISONED', message: expect.stringMatching(/EIO/) });
+    expect(follower.status()).toMatchObject({ state: 'failed', appliedCommitLsn: lastCommitLsn, lastError: expect.stringMatching(/EIO/) });
+  });
+
+  it('a follower that fails keeps its failure as the one reported, and a failed close of its replica is a warning, not silence', async () => {
+    await shippedPrimary('follow-both-fail', 1);
+    const diverged = new WalError('WAL_REPLICATION_DIVERGED', 'the stream changed under the replica');
+    const appends = vi.spyOn(Wal.prototype, 'appendReplicated').mockRejectedValue(diverged);
+    const close = Wal.prototype.close;
+    const closes = vi.spyOn(Wal.prototype, 'close').mockImplementation(async function (this: Wal) {
+      await close.call(this);
+      throw new WalError('WAL_IO', 'close failed: EIO: i/o error, close');
+    });
+    const warnings = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    onTestFinished(() => (appends.mockRestore(), closes.mockRestore(), warnings.mockRestore()));
+    const replica = tempDir();
+    const follower = await followStream({ servers: cluster().servers, stream: 'follow-both-fail', dir: replica });
+    await expect(follower.done).rejects.toBe(diverged);
+    expect(follower.status()).toMatchObject({ state: 'failed', lastError: diverged.message });
+    expect(warnings).toHaveBeenCalledWith(`segwal/jetstream: closing the replica in ${replica} failed too: close failed: EIO: i/o error, close`, {
+      code: 'SEGWAL_REPLICA_CLOSE_FAILED',
+    });
+  });
+
   it('a restore stops at a commit LSN, and a second one goes on from where the replica stands; promotion continues the LSNs', async () => {
     const { dir, lastCommitLsn } = await shippedPrimary('follow-resume', 40);
     const primary = await committed(dir);
