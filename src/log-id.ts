@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { WalError, describeLocation } from './errors.js';
+import { WalError, describeLocation, toIoError } from './errors.js';
 import { call, type IoProgram } from './io/program.js';
 import type { Fd } from './io/types.js';
 import { attempt, writeFully } from './segment-files.js';
@@ -42,15 +42,21 @@ export function* readLogId(dir: string): IoProgram<string | null> {
     fd = yield* call('openRead', file);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
+    throw toIoError(error, 'open log id', file);
   }
   const bytes = Buffer.alloc(MAX_ID_FILE_BYTES);
   let got: number;
   try {
     got = yield* attempt('read log id', file, call('read', fd, bytes, 0, MAX_ID_FILE_BYTES, 0));
-  } finally {
-    yield* call('close', fd);
+  } catch (error) {
+    try {
+      yield* call('close', fd);
+    } catch {
+      // The first failure is the one reported; a close failing after it would hide it.
+    }
+    throw error;
   }
+  yield* attempt('close log id', file, call('close', fd));
   let logId: unknown;
   try {
     logId = (JSON.parse(bytes.subarray(0, got).toString('utf8')) as { logId?: unknown }).logId;
@@ -75,15 +81,21 @@ export function* writeLogId(dir: string, logId: string): IoProgram<void> {
   try {
     yield* call('unlink', temp);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw toIoError(error, 'remove stale log id temp file', temp);
   }
   const fd = yield* attempt('create log id', temp, call('openSegment', temp, true));
   try {
     yield* writeFully(fd, encodeLogIdFile(logId), 0, 'write log id', temp);
     yield* attempt('fsync log id', temp, call('datasync', fd));
-  } finally {
-    yield* call('close', fd);
+  } catch (error) {
+    try {
+      yield* call('close', fd);
+    } catch {
+      // The first failure is the one reported; a close failing after it would hide it.
+    }
+    throw error;
   }
+  yield* attempt('close log id', temp, call('close', fd));
   yield* attempt('rename log id', file, call('rename', temp, file));
   yield* attempt('fsync directory', dir, call('syncDir', dir));
 }

@@ -46,7 +46,11 @@ export function* quarantineRange(
     }
     yield* attempt('fsync quarantine file', file, call('datasync', fd));
   } catch (error) {
-    yield* call('close', fd);
+    try {
+      yield* call('close', fd);
+    } catch {
+      // The first failure is the one reported; a close failing after it would hide it.
+    }
     throw error;
   }
   yield* attempt('close quarantine file', file, call('close', fd));

@@ -43,7 +43,11 @@ export function* recoverProgram<In, Out>(io: WalIo, options: NormalizedOptions<I
     yield* removeStaleSpare(dir);
     return yield* replayAndRepair(io, options, lock);
   } catch (error) {
-    yield* call('unlock', lock);
+    try {
+      yield* call('unlock', lock);
+    } catch {
+      // The first failure is the one reported; an unlock failing after it would hide it.
+    }
     throw error;
   }
 }
@@ -106,12 +110,7 @@ function* replayAndRepair<In, Out>(
   const { last, totals } = log;
   if (last?.tornTail !== null && last?.tornTail !== undefined && options.tailDamage === 'refuse') refuseTailDamage(last);
   const nextLsn = firstLsnAfter(log);
-  if (options.replica && totals.maxLsn > 0 && last !== null && !last.replica) {
-    throw new WalError(
-      'WAL_INVALID_OPTIONS',
-      `invalid options: option \`replica\`: the log in ${options.dir} is not a replica (its last segment is a writer's): follow into an empty directory`,
-    );
-  }
+  if (options.replica) refusePrimary(log, options.dir);
   // Every segment but an unsealed last one is never written again.
   const segments: Segment[] = log.scanned
     .filter((scanned) => scanned !== last || scanned.sealed)
@@ -178,6 +177,24 @@ function firstLsnAfter(log: ReplayedLog<unknown>): number {
   );
 }
 
+/**
+ * A replica's records may skip LSNs only in segments flagged as a replica's,
+ * so a replica cannot go on in a writer's segment, even one with no record
+ * yet: it would write what the next open refuses as malformed. An unfinished
+ * last segment says nothing; the one before it does.
+ */
+function refusePrimary(log: ReplayedLog<unknown>, dir: string): void {
+  const newest = log.scanned.at(-1);
+  if (newest === undefined || newest.replica) return;
+  const file = newest.ref.path;
+  const empty = log.totals.maxLsn === 0 ? ', though it holds no record yet' : '';
+  throw new WalError(
+    'WAL_INVALID_OPTIONS',
+    `invalid options: option \`replica\`: the log in ${dir} is not a replica (its last segment is a writer's${empty}): a replica needs a directory of its own; follow into an empty directory${describeLocation({ file })}`,
+    { file },
+  );
+}
+
 /** `tailDamage: 'refuse'`: damage followed by valid frames is not cut. */
 function refuseTailDamage(last: ScannedSegment): void {
   const tail = last.tornTail as TornTail;
@@ -226,7 +243,11 @@ function* reopenActive(
     }
     yield* prepareSegmentFile(config, fd, file);
   } catch (error) {
-    yield* call('close', fd);
+    try {
+      yield* call('close', fd);
+    } catch {
+      // The first failure is the one reported; a close failing after it would hide it.
+    }
     throw error;
   }
   return { fd, tornTail };

@@ -59,6 +59,38 @@ describe.each(BACKENDS)('a replica log on the $name backend', ({ io }) => {
     await promoted.close();
   });
 
+  it("is refused a writer's directory even when it holds no record (its appends would make the log unopenable); the log opens as before", async () => {
+    const dir = tempDir();
+    await (await Wal.open({ dir, io: io() })).wal.close();
+    const file = `${dir}/${segmentNames(dir)[0]!}`;
+    const segment = fs.readFileSync(file);
+    const refusal = { code: 'WAL_INVALID_OPTIONS', message: expect.stringMatching(/is not a replica \(its last segment is a writer's, though it holds no record yet\): a replica needs a directory of its own/), file };
+    // An open that wrongly succeeds is closed, so that only the assertion fails.
+    expect(await Wal.open({ dir, io: io(), replica: true }).then(({ wal }) => wal.close(), (error: unknown) => error)).toMatchObject(refusal);
+    expect(() => Wal.openSync({ dir, io: io(), replica: true }).wal.closeSync()).toThrow(expect.objectContaining(refusal));
+    expect(fs.readFileSync(file).equals(segment)).toBe(true);
+    const { wal } = await Wal.open({ dir, io: io() });
+    await wal.commit(events('own'));
+    await wal.close();
+    const reopened = await Wal.open({ dir, io: io() });
+    expect(texts(reopened.events)).toEqual(['own']);
+    await reopened.wal.close();
+  });
+
+  it("is refused a writer's log whose last segment was never finished: the segment before it decides", async () => {
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, io: io() });
+    await wal.commit(events('own'));
+    await wal.close();
+    fs.writeFileSync(`${dir}/0000000002.wal`, Buffer.alloc(4096)); // killed while creating the next segment
+    const opened = Wal.open({ dir, io: io(), replica: true }).then(({ wal }) => wal.close(), (error: unknown) => error);
+    expect(await opened).toMatchObject({ code: 'WAL_INVALID_OPTIONS', message: expect.stringMatching(/is not a replica/) });
+    expect(segmentNames(dir)).toEqual(['0000000001.wal', '0000000002.wal']);
+    const { wal: reopened, events: replayed } = await Wal.open({ dir, io: io() });
+    expect(texts(replayed)).toEqual(['own']);
+    await reopened.close();
+  });
+
   it('a Replicated record outside a replica segment is refused as malformed', async () => {
     const dir = tempDir();
     const { wal } = await Wal.open({ dir, io: io(), replica: true });
