@@ -3,7 +3,7 @@ import path from 'node:path';
 import { WalError, describeLocation, toIoError } from './errors.js';
 import { call, type IoProgram } from './io/program.js';
 import type { Fd } from './io/types.js';
-import { attempt, writeFully } from './segment-files.js';
+import { attempt, cleanupAfterFailure, writeFully } from './segment-files.js';
 
 /*
  * A log's identity: a random 128-bit id (32 lowercase hex digits) made when
@@ -49,11 +49,7 @@ export function* readLogId(dir: string): IoProgram<string | null> {
   try {
     got = yield* attempt('read log id', file, call('read', fd, bytes, 0, MAX_ID_FILE_BYTES, 0));
   } catch (error) {
-    try {
-      yield* call('close', fd);
-    } catch {
-      // The first failure is the one reported; a close failing after it would hide it.
-    }
+    yield* cleanupAfterFailure(call('close', fd));
     throw error;
   }
   yield* attempt('close log id', file, call('close', fd));
@@ -88,11 +84,7 @@ export function* writeLogId(dir: string, logId: string): IoProgram<void> {
     yield* writeFully(fd, encodeLogIdFile(logId), 0, 'write log id', temp);
     yield* attempt('fsync log id', temp, call('datasync', fd));
   } catch (error) {
-    try {
-      yield* call('close', fd);
-    } catch {
-      // The first failure is the one reported; a close failing after it would hide it.
-    }
+    yield* cleanupAfterFailure(call('close', fd));
     throw error;
   }
   yield* attempt('close log id', temp, call('close', fd));

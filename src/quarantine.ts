@@ -3,7 +3,7 @@ import { toIoError } from './errors.js';
 import { segmentFileName } from './format/segment-name.js';
 import { call, type IoProgram } from './io/program.js';
 import type { Fd } from './io/types.js';
-import { attempt, writeFully } from './segment-files.js';
+import { attempt, cleanupAfterFailure, writeFully } from './segment-files.js';
 
 /*
  * Open never destroys bytes it cuts: before a torn tail is cut, the range is
@@ -46,11 +46,7 @@ export function* quarantineRange(
     }
     yield* attempt('fsync quarantine file', file, call('datasync', fd));
   } catch (error) {
-    try {
-      yield* call('close', fd);
-    } catch {
-      // The first failure is the one reported; a close failing after it would hide it.
-    }
+    yield* cleanupAfterFailure(call('close', fd));
     throw error;
   }
   yield* attempt('close quarantine file', file, call('close', fd));

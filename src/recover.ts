@@ -13,6 +13,7 @@ import { quarantineRange } from './quarantine.js';
 import {
   SPARE_FILE_NAME,
   attempt,
+  cleanupAfterFailure,
   createSegmentFile,
   prepareSegmentFile,
   writeFully,
@@ -43,11 +44,7 @@ export function* recoverProgram<In, Out>(io: WalIo, options: NormalizedOptions<I
     yield* removeStaleSpare(dir);
     return yield* replayAndRepair(io, options, lock);
   } catch (error) {
-    try {
-      yield* call('unlock', lock);
-    } catch {
-      // The first failure is the one reported; an unlock failing after it would hide it.
-    }
+    yield* cleanupAfterFailure(call('unlock', lock));
     throw error;
   }
 }
@@ -243,11 +240,7 @@ function* reopenActive(
     }
     yield* prepareSegmentFile(config, fd, file);
   } catch (error) {
-    try {
-      yield* call('close', fd);
-    } catch {
-      // The first failure is the one reported; a close failing after it would hide it.
-    }
+    yield* cleanupAfterFailure(call('close', fd));
     throw error;
   }
   return { fd, tornTail };

@@ -58,6 +58,15 @@ export function* attempt<T>(action: string, file: string, program: IoProgram<T>)
   }
 }
 
+/** Runs a cleanup after a failure that is the one to report: a cleanup failing too (a close, an unlock) must not hide it. */
+export function* cleanupAfterFailure(program: IoProgram<unknown>): IoProgram<void> {
+  try {
+    yield* program;
+  } catch {
+    // the first failure is reported; this one would hide it
+  }
+}
+
 /** Writes all of `bytes` at `position`; a short write is a failure (the Wal poisons, never retries). */
 export function* writeFully(fd: Fd, bytes: Uint8Array, position: number, action: string, file: string): IoProgram<void> {
   const wrote = yield* attempt(action, file, call('write', fd, bytes, position));

@@ -8,6 +8,7 @@ import type { RecentWrites } from './recent-writes.js';
 import {
   adoptSpareFile,
   attempt,
+  cleanupAfterFailure,
   createSegmentFile,
   prepareSegmentFile,
   shortWrite,
@@ -271,7 +272,7 @@ export class LogWriter {
       try {
         if (!job.abandoned) yield* prepareSegmentFile(this.fileConfigFor(false), fd, file);
       } catch (error) {
-        yield* closeAfterFailure(fd);
+        yield* cleanupAfterFailure(call('close', fd));
         throw error;
       }
       if (job.abandoned) yield* call('close', fd);
@@ -358,7 +359,7 @@ export class LogWriter {
       // The Wal closed meanwhile and left the fd to this fsync; a failed fsync stays the failure reported.
       if (left === 0 && this.closeAfterFsync.delete(fd)) {
         if (synced) yield* attempt('close', segment.file, call('close', fd));
-        else yield* closeAfterFailure(fd);
+        else yield* cleanupAfterFailure(call('close', fd));
       }
     }
     this.markDurable(covered);
@@ -400,11 +401,3 @@ export class LogWriter {
   }
 }
 
-/** Closes `fd` after a failure that is the one to report: a failing close must not replace it. */
-function* closeAfterFailure(fd: Fd): IoProgram<void> {
-  try {
-    yield* call('close', fd);
-  } catch {
-    // the first failure is reported; this fd is gone either way
-  }
-}
