@@ -76,20 +76,21 @@ const lsnSchema = z.number().int().min(0).max(MAX_LSN);
 export const fenceSchema = z.union([lsnSchema, z.literal('marker')], { error: "expected an integer LSN in 0..2^53-1 or 'marker'" });
 
 // Messages that start with "expected" are the option's own words (src/describe-issues.ts).
+/** The `sync` option: Wal.open's, and a follower's for its replica. */
+export const syncOptionSchema = z.union(
+  [
+    z.enum(['per-commit', 'group', 'none']),
+    z.strictObject({
+      mode: z.literal('group'),
+      intervalMs: z.number().positive().max(MAX_TIMER_MS).optional(),
+    }),
+  ],
+  { error: "expected 'per-commit' | 'group' | 'none' | { mode: 'group', intervalMs }" },
+);
+
 const optionsSchema = z.strictObject({
   dir: z.string({ error: 'expected a directory path' }).min(1, 'expected a non-empty path'),
-  sync: z
-    .union(
-      [
-        z.enum(['per-commit', 'group', 'none']),
-        z.strictObject({
-          mode: z.literal('group'),
-          intervalMs: z.number().positive().max(MAX_TIMER_MS).optional(),
-        }),
-      ],
-      { error: "expected 'per-commit' | 'group' | 'none' | { mode: 'group', intervalMs }" },
-    )
-    .optional(),
+  sync: syncOptionSchema.optional(),
   segmentBytes: z.number().int().min(MIN_SEGMENT_BYTES).max(MAX_SEGMENT_BYTES).optional(),
   checkpointLsn: fenceSchema.optional(),
   tailDamage: z.enum(['cut', 'refuse'], { error: "expected 'cut' | 'refuse'" }).optional(),

@@ -2,9 +2,8 @@ import { z } from 'zod';
 import { WalError } from '../errors.js';
 import { RecordKind } from '../format/constants.js';
 import { replicatedPayload } from '../format/frame.js';
-import { checkDirArgument, invalidOptions } from '../options.js';
+import { checkDirArgument, invalidOptions, syncOptionSchema } from '../options.js';
 import { readWal } from '../readers.js';
-import type { SyncOption } from '../types.js';
 import { Wal } from '../wal.js';
 import { connectJetStream, type JetStreamConnection } from './connect.js';
 import { firstMessageOnSubject } from './get-message.js';
@@ -34,7 +33,7 @@ const followSchema = z.strictObject({
   /** Stop after the transaction committed at this LSN (a restore to a point in time). */
   untilCommitLsn: z.number().int().min(1).optional(),
   /** The replica's own durability. Default group, 50 ms. */
-  sync: z.custom<SyncOption>((value) => value === 'per-commit' || value === 'group' || value === 'none' || typeof value === 'object').optional(),
+  sync: syncOptionSchema.optional(),
   io: z.enum(['native', 'js']).optional(),
   /** Bytes the server may send ahead of the replica. Default 4 × the server's max_payload. */
   maxBytesInFlight: z.number().int().positive().optional(),

@@ -178,5 +178,12 @@ describe('following a shipped log', () => {
   it('bad options are refused with WAL_INVALID_OPTIONS', async () => {
     await expect(followStream({ servers: [], stream: 's', dir: tempDir() })).rejects.toMatchObject({ code: 'WAL_INVALID_OPTIONS' });
     await expect(restoreFromStream({ servers: cluster().servers, stream: 's', dir: tempDir(), untilCommitLsn: 0 })).rejects.toMatchObject({ code: 'WAL_INVALID_OPTIONS' });
+    // The replica's sync option is checked as Wal.open checks it, before connecting (nothing listens on port 1).
+    for (const sync of [{}, null, { mode: 'group', intervalMs: -5 }, 'sometimes']) {
+      await expect(followStream({ servers: ['nats://127.0.0.1:1'], stream: 's', dir: tempDir(), sync } as never)).rejects.toMatchObject({
+        code: 'WAL_INVALID_OPTIONS',
+        message: expect.stringContaining('sync'),
+      });
+    }
   });
 });
