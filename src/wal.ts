@@ -566,7 +566,11 @@ export class Wal<In = Uint8Array, Out = Buffer> {
       );
     }
     const failure = this.queue.failure;
-    const unlockFailure = unlockError === null ? null : lockReleaseFailure(unlockError, this.dir);
+    // The lock may still be held until the process exits: flock and the pid file's owner both end with it.
+    const unlockFailure =
+      unlockError === null
+        ? null
+        : closeFailure(unlockError, `releasing the lock on ${this.dir} failed (the files are closed; the lock lasts at most as long as this process)`, 'unlock');
     if (unlockFailure !== null && (failure !== null || closeError !== null)) {
       process.emitWarning(unlockFailure.message, { code: 'SEGWAL_LOCK_RELEASE_FAILED' });
     }
@@ -574,7 +578,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
       failure !== null
         ? { error: this.queue.poisonedError() }
         : closeError !== null
-          ? { error: closeFailure(closeError) }
+          ? { error: closeFailure(closeError, 'the final write or fsync failed, the lock is released', 'close') }
           : unlockFailure !== null
             ? { error: unlockFailure }
             : { report: { droppedTransactions: dropped } };
@@ -764,20 +768,10 @@ function unwrap(outcome: { report: CloseReport } | { error: WalError }): CloseRe
   return outcome.report;
 }
 
-/** Releasing the directory's lock failed: the files are closed, the lock may still be held until the process exits. */
-function lockReleaseFailure(error: unknown, dir: string): WalError {
-  const cause = error instanceof WalError ? error : toIoError(error, 'unlock');
-  return new WalError('WAL_IO', `close: releasing the lock on ${dir} failed (the files are closed; the lock lasts at most as long as this process): ${cause.message}`, {
-    cause,
-    errno: cause.errno,
-    syscall: cause.syscall,
-    file: cause.file,
-  });
-}
-
-function closeFailure(error: unknown): WalError {
-  const cause = error instanceof WalError ? error : toIoError(error, 'close');
-  return new WalError('WAL_IO', `close: the final write or fsync failed, the lock is released: ${cause.message}`, {
+/** A failure of close: `what` failed (the syscall `action` when `error` is raw), told as WAL_IO with its cause. */
+function closeFailure(error: unknown, what: string, action: string): WalError {
+  const cause = error instanceof WalError ? error : toIoError(error, action);
+  return new WalError('WAL_IO', `close: ${what}: ${cause.message}`, {
     cause,
     errno: cause.errno,
     syscall: cause.syscall,

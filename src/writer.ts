@@ -400,4 +400,3 @@ export class LogWriter {
     return { ...this.config, crc32: this.io.crc32, replica };
   }
 }
-

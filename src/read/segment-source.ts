@@ -3,7 +3,7 @@ import type { Crc32 } from '../format/crc.js';
 import { lastNonZeroByte, readFrame, type DecodedFrame, type FrameReadResult } from '../format/frame.js';
 import { readU64 } from '../format/little-endian.js';
 import { begin, call, finish, type Begun, type IoProgram } from '../io/program.js';
-import type { Fd } from '../io/types.js';
+import type { Fd, WalIo } from '../io/types.js';
 import type { RecentWrites } from '../recent-writes.js';
 import { attempt } from '../segment-files.js';
 import type { SegmentRef } from './segments.js';
@@ -45,7 +45,7 @@ export interface SourceOptions {
    */
   readAhead?: boolean;
   /** Checks the CRCs of a run of frames in one call (WalIo `checkFrameCrcs`); without it, each frame's is computed on its own. */
-  checkFrameCrcs?: ((frames: Uint8Array) => number) | undefined;
+  checkFrameCrcs?: WalIo['checkFrameCrcs'];
 }
 
 /** A chunk being read ahead: `size` bytes at file offset `offset`, into `buffer` after CARRY_BYTES of room. */
