@@ -60,7 +60,7 @@ describe('the pid-file lock', () => {
     }) as typeof read);
     releases.push(pidFileLockAttempt(lockPath));
     expect(releases.filter((release) => release !== null)).toHaveLength(1);
-    expect(fs.readFileSync(pidPath, 'utf8')).toBe(String(process.pid));
+    expect(fs.readFileSync(pidPath, 'utf8')).toMatch(new RegExp(`^${process.pid} `));
   });
 
   it('has one holder whichever fs call of a takeover another takeover (or two, nested) runs after', () => {
@@ -80,7 +80,7 @@ describe('the pid-file lock', () => {
         runs++;
         const holders = releases.filter((release) => release !== null);
         expect(holders, `another takeover after fs call ${outer}, a third after its call ${inner}`).toHaveLength(1);
-        expect(fs.readFileSync(pidPath, 'utf8')).toBe(String(process.pid));
+        expect(fs.readFileSync(pidPath, 'utf8')).toMatch(new RegExp(`^${process.pid} `));
         holders[0]!();
         // Claims and temporaries are all gone once the takeover is done.
         expect(fs.readdirSync(path.dirname(lockPath))).toEqual(['.segwal.lock']);
@@ -97,7 +97,7 @@ describe('the pid-file lock', () => {
     fs.writeFileSync(`${prefix}0b9d4a3e-temporary`, DEAD_PID);
     const release = pidFileLockAttempt(lockPath);
     expect(release).not.toBeNull();
-    expect(fs.readFileSync(pidPath, 'utf8')).toBe(String(process.pid));
+    expect(fs.readFileSync(pidPath, 'utf8')).toMatch(new RegExp(`^${process.pid} `));
     release!();
     expect(fs.readdirSync(path.dirname(lockPath))).toEqual(['.segwal.lock']);
   });
@@ -109,5 +109,76 @@ describe('the pid-file lock', () => {
     expect(pidFileLockAttempt(lockPath)).toBeNull();
     expect(fs.readFileSync(pidPath, 'utf8')).toBe(DEAD_PID);
     expect(fs.readdirSync(path.dirname(lockPath)).sort()).toEqual(['.segwal.lock', '.segwal.lock.pid', path.basename(claim)]);
+  });
+
+  it('keeps a live owner\'s lock, and says whose it is: the pid, the boot and the start time', () => {
+    const lockPath = path.join(tempDir(), '.segwal.lock');
+    const release = pidFileLockAttempt(lockPath);
+    expect(release).not.toBeNull();
+    const bootId = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    expect(fs.readFileSync(`${lockPath}.pid`, 'utf8')).toMatch(new RegExp(`^${process.pid} ${bootId}:\\d+$`));
+    expect(pidFileLockAttempt(lockPath)).toBeNull();
+    release!();
+    expect(fs.readdirSync(path.dirname(lockPath))).toEqual(['.segwal.lock']);
+  });
+
+  it('takes over a live pid that another process held before (a reused pid)', () => {
+    const { lockPath, pidPath } = staleLock();
+    const bootId = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    fs.writeFileSync(pidPath, `${process.pid} ${bootId}:1`); // this pid, started at another time
+    const release = pidFileLockAttempt(lockPath);
+    expect(release).not.toBeNull();
+    expect(fs.readFileSync(pidPath, 'utf8')).not.toBe(`${process.pid} ${bootId}:1`);
+    release!();
+    fs.writeFileSync(pidPath, `${process.pid} 00000000-another-boot:${process.pid}`);
+    expect(pidFileLockAttempt(lockPath)).not.toBeNull();
+  });
+
+  it('takes over a pid file that names no owner (bytes lost to a power cut, or a damaged file)', () => {
+    for (const text of ['', 'not a pid', '0']) {
+      const { lockPath, pidPath } = staleLock();
+      fs.writeFileSync(pidPath, text);
+      const release = pidFileLockAttempt(lockPath);
+      expect(release, JSON.stringify(text)).not.toBeNull();
+      expect(fs.readFileSync(pidPath, 'utf8')).toMatch(new RegExp(`^${process.pid} `));
+    }
+  });
+
+  it('never shows the pid file without its owner, and removes what openers killed before linking it left', () => {
+    const lockPath = path.join(tempDir(), '.segwal.lock');
+    const pidPath = `${lockPath}.pid`;
+    const left = `${pidPath}.new-0b9d4a3e-killed`;
+    const live = `${pidPath}.new-0b9d4a3e-live`;
+    fs.writeFileSync(left, DEAD_PID);
+    fs.writeFileSync(live, String(process.pid));
+    const seen: string[] = [];
+    const link = fs.linkSync;
+    vi.spyOn(fs, 'linkSync').mockImplementation((from, to) => {
+      seen.push(fs.readFileSync(from, 'utf8'));
+      link(from, to);
+      seen.push(fs.readFileSync(to, 'utf8'));
+    });
+    const release = pidFileLockAttempt(lockPath);
+    expect(release).not.toBeNull();
+    expect(seen).toHaveLength(2);
+    expect(seen.every((text) => text.startsWith(`${process.pid} `))).toBe(true);
+    expect(fs.readdirSync(path.dirname(lockPath)).sort()).toEqual(['.segwal.lock', '.segwal.lock.pid', path.basename(live)]);
+  });
+
+  it('writes and trusts the bare pid where /proc cannot say more', () => {
+    const read = fs.readFileSync;
+    vi.spyOn(fs, 'readFileSync').mockImplementation(((file: fs.PathOrFileDescriptor, options?: unknown) => {
+      if (String(file).startsWith('/proc/')) throw Object.assign(new Error('no /proc here'), { code: 'ENOENT' });
+      return read(file, options as BufferEncoding);
+    }) as typeof read);
+    const lockPath = path.join(tempDir(), '.segwal.lock');
+    const release = pidFileLockAttempt(lockPath);
+    expect(release).not.toBeNull();
+    expect(read(`${lockPath}.pid`, 'utf8')).toBe(String(process.pid));
+    expect(pidFileLockAttempt(lockPath)).toBeNull();
+    release!();
+    // A file that names a start time is still kept while its pid lives, when the time cannot be checked.
+    fs.writeFileSync(`${lockPath}.pid`, `${process.pid} some-boot:1`);
+    expect(pidFileLockAttempt(lockPath)).toBeNull();
   });
 });

@@ -14,11 +14,13 @@ import type { LockToken } from './types.js';
  * flock locks belong to the open file description.
  *
  * Without the addon (io: 'js' on a machine where it did not build), node:fs has
- * no flock, so the lock is `.segwal.lock.pid`, created exclusively and holding
- * the owner's pid; a file whose pid is no longer alive is taken over. That
- * excludes every other segwal writer on the same machine that also runs without
- * the addon; the two mechanisms do not see each other, which is why one
- * installation always uses the same one.
+ * no flock, so the lock is `.segwal.lock.pid`, holding the owner's identity
+ * (its pid and, where /proc tells them, the boot and the process's start time,
+ * so a pid reused by another process does not keep the lock); a file whose
+ * owner is no longer alive is taken over. That excludes every other segwal
+ * writer on the same machine that also runs without the addon; the two
+ * mechanisms do not see each other, which is why one installation always uses
+ * the same one.
  */
 
 const RETRY_STEP_MS = 10;
@@ -47,17 +49,45 @@ function attemptPidLock(lockPath: string): (() => void) | null {
   const pidPath = `${lockPath}.pid`;
   fs.closeSync(fs.openSync(lockPath, 'a'));
   for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = fs.openSync(pidPath, 'wx');
-      fs.writeSync(fd, String(process.pid));
-      fs.closeSync(fd);
+    if (linkOwnedFile(`${pidPath}.new-`, pidPath) === 'linked') {
+      removeDeadOwnersFiles(`${pidPath}.new-`);
       return () => fs.rmSync(pidPath, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
     if (!removeIfOwnerDead(pidPath)) return null;
   }
   return null;
+}
+
+/*
+ * The pid file and the claims are written under a temporary name, then linked
+ * into place (link, unlike rename, fails when the name exists): so no reader
+ * ever sees one half written, and one that holds no owner is damage (say, a
+ * power loss that kept the name but not the bytes), never a writer at work.
+ */
+/** Links a new file holding this process's identity to `target`, unless `target` exists. */
+function linkOwnedFile(temporaryPrefix: string, target: string): 'linked' | 'exists' | 'swept' {
+  const temporary = `${temporaryPrefix}${randomUUID()}`;
+  fs.writeFileSync(temporary, ownIdentity(), { flag: 'wx' });
+  try {
+    fs.linkSync(temporary, target);
+    return 'linked';
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return 'exists';
+    if (code === 'ENOENT') return 'swept';
+    throw error;
+  } finally {
+    fs.rmSync(temporary, { force: true });
+  }
+}
+
+/** Temporaries left by openers killed between writing one and removing it. */
+function removeDeadOwnersFiles(prefix: string): void {
+  const dir = path.dirname(prefix);
+  for (const name of fs.readdirSync(dir)) {
+    const file = path.join(dir, name);
+    if (name.startsWith(path.basename(prefix)) && !isAlive(readOwner(file))) fs.rmSync(file, { force: true });
+  }
 }
 
 /*
@@ -78,7 +108,8 @@ function attemptPidLock(lockPath: string): (() => void) | null {
  *   to let the lower one in.
  * - A claimant killed midway leaves a claim of a dead pid, which the next one
  *   skips; whoever unlinks F then removes all of F's claims and temporaries,
- *   which matter no more.
+ *   which matter no more. A claim that is gone when read was removed by its
+ *   owner, done with F; walking past it is safe, as F is gone or going.
  */
 /** Unlinks the pid file if its owner is dead: whether to try creating it again. */
 function removeIfOwnerDead(pidPath: string): boolean {
@@ -90,7 +121,7 @@ function removeIfOwnerDead(pidPath: string): boolean {
     throw error;
   }
   try {
-    if (isAlive(readPid(fd))) return false;
+    if (isAlive(readOwner(fd))) return false;
     const ino = fs.fstatSync(fd, { bigint: true }).ino;
     const prefix = `${pidPath}.takeover-${ino}-`;
     const claim = claimTakeover(prefix);
@@ -113,44 +144,63 @@ function removeIfOwnerDead(pidPath: string): boolean {
 
 /** The first free claim after dead owners' ones, or null at a live owner's. */
 function claimTakeover(prefix: string): string | null {
-  // Written first and linked in, so a claim never exists without its pid.
-  const mine = `${prefix}${randomUUID()}`;
-  fs.writeFileSync(mine, String(process.pid), { flag: 'wx' });
-  try {
-    for (let i = 0; ; i++) {
-      const claim = `${prefix}${i}`;
-      try {
-        fs.linkSync(mine, claim);
-        return claim;
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') return null; // swept: F is gone already
-        if (code !== 'EEXIST') throw error;
-      }
-      if (isAlive(readPid(claim))) return null;
-    }
-  } finally {
-    fs.rmSync(mine, { force: true });
+  for (let i = 0; ; i++) {
+    const claim = `${prefix}${i}`;
+    const outcome = linkOwnedFile(prefix, claim);
+    if (outcome === 'linked') return claim;
+    if (outcome === 'swept') return null; // F is gone already
+    if (isAlive(readOwner(claim))) return null;
   }
 }
 
-function readPid(file: string | number): number | null {
+/** Who holds a lock or claim file: a pid, and where /proc tells it, which process had that pid. */
+interface Owner {
+  pid: number;
+  identity: string | null;
+}
+
+function ownIdentity(): string {
+  const identity = processIdentity(process.pid);
+  return identity === null ? String(process.pid) : `${process.pid} ${identity}`;
+}
+
+/** The boot and the start time of a process (Linux), which a pid reused later does not share. */
+function processIdentity(pid: number): string | null {
   try {
-    const pid = Number.parseInt(fs.readFileSync(file, 'utf8'), 10);
-    return Number.isInteger(pid) && pid > 0 ? pid : null;
+    const bootId = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces and parentheses); the start time is field 22.
+    const startTime = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    return startTime === undefined ? null : `${bootId}:${startTime}`;
   } catch {
     return null;
   }
 }
 
-function isAlive(pid: number | null): boolean {
-  if (pid === null) return true; // being written by its creator, or just removed: not ours to take
+/** The owner a file names, or null when it names none (damaged, or removed meanwhile). */
+function readOwner(file: string | number): Owner | null {
+  let text: string;
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
   }
+  const match = /^(\d+)(?: (\S+))?$/.exec(text);
+  const pid = match === null ? Number.NaN : Number(match[1]);
+  return Number.isSafeInteger(pid) && pid > 0 ? { pid, identity: match![2] ?? null } : null;
+}
+
+function isAlive(owner: Owner | null): boolean {
+  if (owner === null) return false; // files are linked in whole: one naming no owner is damage or gone
+  try {
+    process.kill(owner.pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (owner.identity === null) return true;
+  // A pid whose identity cannot be read (no /proc, or it exited meanwhile) counts as the owner's.
+  const now = processIdentity(owner.pid);
+  return now === null || now === owner.identity;
 }
 
 function isContended(error: unknown): boolean {
