@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { crc32 as zlibCrc32 } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Wal } from '../src/index.js';
 import { jsIo } from '../src/io/js.js';
 import { createNativeIo } from '../src/io/native.js';
@@ -125,6 +125,46 @@ describe('the two io backends', () => {
     expect(fs.readFileSync(asyncFile).equals(expected.subarray(0, 9000))).toBe(true);
     await native.async.syncDir(dir);
     await expect(native.async.datasync(afd)).rejects.toMatchObject({ code: 'EBADF', syscall: 'fdatasync' });
+  });
+});
+
+describe('the js backend\'s zero fill', () => {
+  // Past one batch of writes in flight (64 × 16 KiB), and not a whole number of them.
+  const SIZE = 1024 * 1024 + 70_000;
+
+  it('writes zeros from the end of the file up to the size, sync and async alike', async () => {
+    const dir = tempDir();
+    for (const api of ['sync', 'async'] as const) {
+      const file = path.join(dir, `${api}.wal`);
+      const fd = jsIo.sync.openSegment(file, true);
+      fs.writeSync(fd, Buffer.from('head'));
+      if (api === 'sync') jsIo.sync.allocate(fd, SIZE, true);
+      else await jsIo.async.allocate(fd, SIZE, true);
+      jsIo.sync.close(fd);
+      const expected = Buffer.alloc(SIZE);
+      expected.write('head');
+      expect(fs.readFileSync(file).equals(expected), api).toBe(true);
+    }
+  });
+
+  it('fails with ENOSPC when the device takes a chunk only in part, even while the other writes in flight succeed', async () => {
+    const file = path.join(tempDir(), 'full.wal');
+    const fd = jsIo.sync.openSegment(file, true);
+    const write = fs.write;
+    vi.spyOn(fs, 'write').mockImplementation(((...args: unknown[]) => {
+      const position = args[4] as number;
+      const callback = args[5] as (error: Error | null, written: number) => void;
+      // One chunk is written in part, then the device takes nothing more.
+      if (position === 20 * 16 * 1024) return void setImmediate(() => callback(null, 100));
+      if (position === 20 * 16 * 1024 + 100) return void setImmediate(() => callback(null, 0));
+      return (write as (...a: unknown[]) => void)(...args);
+    }) as typeof fs.write);
+    try {
+      await expect(jsIo.async.allocate(fd, SIZE, true)).rejects.toMatchObject({ code: 'ENOSPC' });
+    } finally {
+      vi.restoreAllMocks();
+      jsIo.sync.close(fd);
+    }
   });
 });
 
