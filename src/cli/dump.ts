@@ -4,7 +4,7 @@ import { recordEvents, replicatedPayload } from '../format/frame.js';
 import { readWal } from '../readers.js';
 import type { WalRecord } from '../types.js';
 import { describeDamage } from './report.js';
-import { requireLog } from './scan-log.js';
+import { lastSegmentTailDamage, requireLog } from './scan-log.js';
 import { EXIT_DAMAGE, EXIT_OK, UsageError, lsnOption, type Command } from './usage.js';
 
 type PayloadMode = 'auto' | 'base64' | 'utf8' | 'hex' | 'none';
@@ -85,8 +85,9 @@ replica's Replicated record (a whole shipped transaction at its commit LSN)
 has "events" and the "streamSeq" that carried it. Records pass the same checks as open (records of a
 transaction begun in a truncated segment are printed, not refused). A torn
 tail in the last segment (what open cuts, or a frame a Wal is writing right
-now) ends the dump quietly, exit 0; damage anywhere else ends it after the
-records before it, with the problem on stderr (exit 1).
+now) ends the dump quietly, exit 0; damage with valid frames after it, or
+anywhere else, ends it after the records before it, with the problem on
+stderr (exit 1).
   --from LSN      first LSN to print (default 1)
   --to LSN        last LSN to print
   --kind K        only TxBegin, TxCommit, TxAbort, Mutation, MutationBatch, Checkpoint,
@@ -120,11 +121,15 @@ records before it, with the problem on stderr (exit 1).
     };
     // Reading starts at --tx even when --from is past it, to check that --tx names a TxBegin.
     let lastLsnRead = 0;
+    let stoppedAtTo = false;
     try {
       for await (const record of readWal(dir, { fromLsn: Math.min(from, tx ?? from) })) {
         const first = firstLsnOf(record);
         lastLsnRead = record.lsn;
-        if (first > to) break;
+        if (first > to) {
+          stoppedAtTo = true;
+          break;
+        }
         if (tx !== undefined && first <= tx && tx <= record.lsn) checkNamesTransaction(record, tx);
         if (record.lsn < from) continue;
         if (kind !== undefined && record.kind !== kind) continue;
@@ -132,6 +137,9 @@ records before it, with the problem on stderr (exit 1).
         pending += `${recordLine(record, mode)}\n`;
         if (pending.length >= FLUSH_CHARS) await flush();
       }
+      // readWal ends quietly at damage in the last segment even when valid frames follow it: that is not the end of the log.
+      const tailDamage = stoppedAtTo ? null : await lastSegmentTailDamage(dir);
+      if (tailDamage !== null) throw tailDamage;
     } catch (error) {
       if (!(error instanceof WalError) || error.code === 'WAL_IO') throw error;
       await flush();

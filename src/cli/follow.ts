@@ -18,8 +18,9 @@ again, it goes on from the replica's last record. <dir> is empty or missing,
 or a replica of the same log; Wal.open({ dir, replica: true }) reads it.
 A status line goes to stderr every --status-ms: the state, the applied
 commit LSN, the stream sequence, the messages pending, the lag. Exits 1 when
-the stream and the replica disagree (another log, a broken chain), naming
-why; 2 when it cannot start (a stream with no message yet among others).
+the stream and the replica disagree (another log, a broken chain), or the
+replica is one open refuses (damaged), naming why; 2 when it cannot start
+for another reason (a stream with no message yet among others).
 Needs @nats-io/transport-node and @nats-io/jetstream.
   --servers URL[,URL…]  the NATS servers, comma-separated (nats://host:port)
   --stream NAME         the stream the log is shipped to

@@ -1,9 +1,5 @@
-import path from 'node:path';
-import { jsIo } from '../io/js.js';
-import { runAsync } from '../io/program.js';
-import { readLogId } from '../log-id.js';
 import { count, describeDamage, formatTable } from './report.js';
-import { scanLog } from './scan-log.js';
+import { readLogIdentity, scanLog } from './scan-log.js';
 import { EXIT_DAMAGE, EXIT_OK, type Command } from './usage.js';
 
 export const inspectCommand: Command = {
@@ -21,7 +17,10 @@ lock, changes no file; works while a Wal writes the log.
   options: { json: { type: 'boolean' } },
   async run(dir, values, out) {
     const scan = await scanLog(dir);
-    const logId = await runAsync(jsIo, readLogId(path.resolve(dir)));
+    const identity = await readLogIdentity(dir);
+    const { logId } = identity;
+    // A damaged identity file is what open refuses first, so it is problem 1.
+    const allProblems = [...identity.problems, ...scan.problems];
     const rows = scan.segments.map((segment) => ({
       id: segment.id,
       file: segment.file,
@@ -42,13 +41,14 @@ lock, changes no file; works while a Wal writes the log.
       bytes: rows.reduce((sum, row) => sum + row.bytes, 0),
       preallocatedTail: rows.reduce((sum, row) => sum + (row.preallocatedTail ?? 0), 0),
     };
-    const problems = scan.problems.map(describeDamage);
+    const problems = allProblems.map(describeDamage);
     if (values.json === true) {
       await out.stdout(`${JSON.stringify({ dir, logId, segments: rows, totals, problems }, null, 2)}\n`);
     } else {
       const cell = (value: unknown) => (value === null ? '-' : typeof value === 'boolean' ? (value ? 'yes' : 'no') : String(value));
       const replica = rows.at(-1)?.replica === true ? ' (a replica: Wal.open takes it with replica: true; without, it is promoted)' : '';
-      await out.stdout(`log id ${logId ?? '(none yet: open gives the log one)'}${replica}\n\n`);
+      const id = identity.problems.length > 0 ? '(damaged: see problem 1)' : (logId ?? '(none yet: open gives the log one)');
+      await out.stdout(`log id ${id}${replica}\n\n`);
       await out.stdout(
         formatTable(
           ['segment', 'base LSN', 'last LSN', 'records', 'bytes', 'sealed', 'prealloc tail', 'state'],
@@ -61,8 +61,8 @@ lock, changes no file; works while a Wal writes the log.
       for (const row of rows) {
         if (row.tornTail !== null) await out.stdout(`\nsegment ${row.id}: torn tail at offset ${row.tornTail.offset} (${count(row.tornTail.discardedBytes, 'byte')}): ${row.tornTail.cause}\n`);
       }
-      for (const [index, problem] of scan.problems.entries()) await out.stdout(`\nproblem ${index + 1}: ${problem.message}\n`);
+      for (const [index, problem] of allProblems.entries()) await out.stdout(`\nproblem ${index + 1}: ${problem.message}\n`);
     }
-    return scan.problems.length === 0 ? EXIT_OK : EXIT_DAMAGE;
+    return allProblems.length === 0 ? EXIT_OK : EXIT_DAMAGE;
   },
 };

@@ -9,7 +9,7 @@ import { parseSegmentId } from '../format/segment-name.js';
 import { jsIo } from '../io/js.js';
 import { call, runAsync, type IoProgram } from '../io/program.js';
 import type { WalIo } from '../io/types.js';
-import { LOG_ID_FILE_NAME } from '../log-id.js';
+import { LOG_ID_FILE_NAME, readLogId } from '../log-id.js';
 import { LogValidator, type ScannedSegment, type ValidatorStep } from '../read/log-validator.js';
 import { listSegments, segmentHeaderAndSize, type SegmentRef } from '../read/segments.js';
 import { TxAssembler } from '../read/tx-assembler.js';
@@ -101,6 +101,22 @@ export async function requireLog(dir: string, io: WalIo = jsIo): Promise<void> {
   throw new CliError(`not a segwal log: ${root} holds no segment file and no ${LOG_ID_FILE_NAME}`);
 }
 
+/**
+ * The log's id (null when it has none yet), or the problem with its identity
+ * file. Open reads `.segwal.id` before any segment and refuses one that holds
+ * no log id (WAL_MALFORMED), so a report on the log lists that as damage, and
+ * first, rather than stop (exit 2, as for an I/O error) or say nothing of it.
+ * An I/O error still ends the command.
+ */
+export async function readLogIdentity(dir: string, io: WalIo = jsIo): Promise<{ logId: string | null; problems: WalError[] }> {
+  try {
+    return { logId: await runAsync(io, readLogId(path.resolve(dir))), problems: [] };
+  } catch (error) {
+    if (!(error instanceof WalError) || error.code !== 'WAL_MALFORMED') throw error;
+    return { logId: null, problems: [error] };
+  }
+}
+
 export async function scanLog(dir: string, options: ScanLogOptions = {}): Promise<LogScan> {
   await requireLog(dir, options.io);
   const root = path.resolve(dir);
@@ -137,6 +153,46 @@ function tailDamageProblem(ref: SegmentRef, tail: TornTail): WalError {
   );
   tailDamageProblems.add(problem);
   return problem;
+}
+
+/**
+ * Damage with valid frames after it in the last segment, or null. readWal
+ * (and so dump) stops there without a word, as at a torn write, which would
+ * leave the records after it out of a dump that exits 0; the other commands
+ * call it damage (exit 1). Read again a few times before it counts, as
+ * scanLog does: a live Wal's write caught half copied can look like it.
+ */
+export async function lastSegmentTailDamage(dir: string, io: WalIo = jsIo): Promise<WalError | null> {
+  const root = path.resolve(dir);
+  for (let attemptNo = 1; ; attemptNo++) {
+    let problem: WalError | null;
+    try {
+      problem = await runAsync(io, tailDamageOnce(root));
+    } catch (error) {
+      if (!isVanished(error) || attemptNo === SCAN_ATTEMPTS) throw error;
+      continue;
+    }
+    if (problem === null || attemptNo === SCAN_ATTEMPTS) return problem;
+    await new Promise((resolve) => setTimeout(resolve, RESCAN_DELAY_MS));
+  }
+}
+
+/** Reads the last segment on its own (as if the log began there), to its torn tail. */
+function* tailDamageOnce(root: string): IoProgram<WalError | null> {
+  const last = (yield* listSegments(root)).at(-1);
+  if (last === undefined) return null;
+  const validator = new LogValidator(root, [last], { crc32: referenceCrc32, reuse: null, follow: false });
+  try {
+    for (;;) {
+      const step = yield* validator.next();
+      if (step.type === 'record' || step.type === 'skipped') continue;
+      if (step.type !== 'segment') return null; // an unfinished header, or no segment left
+      const tail = step.segment.tornTail;
+      return tail !== null && tail.validFramesAfter > 0 ? tailDamageProblem(last, tail) : null;
+    }
+  } finally {
+    yield* validator.close();
+  }
 }
 
 /** A segment listed a moment ago is gone: truncation by a live Wal. The scan starts over. */

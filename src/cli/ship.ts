@@ -25,7 +25,8 @@ writer's truncation: if the writer deletes what the stream lacks, it stops.
 A status line goes to stderr every --status-ms: the state, the acknowledged
 commit LSN, what is read and not yet acknowledged, the last error. Exits 1
 when shipping stops because the log and the stream disagree (another log, a
-different history), naming why; 2 when it cannot start.
+different history) or the log is one open refuses (damaged), naming why; 2
+when it cannot start for another reason.
 Needs @nats-io/transport-node and @nats-io/jetstream.
   --servers URL[,URL…]     the NATS servers, comma-separated (nats://host:port)
   --stream NAME            the stream; created if missing (file store)

@@ -89,13 +89,21 @@ function wholeNumber(raw: unknown, min: number): number | null {
 
 /**
  * Failures that say a log and its stream disagree (docs/REPLICATION.md,
- * "Failure modes"): another log, a different history, a damaged message.
- * Running again cannot mend them, so ship, follow and restore exit with
- * EXIT_DAMAGE for them, and keep 2 for what may pass (a server away, an I/O error).
+ * "Failure modes"): another log, a different history, a damaged message; and
+ * a local log (or replica) that open refuses as damaged. Running again cannot
+ * mend them, so ship, follow and restore exit with EXIT_DAMAGE for them, and
+ * keep 2 for what may pass (a server away, an I/O error): a service manager
+ * told not to restart on 1 leaves them to a person instead of a restart loop.
  */
-const DISAGREEMENT_CODES: ReadonlySet<string> = new Set(['WAL_REPLICATION_DIVERGED', 'WAL_REPLICATION_CONFLICT', 'WAL_REPLICATION_MALFORMED']);
+const DAMAGE_CODES: ReadonlySet<string> = new Set([
+  'WAL_REPLICATION_DIVERGED',
+  'WAL_REPLICATION_CONFLICT',
+  'WAL_REPLICATION_MALFORMED',
+  'WAL_MALFORMED',
+  'WAL_BAD_SEGMENT_HEADER',
+]);
 
 /** The exit code of a command that stopped on `error`. */
 export function exitCodeOf(error: unknown): number {
-  return error instanceof WalError && DISAGREEMENT_CODES.has(error.code) ? EXIT_DAMAGE : EXIT_USAGE_OR_IO;
+  return error instanceof WalError && DAMAGE_CODES.has(error.code) ? EXIT_DAMAGE : EXIT_USAGE_OR_IO;
 }

@@ -1,6 +1,6 @@
 import type { WalError } from '../errors.js';
 import { count, describeDamage } from './report.js';
-import { refusedBelowFence, scanLog } from './scan-log.js';
+import { readLogIdentity, refusedBelowFence, scanLog } from './scan-log.js';
 import { EXIT_DAMAGE, EXIT_OK, UsageError, lsnOption, type Command, type Output } from './usage.js';
 
 const PROGRESS_AFTER_MS = 1000;
@@ -78,7 +78,9 @@ On a TTY, a progress bar shows on stderr once the run takes over a second.
       );
     }
     const fence = typeof fenceOption === 'number' ? fenceOption : scan.tally.lastCheckpointSnapshot;
-    const problems = [...scan.problems, ...refusedBelowFence(scan, fence)].sort(byPosition);
+    // Open reads the identity file before any segment: a damaged one is the first problem it reports.
+    const identity = await readLogIdentity(dir);
+    const problems = [...identity.problems, ...[...scan.problems, ...refusedBelowFence(scan, fence)].sort(byPosition)];
     const last = scan.segments.at(-1);
     const result = {
       dir,
