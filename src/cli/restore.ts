@@ -16,7 +16,10 @@ prints the commit LSN and stream sequence it reached on stdout (exit 0).
 from where it stands. The result is a replica (Wal.open({ dir, replica: true
 }) reads it); opened without replica, it is promoted and goes on as a
 primary. Exits 1 when the stream and <dir> disagree (another log, a broken
-chain), naming why; 2 when it cannot start.
+chain), or <dir> holds a log open refuses (damaged), naming why; 2 when it
+cannot start for another reason, or when the stream ends before
+--until-commit-lsn (<dir> then holds what the stream had: restore again
+once the stream holds that commit).
 Needs @nats-io/transport-node and @nats-io/jetstream.
   --servers URL[,URL…]     the NATS servers, comma-separated (nats://host:port)
   --stream NAME            the stream the log is shipped to

@@ -10,7 +10,7 @@ import { firstMessageOnSubject } from './get-message.js';
 import type { StoredMessage } from './message.js';
 import { readStream } from './read.js';
 import { describeStream } from './stream.js';
-import { decodeTransactions, parseWireMessage, type WireMessage, type WireTransaction } from './wire.js';
+import { messageTransactions, parseWireMessage, type WireMessage, type WireTransaction } from './wire.js';
 
 /*
  * The other end of shipping (docs/REPLICATION.md, "Following and
@@ -35,7 +35,10 @@ const followSchema = z.strictObject({
   /** The replica's own durability. Default group, 50 ms. */
   sync: syncOptionSchema.optional(),
   io: z.enum(['native', 'js']).optional(),
-  /** Bytes the server may send ahead of the replica. Default 4 × the server's max_payload. */
+  /**
+   * Bytes the server may send ahead of the replica: at least the largest message the stream may hold (its
+   * max_msg_size, or the server's max_payload), which a smaller budget could never read. Default 4 × the server's max_payload.
+   */
   maxBytesInFlight: z.number().int().positive().optional(),
 });
 
@@ -92,6 +95,15 @@ async function startFollowing(given: z.output<typeof followSchema>, until: 'live
   const connection = await connectJetStream({ servers: given.servers, name: `segwal follower of ${given.stream}`, reconnect: { maxAttempts: -1, waitMs: 250 } });
   try {
     const origin = await chainOrigin(connection, given.stream, given.subject);
+    // A message larger than the budget fails every read of it, and retrying would never end.
+    const largest = Math.min(connection.maxPayload, origin.maxMsgSize > 0 ? origin.maxMsgSize : Number.POSITIVE_INFINITY);
+    if (given.maxBytesInFlight !== undefined && given.maxBytesInFlight < largest) {
+      throw new WalError(
+        'WAL_INVALID_OPTIONS',
+        `invalid followStream() options: option \`maxBytesInFlight\`: ${given.maxBytesInFlight} bytes is less than the largest message stream ${given.stream} ` +
+          `may hold (${largest} bytes: its max_msg_size or the server's max_payload), which could never be read`,
+      );
+    }
     const { wal } = await Wal.open({
       dir: given.dir,
       replica: true,
@@ -113,7 +125,11 @@ async function startFollowing(given: z.output<typeof followSchema>, until: 'live
 }
 
 /** The log a stream carries: its id and subject, from the first message on the subject (or of the stream). */
-async function chainOrigin(connection: JetStreamConnection, stream: string, subject: string | undefined): Promise<{ logId: string; subject: string; firstSeq: number }> {
+async function chainOrigin(
+  connection: JetStreamConnection,
+  stream: string,
+  subject: string | undefined,
+): Promise<{ logId: string; subject: string; firstSeq: number; maxMsgSize: number }> {
   const { config, state } = await describeStream(connection, stream);
   if (state.messages === 0) {
     throw new WalError('WAL_REPLICATION', `stream ${stream} holds no message yet: there is nothing to follow (start after the shipper has shipped)`);
@@ -127,7 +143,7 @@ async function chainOrigin(connection: JetStreamConnection, stream: string, subj
       `stream ${stream} starts at message ${first.seq}, which continues a chain whose start is gone (the stream lost its first messages); a replica cannot be built from it`,
     );
   }
-  return { logId: message.logId, subject: first.subject, firstSeq: first.seq };
+  return { logId: message.logId, subject: first.subject, firstSeq: first.seq, maxMsgSize: config.max_msg_size ?? -1 };
 }
 
 class Follower {
@@ -141,7 +157,15 @@ class Follower {
   private readonly done: Promise<FollowerStatus>;
   /** The id of the last message applied in this session; null until one is (or on resuming). */
   private previousId: string | null | undefined = undefined;
+  /** The last commit LSN the message before names: the next one's transactions come after it. */
+  private previousLastCommitLsn = 0;
+  /** The message before was a piece of this transaction, short of its last: the next message is its next piece. */
+  private unfinished: { commitLsn: number; total: number; nextOffset: number } | null = null;
   private chunks: Buffer[] = [];
+  /** The first stream sequence not read yet: where a read that failed goes on from. */
+  private nextSeq = 0;
+  /** A transaction committed after `untilCommitLsn` was met: every one at or below it is applied. */
+  private passedUntil = false;
   /** The replica's Wal was poisoned (a failed write or fsync in the background): following ends with it. */
   private walFailure: WalError | null = null;
 
@@ -215,19 +239,20 @@ class Follower {
 
   /** Reads and applies until stopped or at the end; throws what ends following otherwise. */
   private async follow(): Promise<void> {
-    let fromSeq = await this.resumeSeq();
+    this.nextSeq = await this.resumeSeq();
     const endSeq = this.until === 'to the end' ? (await describeStream(this.connection, this.given.stream)).state.last_seq : Number.POSITIVE_INFINITY;
     const refresh = setInterval(() => void this.refreshPending(), PENDING_REFRESH_MS);
     refresh.unref();
     try {
-      while (!this.stop.signal.aborted && fromSeq <= endSeq) {
+      while (!this.stop.signal.aborted && this.nextSeq <= endSeq) {
         try {
-          fromSeq = await this.readFrom(fromSeq, endSeq);
+          await this.readFrom(endSeq);
           this.state = 'following';
         } catch (error) {
           const failure = error instanceof WalError ? error : new WalError('WAL_REPLICATION', String(error), { cause: error });
           if (failure.code !== 'WAL_REPLICATION') throw failure;
-          // The stream's consumer or leader went away: read again from the first message not applied.
+          // The stream's consumer or leader went away: read again from the first message not applied (nextSeq),
+          // not from where the failed read started: the messages it applied would be met again as a broken chain.
           this.lastError = failure;
           this.state = 'retrying';
           await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
@@ -237,6 +262,15 @@ class Follower {
       clearInterval(refresh);
     }
     if (this.walFailure !== null) throw this.walFailure;
+    const until = this.given.untilCommitLsn;
+    if (this.until === 'to the end' && until !== undefined && !this.reachedUntil()) {
+      // The stream ended before the bound: what the source committed up to it may not be shipped yet.
+      throw new WalError(
+        'WAL_REPLICATION',
+        `stream ${this.given.stream} ends (at sequence ${endSeq}) before untilCommitLsn ${until}: the replica in ${this.wal.dir} holds every ` +
+          `transaction up to commit LSN ${this.appliedCommitLsn}, not every one up to ${until}; restore again once the stream holds it`,
+      );
+    }
   }
 
   /** The stream sequence to read from: the one that carried the replica's last record, or the chain's start. */
@@ -249,17 +283,19 @@ class Follower {
     return this.origin.firstSeq;
   }
 
-  /** Reads and applies messages from `fromSeq`; returns the next sequence to read when the read ends. */
-  private async readFrom(fromSeq: number, endSeq: number): Promise<number> {
+  /** Reads and applies messages from `nextSeq`, moving it past each one applied, until the read ends. */
+  private async readFrom(endSeq: number): Promise<void> {
     const maxBytesInFlight = this.given.maxBytesInFlight ?? 4 * Math.max(this.connection.maxPayload, 1024 * 1024);
-    let next = fromSeq;
+    const fromSeq = this.nextSeq;
     const reading = new AbortController();
     const onStop = () => reading.abort();
     this.stop.signal.addEventListener('abort', onStop, { once: true });
     try {
       for await (const stored of readStream(this.connection, { stream: this.given.stream, fromSeq, maxBytesInFlight, signal: reading.signal })) {
         if (stored.subject === this.origin.subject) await this.apply(stored);
-        next = stored.seq + 1;
+        this.nextSeq = stored.seq + 1;
+        // Reading again after a failure: a live read never ends, so this is where retrying is over.
+        this.state = 'following';
         if (stored.seq >= endSeq || this.reachedUntil()) {
           reading.abort();
           this.stop.abort();
@@ -268,28 +304,34 @@ class Follower {
     } finally {
       this.stop.signal.removeEventListener('abort', onStop);
     }
-    return next;
   }
 
   private reachedUntil(): boolean {
-    return this.given.untilCommitLsn !== undefined && this.appliedCommitLsn >= this.given.untilCommitLsn;
+    // The bound need not be a commit LSN: meeting the first commit after it says every one at or below it is applied.
+    return this.given.untilCommitLsn !== undefined && (this.appliedCommitLsn >= this.given.untilCommitLsn || this.passedUntil);
   }
 
   private async apply(stored: StoredMessage): Promise<void> {
     const where = `message ${stored.seq} of stream ${this.given.stream}`;
     const message = parseWireMessage(stored.headers, stored.data, where);
     this.checkChain(message, stored.seq, where);
-    this.previousId = message.msgId;
     // Past the commit a restore stops at (read ahead before the read ended): checked, not applied, so the status still names the last message applied.
-    if (this.given.untilCommitLsn !== undefined && message.firstCommitLsn > this.given.untilCommitLsn) return;
+    if (this.given.untilCommitLsn !== undefined && message.firstCommitLsn > this.given.untilCommitLsn) {
+      this.passedUntil = true;
+      return;
+    }
     // Applied before a crash (the message a resume starts at, a piece of a transaction already whole here): only its place in the chain counts.
     const body = message.lastCommitLsn <= this.appliedCommitLsn ? null : this.joined(message, where);
     if (body !== null) {
       const appends: Array<Promise<unknown>> = [];
       let appended = this.appliedCommitLsn;
-      for (const tx of decodeTransactions(body, where)) {
+      // Checked whole against the headers before any of it is applied.
+      for (const tx of messageTransactions(message, body, where)) {
         if (tx.commitLsn <= this.appliedCommitLsn) continue; // applied before a crash, or before this message was shipped again
-        if (this.given.untilCommitLsn !== undefined && tx.commitLsn > this.given.untilCommitLsn) break;
+        if (this.given.untilCommitLsn !== undefined && tx.commitLsn > this.given.untilCommitLsn) {
+          this.passedUntil = true;
+          break;
+        }
         appends.push(this.wal.appendReplicated(tx as WireTransaction, stored.seq));
         appended = tx.commitLsn;
       }
@@ -307,12 +349,25 @@ class Follower {
   /**
    * Every message names the one before it: a break means the stream changed
    * under the replica. The first message after a resume is the one that
-   * carried the replica's last record, so it must still carry it.
+   * carried the replica's last record, so it must still carry it. After
+   * that, each message goes on from the one before: the next piece of a
+   * transaction left unfinished, or else transactions committed after it.
    */
   private checkChain(message: WireMessage, seq: number, where: string): void {
     if (message.logId !== this.origin.logId) {
       throw new WalError('WAL_REPLICATION_CONFLICT', `${where} belongs to log ${message.logId}, not ${this.origin.logId}`);
     }
+    this.checkLink(message, seq, where);
+    this.previousId = message.msgId;
+    this.previousLastCommitLsn = message.lastCommitLsn;
+    const chunk = message.chunk;
+    this.unfinished =
+      chunk !== null && chunk.offset + message.body.length < chunk.total
+        ? { commitLsn: message.lastCommitLsn, total: chunk.total, nextOffset: chunk.offset + message.body.length }
+        : null;
+  }
+
+  private checkLink(message: WireMessage, seq: number, where: string): void {
     if (this.previousId === undefined) {
       const resumed = this.appliedCommitLsn > 0;
       const carries = message.firstCommitLsn <= this.appliedCommitLsn && this.appliedCommitLsn <= message.lastCommitLsn;
@@ -334,15 +389,32 @@ class Follower {
         `${where} follows message ${String(message.previous)}, not ${this.previousId}: the chain is broken (the stream changed under the replica)`,
       );
     }
+    const unfinished = this.unfinished;
+    const chunk = message.chunk;
+    if (unfinished !== null) {
+      if (chunk === null || message.lastCommitLsn !== unfinished.commitLsn || chunk.offset !== unfinished.nextOffset || chunk.total !== unfinished.total) {
+        throw new WalError(
+          'WAL_REPLICATION_MALFORMED',
+          `${where} is not a segwal message: it does not go on with transaction ${unfinished.commitLsn}, of which ${unfinished.nextOffset} ` +
+            `of ${unfinished.total} bytes came before it (it is ${chunk === null ? 'no piece' : `a piece at ${chunk.offset} of ${chunk.total} bytes`} of commit ${message.lastCommitLsn})`,
+        );
+      }
+    } else if (message.firstCommitLsn <= this.previousLastCommitLsn || (chunk !== null && chunk.offset !== 0)) {
+      throw new WalError(
+        'WAL_REPLICATION_MALFORMED',
+        `${where} is not a segwal message: it starts at commit ${message.firstCommitLsn}${chunk === null ? '' : `, offset ${chunk.offset}`}, ` +
+          `but the message before it ended with commit ${this.previousLastCommitLsn}`,
+      );
+    }
   }
 
   /** A whole body: the message's own, or a chunked transaction's once its last piece is in; null until then. */
   private joined(message: WireMessage, where: string): Buffer | null {
+    // checkChain saw to it that pieces come in order, one transaction at a time.
     if (message.chunk === null) return Buffer.from(message.body);
     const have = this.chunks.reduce((sum, chunk) => sum + chunk.length, 0);
     if (message.chunk.offset !== have) {
-      if (message.chunk.offset === 0) this.chunks = [];
-      else throw new WalError('WAL_REPLICATION_MALFORMED', `${where} is a piece at offset ${message.chunk.offset}, but ${have} bytes came before it`);
+      throw new WalError('WAL_REPLICATION_MALFORMED', `${where} is a piece at offset ${message.chunk.offset}, but ${have} bytes came before it`);
     }
     this.chunks.push(Buffer.from(message.body));
     if (message.chunk.offset + message.body.length < message.chunk.total) return null;

@@ -1,5 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { WalError } from '../errors.js';
+import { WalError, type WalErrorCode } from '../errors.js';
 import type { JetStreamConnection } from './connect.js';
 import { messageAt } from './get-message.js';
 import { MessageBuilder, type SourceTransaction } from './message-builder.js';
@@ -396,9 +396,17 @@ function asShipperError(error: unknown): WalError {
   );
 }
 
-/** Failures retrying cannot mend: another log on the subject, a history that differs, a log that lost what the stream needs. */
+/** Damage the local log's readers refuse (a frame's own code is the cause): reading it again meets it again. */
+const LOG_DAMAGE: ReadonlySet<WalErrorCode> = new Set(['WAL_MALFORMED', 'WAL_BAD_SEGMENT_HEADER']);
+
+/**
+ * Failures retrying cannot mend: another log on the subject, a history that
+ * differs, a log that lost what the stream needs, or damage in it (a follower
+ * of a live log waits at a torn tail; anything else it refuses stays).
+ */
 function isFatal(error: WalError): boolean {
   return (
+    LOG_DAMAGE.has(error.code) ||
     error.code === 'WAL_REPLICATION_DIVERGED' ||
     error.code === 'WAL_REPLICATION_MALFORMED' ||
     (error.code === 'WAL_REPLICATION_CONFLICT' && !('apiCode' in error)) ||

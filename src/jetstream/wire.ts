@@ -122,6 +122,28 @@ export function decodeTransactions(body: Buffer, where: string): WireTransaction
   return transactions;
 }
 
+/**
+ * The transactions of a message's body (a chunked transaction's once joined),
+ * checked against its headers: in commit order, the first and the last the
+ * ones its Segwal-Commits names (a piece's transaction: that one alone). The
+ * CRC covers the body only, so a body that lacks transactions its headers
+ * name, or holds more, would otherwise be applied as it is.
+ */
+export function messageTransactions(message: WireMessage, body: Buffer, where: string): WireTransaction[] {
+  const transactions = decodeTransactions(body, where);
+  for (let i = 1; i < transactions.length; i++) {
+    const [before, tx] = [transactions[i - 1] as WireTransaction, transactions[i] as WireTransaction];
+    if (tx.commitLsn <= before.commitLsn) throw malformedMessage(where, `its body holds commit LSN ${tx.commitLsn} after ${before.commitLsn}`);
+  }
+  const first = transactions[0]?.commitLsn;
+  const last = transactions.at(-1)?.commitLsn;
+  if (first !== message.firstCommitLsn || last !== message.lastCommitLsn) {
+    const holds = first === undefined ? 'no transaction' : `the commits ${first}-${last}`;
+    throw malformedMessage(where, `its body holds ${holds}, but its ${HEADER.commits} header names ${message.firstCommitLsn}-${message.lastCommitLsn}`);
+  }
+  return transactions;
+}
+
 /** The headers of `message`, as published. */
 export function wireHeaders(message: WireMessage): MessageHeaders {
   const headers: MessageHeaders = {
@@ -157,6 +179,11 @@ export function parseWireMessage(headers: MessageHeaders, body: Uint8Array, wher
   const msgId = get(HEADER.msgId);
   const crc = get(HEADER.crc);
   if (crc !== bodyCrc(body)) throw malformedMessage(where, `its body does not match its ${HEADER.crc} ${crc}`);
+  if (firstCommitLsn < 1 || lastCommitLsn < firstCommitLsn) throw malformedMessage(where, `its ${HEADER.commits} header names no commits in order`);
+  if (chunk !== null && firstCommitLsn !== lastCommitLsn) throw malformedMessage(where, `it is a piece of one transaction, but its ${HEADER.commits} names several`);
+  if (chunk !== null && chunk.offset + body.length > chunk.total) {
+    throw malformedMessage(where, `it is a piece of ${body.length} bytes at offset ${chunk.offset}, past the ${chunk.total} bytes its ${HEADER.chunk} gives`);
+  }
   const finalPiece = chunk === null || chunk.offset + body.length === chunk.total;
   const expectedId = messageId(logId, lastCommitLsn, finalPiece ? null : (chunk?.offset ?? null));
   if (msgId !== expectedId) throw malformedMessage(where, `its ${HEADER.msgId} is ${msgId}, not ${expectedId} as its contents say`);

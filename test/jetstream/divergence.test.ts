@@ -1,4 +1,6 @@
 import { randomInt } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Wal, WalError } from '../../src/index.js';
 import { describeStream, followStream, restoreFromStream, ship, shipDirectory, type FollowerHandle, type ShipOptions } from '../../src/jetstream/index.js';
@@ -219,6 +221,26 @@ describe('a stream that lost messages it had acknowledged', () => {
     expect((await readShipped(connection(), stream)).transactions.at(-1)?.commitLsn).toBe(shippedUpTo);
     await second.close();
     await wal.close();
+  });
+
+  it('shipDirectory on a log damaged in a sealed segment stops with the damage, where it retried for ever', async () => {
+    const stream = 'damaged-directory';
+    const dir = tempDir();
+    const { wal } = await Wal.open({ dir, sync: 'per-commit', segmentBytes: 16 * 1024 });
+    await commitSome(wal, 30, 'damaged');
+    await wal.close();
+    // A payload byte of the first segment's second frame: its CRC no longer holds.
+    const first = path.join(dir, '0000000001.wal');
+    const bytes = fs.readFileSync(first);
+    const secondFrame = 32 + bytes.readUInt32LE(32);
+    bytes[secondFrame + 30] = bytes[secondFrame + 30]! ^ 0x40;
+    fs.writeFileSync(first, bytes);
+
+    const shipper = await shipDirectory(dir, shipOptions(stream));
+    const failure = await new Promise<WalError>((resolve) => shipper.on('failure', resolve));
+    expect(failure).toMatchObject({ code: 'WAL_MALFORMED', message: expect.stringMatching(/0000000001\.wal/) });
+    expect(shipper.status()).toMatchObject({ state: 'failed', lastError: failure.message });
+    await shipper.close();
   });
 
   it('a replica resuming on a stream shipped anew from a later point refuses it: applying it would leave a hole', async () => {
