@@ -28,6 +28,9 @@ export const WAL_ERROR_CODES = [
 
 export type WalErrorCode = (typeof WAL_ERROR_CODES)[number];
 
+/** The codes open and the readers refuse a damaged log with (a frame's own code is the cause): reading again meets them again. */
+export const LOG_DAMAGE_CODES: ReadonlySet<WalErrorCode> = new Set(['WAL_MALFORMED', 'WAL_BAD_SEGMENT_HEADER']);
+
 /** Where an error happened, when it happened somewhere in particular. */
 export interface WalErrorDetails {
   cause?: unknown;

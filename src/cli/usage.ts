@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { WalError } from '../errors.js';
+import { LOG_DAMAGE_CODES, WalError, type WalErrorCode } from '../errors.js';
 
 /** Exit codes (docs/CLI.md). */
 export const EXIT_OK = 0;
@@ -95,12 +95,11 @@ function wholeNumber(raw: unknown, min: number): number | null {
  * keep 2 for what may pass (a server away, an I/O error): a service manager
  * told not to restart on 1 leaves them to a person instead of a restart loop.
  */
-const DAMAGE_CODES: ReadonlySet<string> = new Set([
+const DAMAGE_CODES: ReadonlySet<WalErrorCode> = new Set([
   'WAL_REPLICATION_DIVERGED',
   'WAL_REPLICATION_CONFLICT',
   'WAL_REPLICATION_MALFORMED',
-  'WAL_MALFORMED',
-  'WAL_BAD_SEGMENT_HEADER',
+  ...LOG_DAMAGE_CODES,
 ]);
 
 /** The exit code of a command that stopped on `error`. */

@@ -50,7 +50,8 @@ function attemptPidLock(lockPath: string): (() => void) | null {
   fs.closeSync(fs.openSync(lockPath, 'a'));
   for (let attempt = 0; attempt < 2; attempt++) {
     if (linkOwnedFile(`${pidPath}.new-`, pidPath) === 'linked') {
-      removeDeadOwnersFiles(`${pidPath}.new-`);
+      // Temporaries left by openers killed between writing one and removing it.
+      removeFilesStartingWith(`${pidPath}.new-`, (file) => !isAlive(readOwner(file)));
       return () => fs.rmSync(pidPath, { force: true });
     }
     if (!removeIfOwnerDead(pidPath)) return null;
@@ -81,12 +82,12 @@ function linkOwnedFile(temporaryPrefix: string, target: string): 'linked' | 'exi
   }
 }
 
-/** Temporaries left by openers killed between writing one and removing it. */
-function removeDeadOwnersFiles(prefix: string): void {
+/** Removes the files whose path starts with `prefix` (those `which` picks). */
+function removeFilesStartingWith(prefix: string, which: (file: string) => boolean = () => true): void {
   const dir = path.dirname(prefix);
   for (const name of fs.readdirSync(dir)) {
     const file = path.join(dir, name);
-    if (name.startsWith(path.basename(prefix)) && !isAlive(readOwner(file))) fs.rmSync(file, { force: true });
+    if (name.startsWith(path.basename(prefix)) && which(file)) fs.rmSync(file, { force: true });
   }
 }
 
@@ -132,10 +133,7 @@ function removeIfOwnerDead(pidPath: string): boolean {
     } finally {
       fs.rmSync(claim, { force: true });
     }
-    const dir = path.dirname(prefix);
-    for (const name of fs.readdirSync(dir)) {
-      if (name.startsWith(path.basename(prefix))) fs.rmSync(path.join(dir, name), { force: true });
-    }
+    removeFilesStartingWith(prefix);
     return true;
   } finally {
     fs.closeSync(fd);

@@ -30,6 +30,11 @@ export class ReplicationConflictError extends WalError {
   }
 }
 
+/** A `WalError` as it is; anything else that ends shipping or following as `WAL_REPLICATION`, in its own words. */
+export function asReplicationError(error: unknown): WalError {
+  return error instanceof WalError ? error : new WalError('WAL_REPLICATION', String(error), { cause: error });
+}
+
 /**
  * Wraps an error of the NATS clients as `WAL_REPLICATION`, naming the action
  * and, for an error the JetStream API returned, its code; a failed publish

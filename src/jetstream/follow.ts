@@ -6,6 +6,7 @@ import { checkDirArgument, invalidOptions, syncOptionSchema } from '../options.j
 import { readWal } from '../readers.js';
 import { Wal } from '../wal.js';
 import { connectJetStream, type JetStreamConnection } from './connect.js';
+import { asReplicationError } from './errors.js';
 import { firstMessageOnSubject } from './get-message.js';
 import type { StoredMessage } from './message.js';
 import { readStream } from './read.js';
@@ -216,7 +217,7 @@ class Follower {
     try {
       await this.follow();
     } catch (error) {
-      failure = error instanceof WalError ? error : new WalError('WAL_REPLICATION', String(error), { cause: error });
+      failure = asReplicationError(error);
     }
     const closeFailure = await this.wal.close().then(() => null, (error: unknown) => error as WalError);
     await this.connection.close();
@@ -249,7 +250,7 @@ class Follower {
           await this.readFrom(endSeq);
           this.state = 'following';
         } catch (error) {
-          const failure = error instanceof WalError ? error : new WalError('WAL_REPLICATION', String(error), { cause: error });
+          const failure = asReplicationError(error);
           if (failure.code !== 'WAL_REPLICATION') throw failure;
           // The stream's consumer or leader went away: read again from the first message not applied (nextSeq),
           // not from where the failed read started: the messages it applied would be met again as a broken chain.

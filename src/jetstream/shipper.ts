@@ -1,6 +1,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { WalError, type WalErrorCode } from '../errors.js';
+import { LOG_DAMAGE_CODES, WalError } from '../errors.js';
 import type { JetStreamConnection } from './connect.js';
+import { asReplicationError } from './errors.js';
 import { messageAt } from './get-message.js';
 import { MessageBuilder, type SourceTransaction } from './message-builder.js';
 import { publishMessage, type PublishExpectation } from './publish.js';
@@ -387,7 +388,7 @@ export class Shipper {
 
 /** What a failure means for shipping: the local log no longer holding what must be shipped is divergence. */
 function asShipperError(error: unknown): WalError {
-  if (!(error instanceof WalError)) return new WalError('WAL_REPLICATION', String(error), { cause: error });
+  if (!(error instanceof WalError)) return asReplicationError(error);
   if (error.code !== 'WAL_LSN_TRUNCATED') return error;
   return new WalError(
     'WAL_REPLICATION_DIVERGED',
@@ -396,9 +397,6 @@ function asShipperError(error: unknown): WalError {
   );
 }
 
-/** Damage the local log's readers refuse (a frame's own code is the cause): reading it again meets it again. */
-const LOG_DAMAGE: ReadonlySet<WalErrorCode> = new Set(['WAL_MALFORMED', 'WAL_BAD_SEGMENT_HEADER']);
-
 /**
  * Failures retrying cannot mend: another log on the subject, a history that
  * differs, a log that lost what the stream needs, or damage in it (a follower
@@ -406,7 +404,7 @@ const LOG_DAMAGE: ReadonlySet<WalErrorCode> = new Set(['WAL_MALFORMED', 'WAL_BAD
  */
 function isFatal(error: WalError): boolean {
   return (
-    LOG_DAMAGE.has(error.code) ||
+    LOG_DAMAGE_CODES.has(error.code) ||
     error.code === 'WAL_REPLICATION_DIVERGED' ||
     error.code === 'WAL_REPLICATION_MALFORMED' ||
     (error.code === 'WAL_REPLICATION_CONFLICT' && !('apiCode' in error)) ||
