@@ -50,7 +50,8 @@ class SyscallWorker : public Napi::AsyncWorker {
   int64_t result_ = 0;
 };
 
-Napi::Value RunNow(Napi::Env env, const Syscall& call, bool returnsNumber) {
+template <typename Call>
+Napi::Value RunNow(Napi::Env env, const Call& call, bool returnsNumber) {
   SysError error;
   int64_t result = call(&error);
   if (error.failed()) throw MakeSysError(env, error);
@@ -72,32 +73,50 @@ Napi::Value RunOnWriterOrPool(Napi::Env env, Syscall call, Napi::Value keepAlive
   return RunLater(env, std::move(call), true, keepAlive);
 }
 
+// Each argument is read with one Node-API call whose status is the type check: W4 makes one appendFrames
+// call per commit, and checking each type with a call of its own was ~7% of its time (docs/BENCHMARKS.md).
+Napi::TypeError ArgError(const Napi::CallbackInfo& info, size_t index, const char* type) {
+  return Napi::TypeError::New(info.Env(), "argument " + std::to_string(index) + " must be " + type);
+}
+
 int IntArg(const Napi::CallbackInfo& info, size_t index) {
-  if (!info[index].IsNumber()) throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(index) + " must be a number");
-  return info[index].As<Napi::Number>().Int32Value();
+  int32_t value = 0;
+  if (napi_get_value_int32(info.Env(), info[index], &value) != napi_ok) throw ArgError(info, index, "a number");
+  return value;
 }
 
 int64_t SizeArg(const Napi::CallbackInfo& info, size_t index) {
-  if (!info[index].IsNumber()) throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(index) + " must be a number");
-  return info[index].As<Napi::Number>().Int64Value();
+  int64_t value = 0;
+  if (napi_get_value_int64(info.Env(), info[index], &value) != napi_ok) throw ArgError(info, index, "a number");
+  return value;
 }
 
 std::string StringArg(const Napi::CallbackInfo& info, size_t index) {
-  if (!info[index].IsString()) throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(index) + " must be a string");
+  if (!info[index].IsString()) throw ArgError(info, index, "a string");
   return info[index].As<Napi::String>().Utf8Value();
 }
 
 // A flag left out must not read as false: the raw probe once lost its zero fill that way (docs/BENCHMARKS.md, Method).
 bool BoolArg(const Napi::CallbackInfo& info, size_t index) {
-  if (!info[index].IsBoolean()) throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(index) + " must be a boolean");
-  return info[index].As<Napi::Boolean>().Value();
+  bool value = false;
+  if (napi_get_value_bool(info.Env(), info[index], &value) != napi_ok) throw ArgError(info, index, "a boolean");
+  return value;
 }
 
-Napi::Uint8Array BytesArg(const Napi::CallbackInfo& info, size_t index) {
-  if (!info[index].IsTypedArray() || info[index].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(index) + " must be a Uint8Array");
+struct Bytes {
+  uint8_t* data;
+  size_t size;
+};
+
+Bytes BytesArg(const Napi::CallbackInfo& info, size_t index) {
+  napi_typedarray_type type = napi_int8_array;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(info.Env(), info[index], &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_uint8_array) {
+    throw ArgError(info, index, "a Uint8Array");
   }
-  return info[index].As<Napi::Uint8Array>();
+  return {static_cast<uint8_t*>(data), length};
 }
 
 // Each operation is built once from the arguments, then run now or later.
@@ -109,22 +128,19 @@ Syscall OpenSegmentCall(const Napi::CallbackInfo& info) {
 
 Syscall WriteCall(const Napi::CallbackInfo& info) {
   int fd = IntArg(info, 0);
-  Napi::Uint8Array data = BytesArg(info, 1);
+  Bytes data = BytesArg(info, 1);
   int64_t position = SizeArg(info, 2);
-  const uint8_t* bytes = data.Data();
-  size_t size = data.ByteLength();
-  return [fd, bytes, size, position](SysError* error) { return WriteAll(fd, bytes, size, position, error); };
+  return [fd, data, position](SysError* error) { return WriteAll(fd, data.data, data.size, position, error); };
 }
 
-// The buffer is both read and written (CRC trailers) by the call; JS does not touch it meanwhile.
-Syscall AppendFramesCall(const Napi::CallbackInfo& info) {
+// The buffer is both read and written (CRC trailers) by the call; JS does not touch it meanwhile. A lambda,
+// not a Syscall: the blocking form runs it as it is, without the heap copy a std::function of it makes.
+auto AppendFramesCall(const Napi::CallbackInfo& info) {
   int fd = IntArg(info, 0);
-  Napi::Uint8Array data = BytesArg(info, 1);
+  Bytes data = BytesArg(info, 1);
   int64_t position = SizeArg(info, 2);
   bool sync = BoolArg(info, 3);
-  uint8_t* bytes = data.Data();
-  size_t size = data.ByteLength();
-  return [fd, bytes, size, position, sync](SysError* error) { return AppendFrames(fd, bytes, size, position, sync, error); };
+  return [fd, data, position, sync](SysError* error) { return AppendFrames(fd, data.data, data.size, position, sync, error); };
 }
 
 Syscall DataSyncCall(const Napi::CallbackInfo& info) {
@@ -163,14 +179,14 @@ Syscall SyncDirCall(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Crc32Js(const Napi::CallbackInfo& info) {
-  Napi::Uint8Array data = BytesArg(info, 0);
+  Bytes data = BytesArg(info, 0);
   uint32_t initial = info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
-  return Napi::Number::New(info.Env(), Crc32(initial, data.Data(), data.ByteLength()));
+  return Napi::Number::New(info.Env(), Crc32(initial, data.data, data.size));
 }
 
 Napi::Value CheckFrameCrcsJs(const Napi::CallbackInfo& info) {
-  Napi::Uint8Array data = BytesArg(info, 0);
-  return Napi::Number::New(info.Env(), static_cast<double>(CheckFrameCrcs(data.Data(), data.ByteLength())));
+  Bytes data = BytesArg(info, 0);
+  return Napi::Number::New(info.Env(), static_cast<double>(CheckFrameCrcs(data.data, data.size)));
 }
 
 Napi::Value TryLockJs(const Napi::CallbackInfo& info) {

@@ -100,6 +100,27 @@ describe('the two io backends', () => {
     expect(fs.statSync(file).size).toBe(0);
   });
 
+  it('native numbers and byte arguments are checked by type, and a view into a larger buffer is read from its own offset', async () => {
+    const native = createNativeIo();
+    const file = path.join(tempDir(), 'args.wal');
+    const fd = native.sync.openSegment(file, true);
+    const loose = native.sync as unknown as Record<string, (...args: unknown[]) => unknown>;
+    expect(() => loose.write?.(String(fd), Buffer.alloc(4), 0)).toThrow(new TypeError('argument 0 must be a number'));
+    expect(() => loose.write?.(fd, Buffer.alloc(4), '0')).toThrow(new TypeError('argument 2 must be a number'));
+    for (const notBytes of ['text', new Uint16Array(4), new DataView(new ArrayBuffer(4)), [1, 2]]) {
+      expect(() => loose.write?.(fd, notBytes, 0)).toThrow(new TypeError('argument 1 must be a Uint8Array'));
+      expect(() => native.crc32(notBytes as unknown as Uint8Array)).toThrow(new TypeError('argument 0 must be a Uint8Array'));
+    }
+    expect(fs.statSync(file).size).toBe(0);
+
+    const whole = Buffer.from('....segwal bytes at an offset....');
+    const view = whole.subarray(4, whole.length - 4);
+    expect(native.sync.write(fd, view, 0)).toBe(view.length);
+    expect(native.crc32(view)).toBe(zlibCrc32(Buffer.from(view)));
+    native.sync.close(fd);
+    expect(fs.readFileSync(file).toString()).toBe('segwal bytes at an offset');
+  });
+
   it.each([true, false])('native allocate (zeroFill %s) leaves zeros that read back like the js backend’s, and async forms match sync forms', async (zeroFill) => {
     const native = createNativeIo();
     const dir = tempDir();
