@@ -43,10 +43,12 @@ export async function withCluster(dir, body) {
 /**
  * Creates the stream before the clock starts, as ship() would (R3, a 2-minute
  * duplicate window, messages up to max_payload): creating an R3 stream takes
- * the cluster about half a second, which is not shipping.
+ * the cluster about half a second, which is not shipping. On a busy machine,
+ * a cluster that has just started can take longer than the default 5 s request
+ * timeout to answer: a full run was lost that way, so it gets 30 s here.
  */
 async function createStream(cluster, subject) {
-  const connection = await connectJetStream({ servers: cluster.servers, name: 'bench stream setup' });
+  const connection = await connectJetStream({ servers: cluster.servers, name: 'bench stream setup', timeoutMs: 30_000 });
   try {
     await ensureStream(connection, { name: STREAM, subjects: [subject], duplicateWindowMs: 120_000, maxMsgSize: connection.maxPayload });
   } finally {
