@@ -222,7 +222,8 @@ const ROUND_MS = { quick: 300, full: 1000 };
  * Each round first runs its workload untimed on the same handle: a fresh
  * process spends its first few hundred ms compiling and growing its heap
  * (scavenges of 1–4 ms and a first mark-compact), which in a 1 s round made
- * most of W2's loop-delay p99 and commit p99 (docs/BENCHMARKS.md, Method).
+ * much of W2's loop-delay p99 and commit p99 (docs/BENCHMARKS.md, "Warm-up
+ * and cheaper addon arguments").
  */
 const WARMUP_MS = { quick: 100, full: 300 };
 
