@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { median } from './measure.mjs';
 
 const [rounds, treeA, treeB, ...cases] = process.argv.slice(2);
 if (cases.length === 0) {
@@ -17,11 +18,6 @@ if (cases.length === 0) {
 }
 const trees = { A: path.resolve(treeA), B: path.resolve(treeB) };
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'segwal-ab-'));
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-};
 
 const results = new Map(cases.map((c) => [c, { A: [], B: [] }]));
 try {

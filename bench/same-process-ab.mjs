@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { median } from './measure.mjs';
 
 const BLOCKS = 40;
 const WARM_BLOCKS = 6;
@@ -25,7 +26,6 @@ const root = fs.mkdtempSync(path.join(os.tmpdir(), 'segwal-same-process-ab-'));
 const frame = Buffer.alloc(161, 7);
 const small = Buffer.alloc(16, 7);
 const event = Buffer.alloc(128, 0x5a);
-const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1];
 
 /** ns per call of `body`, run CALLS_PER_BLOCK times. */
 function timeBlock(body) {

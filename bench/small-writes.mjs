@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createNativeIo } from 'segwal';
+import { median } from './measure.mjs';
 
 const rounds = Number(process.argv[2] ?? 5);
 const root = fs.mkdtempSync(path.join(process.argv[3] ?? os.tmpdir(), 'segwal-small-writes-'));
@@ -33,7 +34,6 @@ function microsPerWrite(fd, count, sync) {
   return Number(process.hrtime.bigint() - started) / 1000 / count;
 }
 
-const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1];
 const results = new Map(fillSizes.map((size) => [size, { fill: [], write: [], durable: [] }]));
 try {
   for (let round = 0; round < rounds; round++) {
