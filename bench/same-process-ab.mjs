@@ -1,10 +1,11 @@
 // A/B of two builds of segwal in one process (docs/BENCHMARKS.md, "Warm-up and
 // cheaper addon arguments"): both trees' dist/ and addons are loaded side by
 // side, and blocks of calls alternate between them, so both builds see the same
-// moments of the machine. Three measures, per call: the addon's blocking
+// moments of the machine. Four measures, per call: the addon's blocking
 // appendFrames of one 161-byte frame, its crc32 of 16 bytes (the cost of a call
 // itself), and a blocking commit of one 128-byte event in sync none (W4's
-// shape). Cross-process rounds (bench/ab.mjs) could not resolve a change of
+// shape), with and without metrics (their difference is what metrics cost a
+// write in that build). Cross-process rounds (bench/ab.mjs) could not resolve a change of
 // this size: the control driver moved by 30 % between trees.
 //   node bench/same-process-ab.mjs <tree A> <tree B>
 import fs from 'node:fs';
@@ -42,15 +43,17 @@ try {
     const fd = io.sync.openSegment(path.join(root, `calls-${index}.wal`), true);
     io.sync.allocate(fd, FILE_BYTES, true);
     const { wal } = await segwal.Wal.open({ dir: path.join(root, `log-${index}`), sync: 'none' });
+    const bare = (await segwal.Wal.open({ dir: path.join(root, `log-${index}-no-metrics`), sync: 'none', metrics: false })).wal;
     const slots = FILE_BYTES / frame.length - 1;
     builds.push({
-      wal,
+      wals: [wal, bare],
       measures: {
         appendFrames: () => timeBlock((i) => io.sync.appendFrames(fd, frame, (i % slots) * frame.length, false)),
         crc32: () => timeBlock(() => io.crc32(small)),
         commitSync: () => timeBlock(() => wal.commitSync([event])),
+        commitSyncNoMetrics: () => timeBlock(() => bare.commitSync([event])),
       },
-      ns: { appendFrames: [], crc32: [], commitSync: [] },
+      ns: { appendFrames: [], crc32: [], commitSync: [], commitSyncNoMetrics: [] },
     });
   }
   for (let block = 0; block < BLOCKS; block++) {
@@ -63,7 +66,7 @@ try {
     const ratio = median(a.map((value, i) => value / b[i]));
     console.log(`${name}: A ${median(a).toFixed(0)} ns, B ${median(b).toFixed(0)} ns per call; median per-block A/B ${ratio.toFixed(3)}`);
   }
-  for (const build of builds) await build.wal.close();
+  for (const build of builds) for (const wal of build.wals) await wal.close();
 } finally {
   fs.rmSync(root, { recursive: true, force: true });
 }

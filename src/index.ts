@@ -21,7 +21,8 @@ export { jsIo } from './io/js.js';
 export { createNativeIo } from './io/native.js';
 export type { WalIo, IoOps, AsyncIoOps, Fd, LockToken } from './io/types.js';
 export type { RetentionHold } from './retention.js';
-export type { WalMetrics, HistogramSummary } from './metrics.js';
+export type { WalMetrics } from './metrics.js';
+export type { HistogramSummary } from './histogram.js';
 export type {
   Codec,
   CloseReport,

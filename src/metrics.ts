@@ -1,22 +1,12 @@
-import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
+import { Histogram, type HistogramSummary } from './histogram.js';
 
 /*
  * What a service owner puts on a dashboard (docs/OPERATIONS.md): counters
- * since open, and histograms (perf_hooks, recorded in C++, a few tens of
- * nanoseconds each) of io latency and batch sizes. On by default: nothing
- * per commit (the stager counts commits anyway); per write and per fsync a
- * clock read and a few histogram records. `wal.metrics()` reads them into a
- * plain object with stable names.
+ * since open, and histograms (src/histogram.ts) of io latency and batch
+ * sizes. On by default: nothing per commit (the stager counts commits
+ * anyway); per write and per fsync two clock reads and a few histogram
+ * records. `wal.metrics()` reads them into a plain object with stable names.
  */
-
-/** A histogram's figures; every field 0 before anything was recorded. */
-export interface HistogramSummary {
-  count: number;
-  p50: number;
-  p99: number;
-  max: number;
-  mean: number;
-}
 
 export interface WalMetrics {
   /** Transactions committed and written to the OS since open (durable or not: see waitingForFsync). */
@@ -69,12 +59,12 @@ export class MetricsRecorder {
   private truncations = 0;
   private segmentsDeleted = 0;
   private lastFsyncAt: number | null = null;
-  private readonly writeLatency = createHistogram();
-  private readonly fsyncLatency = createHistogram();
-  private readonly commitsPerWrite = createHistogram();
-  private readonly bytesPerWrite = createHistogram();
-  private readonly commitsPerFsync = createHistogram();
-  private readonly bytesPerFsync = createHistogram();
+  private readonly writeLatency = new Histogram();
+  private readonly fsyncLatency = new Histogram();
+  private readonly commitsPerWrite = new Histogram();
+  private readonly bytesPerWrite = new Histogram();
+  private readonly commitsPerFsync = new Histogram();
+  private readonly bytesPerFsync = new Histogram();
 
   /**
    * An io call that began at `startedAt` (performance.now()) wrote `bytes`
@@ -84,8 +74,8 @@ export class MetricsRecorder {
   wrote(startedAt: number, bytes: number, commits: number, synced: boolean): void {
     this.commitsWritten += commits;
     this.bytesWritten += bytes;
-    record(this.bytesPerWrite, bytes);
-    if (commits > 0) record(this.commitsPerWrite, commits);
+    this.bytesPerWrite.record(bytes);
+    if (commits > 0) this.commitsPerWrite.record(commits);
     if (synced) this.synced({ startedAt, commitsWritten: this.commitsWritten, bytesWritten: this.bytesWritten });
     else recordMicros(this.writeLatency, startedAt);
   }
@@ -99,8 +89,8 @@ export class MetricsRecorder {
     recordMicros(this.fsyncLatency, start.startedAt);
     this.lastFsyncAt = performance.now();
     if (start.commitsWritten > this.commitsDurable) {
-      record(this.commitsPerFsync, start.commitsWritten - this.commitsDurable);
-      record(this.bytesPerFsync, start.bytesWritten - this.bytesDurable);
+      this.commitsPerFsync.record(start.commitsWritten - this.commitsDurable);
+      this.bytesPerFsync.record(start.bytesWritten - this.bytesDurable);
       this.commitsDurable = start.commitsWritten;
     }
     this.bytesDurable = Math.max(this.bytesDurable, start.bytesWritten);
@@ -121,12 +111,12 @@ export class MetricsRecorder {
     return {
       commits: this.commitsWritten,
       bytesWritten: this.bytesWritten,
-      writeLatencyUs: summarize(this.writeLatency),
-      fsyncLatencyUs: summarize(this.fsyncLatency),
-      commitsPerWrite: summarize(this.commitsPerWrite),
-      bytesPerWrite: summarize(this.bytesPerWrite),
-      commitsPerFsync: summarize(this.commitsPerFsync),
-      bytesPerFsync: summarize(this.bytesPerFsync),
+      writeLatencyUs: this.writeLatency.summary(),
+      fsyncLatencyUs: this.fsyncLatency.summary(),
+      commitsPerWrite: this.commitsPerWrite.summary(),
+      bytesPerWrite: this.bytesPerWrite.summary(),
+      commitsPerFsync: this.commitsPerFsync.summary(),
+      bytesPerFsync: this.bytesPerFsync.summary(),
       rotations: this.rotations,
       truncations: this.truncations,
       segmentsDeleted: this.segmentsDeleted,
@@ -138,16 +128,7 @@ export class MetricsRecorder {
   }
 }
 
-/** perf_hooks histograms take integers ≥ 1: a sub-µs call counts as 1 µs. */
-function record(histogram: RecordableHistogram, value: number): void {
-  histogram.record(Math.max(1, Math.round(value)));
-}
-
-function recordMicros(histogram: RecordableHistogram, startedAt: number): void {
-  record(histogram, (performance.now() - startedAt) * 1000);
-}
-
-function summarize(histogram: RecordableHistogram): HistogramSummary {
-  if (histogram.count === 0) return { count: 0, p50: 0, p99: 0, max: 0, mean: 0 };
-  return { count: histogram.count, p50: histogram.percentile(50), p99: histogram.percentile(99), max: histogram.max, mean: histogram.mean };
+/** Records the µs since `startedAt` (performance.now()); a sub-µs call counts as 1 µs. */
+function recordMicros(histogram: Histogram, startedAt: number): void {
+  histogram.record((performance.now() - startedAt) * 1000);
 }
