@@ -77,7 +77,7 @@ export class MetricsRecorder {
     this.bytesPerWrite.record(bytes);
     if (commits > 0) this.commitsPerWrite.record(commits);
     if (synced) this.synced({ startedAt, commitsWritten: this.commitsWritten, bytesWritten: this.bytesWritten });
-    else recordMicros(this.writeLatency, startedAt);
+    else this.writeLatency.record((performance.now() - startedAt) * 1000);
   }
 
   fsyncStarting(): FsyncStart {
@@ -86,8 +86,9 @@ export class MetricsRecorder {
 
   /** The fsync begun at `start` returned: what was written then is durable. */
   synced(start: FsyncStart): void {
-    recordMicros(this.fsyncLatency, start.startedAt);
-    this.lastFsyncAt = performance.now();
+    const now = performance.now();
+    this.fsyncLatency.record((now - start.startedAt) * 1000);
+    this.lastFsyncAt = now;
     if (start.commitsWritten > this.commitsDurable) {
       this.commitsPerFsync.record(start.commitsWritten - this.commitsDurable);
       this.bytesPerFsync.record(start.bytesWritten - this.bytesDurable);
@@ -126,9 +127,4 @@ export class MetricsRecorder {
       poisoned,
     };
   }
-}
-
-/** Records the µs since `startedAt` (performance.now()); a sub-µs call counts as 1 µs. */
-function recordMicros(histogram: Histogram, startedAt: number): void {
-  histogram.record((performance.now() - startedAt) * 1000);
 }
