@@ -62,8 +62,7 @@ export async function replayDir<Out>(
     io,
     replayLog(root, {
       fence: given.checkpointLsn ?? 'marker',
-      crc32: io.crc32,
-      checkFrameCrcs: io.checkFrameCrcs,
+      checksums: io,
       codec,
       onReplay: (given.onReplay as ReplayHandler<Out> | undefined) ?? null,
     }),
@@ -328,7 +327,6 @@ function streamConfig(
   return {
     io,
     dir: root,
-    crc32: io.crc32,
     fromLsn: given.fromLsn ?? 'marker',
     scanFrom: given.scanFromLsn,
     recordsOnly: given.recordsOnly,

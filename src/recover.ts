@@ -98,8 +98,7 @@ function* replayAndRepair<In, Out>(
   spans.forgetDurablyEnded(Number.MAX_SAFE_INTEGER); // everything read back is on disk already
   const log = yield* replayLog(options.dir, {
     fence: options.checkpointLsn,
-    crc32: io.crc32,
-    checkFrameCrcs: io.checkFrameCrcs,
+    checksums: io,
     codec: options.codec as Codec<unknown, Out>,
     onReplay: options.onReplay,
     observer: spans,

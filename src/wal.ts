@@ -447,7 +447,6 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     const config: StreamConfig = {
       io: this.io,
       dir: this.dir,
-      crc32: this.io.crc32,
       fromLsn: given.fromLsn ?? 'marker',
       scanFrom: given.scanFromLsn === undefined ? null : { lsn: given.scanFromLsn, ifTruncated: 'refuse' },
       recordsOnly: false,

@@ -2,7 +2,6 @@ import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { WalError, describeLocation } from '../errors.js';
 import { MAX_LSN, RECORD_KIND_NAMES, RecordKind, firstLsnOf } from '../format/constants.js';
-import { referenceCrc32 } from '../format/crc.js';
 import { recordEvents } from '../format/frame.js';
 import type { SegmentHeader } from '../format/header.js';
 import { parseSegmentId } from '../format/segment-name.js';
@@ -181,7 +180,7 @@ export async function lastSegmentTailDamage(dir: string, io: WalIo = jsIo): Prom
 function* tailDamageOnce(root: string): IoProgram<WalError | null> {
   const last = (yield* listSegments(root)).at(-1);
   if (last === undefined) return null;
-  const validator = new LogValidator(root, [last], { crc32: referenceCrc32, reuse: null, follow: false });
+  const validator = new LogValidator(root, [last], { checksums: jsIo, reuse: null, follow: false });
   try {
     for (;;) {
       const step = yield* validator.next();
@@ -231,7 +230,7 @@ async function scanOnce(root: string, options: ScanLogOptions): Promise<LogScan>
     // transactions begun before it: what it lets through says nothing then.
     const fromStart = atLogStart;
     const assembler = new TxAssembler(MAX_LSN, { covered: (record) => fromStart && covered.push({ file: record.file, offset: record.offset, lsn: record.lsn, txBeginLsn: record.txBeginLsn }) });
-    const validator = new LogValidator(root, remaining, { crc32: referenceCrc32, reuse: null, follow: false });
+    const validator = new LogValidator(root, remaining, { checksums: jsIo, reuse: null, follow: false });
     try {
       await runAsync(io, readAll(validator, assembler, (step) => {
         if (step.type === 'record') {
@@ -275,7 +274,7 @@ async function scanOnce(root: string, options: ScanLogOptions): Promise<LogScan>
   for (const entry of found) {
     let found;
     try {
-      found = await runAsync(io, segmentHeaderAndSize(entry.ref, referenceCrc32));
+      found = await runAsync(io, segmentHeaderAndSize(entry.ref, jsIo));
     } catch (error) {
       throw isVanished(error) ? new VanishedSegment(error) : error;
     }

@@ -93,3 +93,10 @@ export interface WalIo {
    */
   checkFrameCrcs?(frames: Uint8Array): number;
 }
+
+/**
+ * What a reader checks CRCs with: an io's `crc32` and, where it has one,
+ * its `checkFrameCrcs`. Readers take the io itself; the CLI's audit takes
+ * `jsIo`'s, zlib's CRC, whatever io it reads through.
+ */
+export type FrameChecksums = Pick<WalIo, 'crc32' | 'checkFrameCrcs'>;

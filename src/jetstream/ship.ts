@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { describeValue } from '../describe-issues.js';
 import { WalError } from '../errors.js';
-import { referenceCrc32 } from '../format/crc.js';
 import { jsIo } from '../io/js.js';
 import { runAsync } from '../io/program.js';
 import { readLogId } from '../log-id.js';
@@ -188,8 +187,8 @@ export async function shipDirectory(dir: string, options: ShipOptions): Promise<
   }
   const source: ShipperSource = {
     read: (resume, signal) => transactionBatches(readTransactions(root, { ...resume, signal, follow: true, durableOnly: true })),
-    start: () => runAsync(jsIo, defaultResumePoint(root, referenceCrc32)),
-    endLsn: () => runAsync(jsIo, lastLsnOnDisk(root, referenceCrc32)),
+    start: () => runAsync(jsIo, defaultResumePoint(root, jsIo)),
+    endLsn: () => runAsync(jsIo, lastLsnOnDisk(root, jsIo)),
     acknowledged: () => undefined,
   };
   const running = await startShipping(given, logId, source, {

@@ -1,6 +1,6 @@
 import { FRAME_OVERHEAD, HEADER_BYTES, RecordKind } from '../format/constants.js';
-import type { Crc32 } from '../format/crc.js';
 import { all, type IoProgram } from '../io/program.js';
+import type { FrameChecksums } from '../io/types.js';
 import { SegmentSource, type Reuse } from './segment-source.js';
 import type { SegmentRef } from './segments.js';
 
@@ -23,18 +23,18 @@ import type { SegmentRef } from './segments.js';
 /** Segments walked at once. */
 const WALK_LANES = 4;
 
-export function* resolveFence(refs: readonly SegmentRef[], option: number | 'marker', crc32: Crc32): IoProgram<number> {
+export function* resolveFence(refs: readonly SegmentRef[], option: number | 'marker', checksums: FrameChecksums): IoProgram<number> {
   if (option !== 'marker') return option;
   // No view outlives a walk's next step: each lane's memory is reused throughout.
   const lanes = Array.from({ length: WALK_LANES }, () => ({ beforeReuse: () => undefined, buffers: [] }));
   const last = refs.length - 1;
   if (last < 0) return 0;
-  const newest = yield* markerIn(refs[last] as SegmentRef, true, crc32, lanes[0] as Reuse);
+  const newest = yield* markerIn(refs[last] as SegmentRef, true, checksums, lanes[0] as Reuse);
   if (newest !== null) return newest;
   // The older segments a few at a time, newest first: a walk is a chain of small reads, and the chains of several overlap.
   for (let end = last; end > 0; end -= WALK_LANES) {
     const group = refs.slice(Math.max(0, end - WALK_LANES), end).reverse();
-    const found = yield* all(group.map((ref, lane) => markerIn(ref, false, crc32, lanes[lane] as Reuse)));
+    const found = yield* all(group.map((ref, lane) => markerIn(ref, false, checksums, lanes[lane] as Reuse)));
     const snapshot = found.find((candidate): candidate is number => candidate !== null);
     if (snapshot !== undefined) return snapshot;
   }
@@ -42,8 +42,8 @@ export function* resolveFence(refs: readonly SegmentRef[], option: number | 'mar
 }
 
 /** The snapshot LSN of the last Checkpoint record in one segment, null when it holds none. */
-function* markerIn(ref: SegmentRef, checkEveryFrame: boolean, crc32: Crc32, reuse: Reuse): IoProgram<number | null> {
-  const source = new SegmentSource(ref, crc32, { reuse });
+function* markerIn(ref: SegmentRef, checkEveryFrame: boolean, checksums: FrameChecksums, reuse: Reuse): IoProgram<number | null> {
+  const source = new SegmentSource(ref, checksums, { reuse });
   yield* source.open();
   try {
     return yield* lastMarkerIn(source, checkEveryFrame);

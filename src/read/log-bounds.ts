@@ -1,5 +1,5 @@
-import type { Crc32 } from '../format/crc.js';
 import type { IoProgram } from '../io/program.js';
+import type { FrameChecksums } from '../io/types.js';
 import { resolveFence } from './fence.js';
 import type { ResumePoint } from './log-stream.js';
 import { LogValidator } from './log-validator.js';
@@ -11,19 +11,19 @@ import { listSegments, segmentHeaderAndSize, type SegmentRef } from './segments.
  */
 
 /** Where a reader starts by default: the transactions a default open replays, scanned from the oldest segment. */
-export function* defaultResumePoint(dir: string, crc32: Crc32): IoProgram<ResumePoint> {
+export function* defaultResumePoint(dir: string, checksums: FrameChecksums): IoProgram<ResumePoint> {
   const refs = yield* listSegments(dir);
-  const fence = yield* resolveFence(refs, 'marker', crc32);
+  const fence = yield* resolveFence(refs, 'marker', checksums);
   const first = refs[0];
-  const scanFromLsn = first === undefined ? 1 : ((yield* segmentHeaderAndSize(first, crc32)).header?.baseLsn ?? 1);
+  const scanFromLsn = first === undefined ? 1 : ((yield* segmentHeaderAndSize(first, checksums)).header?.baseLsn ?? 1);
   return { fromLsn: fence + 1, scanFromLsn: Math.min(scanFromLsn, fence + 1) };
 }
 
 /** The highest LSN of a record on disk (0 when none), past a torn tail's damage not at all. */
-export function* lastLsnOnDisk(dir: string, crc32: Crc32): IoProgram<number> {
+export function* lastLsnOnDisk(dir: string, checksums: FrameChecksums): IoProgram<number> {
   const refs = yield* listSegments(dir);
   for (let index = refs.length - 1; index >= 0; index--) {
-    const validator = new LogValidator(dir, [refs[index] as SegmentRef], { crc32, reuse: null, follow: false });
+    const validator = new LogValidator(dir, [refs[index] as SegmentRef], { checksums, reuse: null, follow: false });
     let last: number | null = null;
     for (;;) {
       const step = yield* validator.next();

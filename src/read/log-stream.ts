@@ -1,7 +1,6 @@
 import { WalError, describeLocation } from '../errors.js';
-import type { Crc32 } from '../format/crc.js';
 import { runAsync, type IoProgram } from '../io/program.js';
-import type { WalIo } from '../io/types.js';
+import type { FrameChecksums, WalIo } from '../io/types.js';
 import type { RecentWrites } from '../recent-writes.js';
 import type { TxLsns } from '../types.js';
 import { resolveFence } from './fence.js';
@@ -30,9 +29,9 @@ export interface ResumePoint {
 export type StreamedTx = Omit<CommittedTx, 'lsns'> & TxLsns & { resume: ResumePoint };
 
 export interface StreamConfig {
+  /** Reads through it, and checks CRCs with it. */
   io: WalIo;
   dir: string;
-  crc32: Crc32;
   /** Transactions committed at or after it are yielded; 'marker': those open would replay by default. */
   fromLsn: number | 'marker';
   /**
@@ -120,11 +119,11 @@ interface Stream {
 /** `beforeReuse`: copies what the stream holds back, before a buffer its views may point into is reused. */
 function* openStream(config: StreamConfig, beforeReuse: () => void): IoProgram<Stream> {
   const all = yield* listSegments(config.dir);
-  const refs = config.scanFrom === null ? all : yield* fromSegmentHolding(all, config.scanFrom, config.crc32);
+  const refs = config.scanFrom === null ? all : yield* fromSegmentHolding(all, config.scanFrom, config.io);
   const fence = config.recordsOnly
     ? Number.POSITIVE_INFINITY
     : config.fromLsn === 'marker'
-      ? yield* resolveFence(refs, 'marker', config.crc32)
+      ? yield* resolveFence(refs, 'marker', config.io)
       : config.fromLsn - 1;
   const assembler = new TxAssembler(fence, {}, config.keepBatches === true);
   const reuse: Reuse | null =
@@ -138,8 +137,7 @@ function* openStream(config: StreamConfig, beforeReuse: () => void): IoProgram<S
         }
       : null;
   const validator = new LogValidator(config.dir, refs, {
-    crc32: config.crc32,
-    checkFrameCrcs: config.io.checkFrameCrcs,
+    checksums: config.io,
     reuse,
     follow: config.follow,
     syncReads: config.syncReads,
@@ -199,12 +197,12 @@ function detachViews(held: StreamedTx[]): void {
  * what the reader asks for: WAL_LSN_TRUNCATED (a log that simply starts later,
  * a new log above a restored snapshot's fence, is read from its start).
  */
-function* fromSegmentHolding(refs: SegmentRef[], scanFrom: NonNullable<StreamConfig['scanFrom']>, crc32: Crc32): IoProgram<SegmentRef[]> {
+function* fromSegmentHolding(refs: SegmentRef[], scanFrom: NonNullable<StreamConfig['scanFrom']>, checksums: FrameChecksums): IoProgram<SegmentRef[]> {
   if (refs.length === 0) return refs;
   const { lsn } = scanFrom;
   let low = 0;
   let high = refs.length - 1;
-  const firstBase = yield* baseLsnOf(refs[0] as SegmentRef, crc32);
+  const firstBase = yield* baseLsnOf(refs[0] as SegmentRef, checksums);
   if (firstBase > lsn) {
     const first = refs[0] as SegmentRef;
     if (first.id === 1 || scanFrom.ifTruncated === 'read what is left') return refs;
@@ -219,7 +217,7 @@ function* fromSegmentHolding(refs: SegmentRef[], scanFrom: NonNullable<StreamCon
   while (low < high) {
     const middle = Math.ceil((low + high) / 2);
     const ref = refs[middle] as SegmentRef;
-    const base = yield* baseLsnOf(ref, crc32);
+    const base = yield* baseLsnOf(ref, checksums);
     if (base <= lsn) low = middle;
     else high = middle - 1;
   }
@@ -227,6 +225,6 @@ function* fromSegmentHolding(refs: SegmentRef[], scanFrom: NonNullable<StreamCon
 }
 
 /** A segment's base LSN; a last segment still being created counts as starting after everything. */
-function* baseLsnOf(ref: SegmentRef, crc32: Crc32): IoProgram<number> {
-  return (yield* segmentHeaderAndSize(ref, crc32)).header?.baseLsn ?? Number.POSITIVE_INFINITY;
+function* baseLsnOf(ref: SegmentRef, checksums: FrameChecksums): IoProgram<number> {
+  return (yield* segmentHeaderAndSize(ref, checksums)).header?.baseLsn ?? Number.POSITIVE_INFINITY;
 }

@@ -1,11 +1,10 @@
 import { constants as osConstants } from 'node:os';
 import { WalError, describeLocation } from '../errors.js';
 import { COMMIT_RECORD_SPAN, COMMIT_RECORD_VERSION, HEADER_BYTES, RecordKind, firstLsnOf } from '../format/constants.js';
-import type { Crc32 } from '../format/crc.js';
 import type { DecodedFrame, FrameReadResult } from '../format/frame.js';
 import { decodeSegmentHeader, type SegmentHeader } from '../format/header.js';
 import type { IoProgram } from '../io/program.js';
-import type { WalIo } from '../io/types.js';
+import type { FrameChecksums } from '../io/types.js';
 import type { RecentWrites } from '../recent-writes.js';
 import type { TornTail, WalRecord } from '../types.js';
 import { SegmentSource, type FramesAfterDamage, type Reuse } from './segment-source.js';
@@ -67,9 +66,7 @@ export type ValidatorStep =
   | { type: 'end' };
 
 export interface ValidatorOptions {
-  crc32: Crc32;
-  /** The io's `checkFrameCrcs`, when it has one (see SegmentSource). */
-  checkFrameCrcs?: WalIo['checkFrameCrcs'];
+  checksums: FrameChecksums;
   /** Lets the window's memory be reused (see SegmentSource); null: every refill reads into a new buffer. */
   reuse: Reuse | null;
   /** Follow a live log instead of ending at the last segment. */
@@ -201,17 +198,16 @@ export class LogValidator {
         offset: 0,
       });
     }
-    const { reuse, syncReads, recent, follow, checkFrameCrcs } = this.options;
+    const { checksums, reuse, syncReads, recent, follow } = this.options;
     // A segment a later one follows is sealed (rotation seals before it creates the next): whole and
     // durable, so a durable-only reader need not fsync it, and a follower catching up reads it ahead.
     // At the end of the last one a follower reads what is new, not ahead.
     const last = this.isLast(this.index);
-    const source = new SegmentSource(ref, this.options.crc32, {
+    const source = new SegmentSource(ref, checksums, {
       ...(reuse === null ? {} : { reuse }),
       syncAfterRead: syncReads === true && last,
       ...(recent === undefined ? {} : { recent }),
       readAhead: !follow || !last,
-      checkFrameCrcs,
     });
     try {
       yield* source.open();
@@ -225,7 +221,7 @@ export class LogValidator {
       // A failed read is WAL_IO, never taken for a bad header (damage, or a segment being created).
       const headerBytes = yield* source.bytesAt(0, HEADER_BYTES);
       try {
-        header = decodeSegmentHeader(headerBytes, ref.path, this.options.crc32);
+        header = decodeSegmentHeader(headerBytes, ref.path, checksums.crc32);
       } catch (error) {
         const step = yield* this.badHeader(source, error as WalError);
         yield* source.close();

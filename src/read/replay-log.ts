@@ -1,8 +1,7 @@
 import { codecs } from '../codec.js';
 import { WalError } from '../errors.js';
-import type { Crc32 } from '../format/crc.js';
 import { awaitValue, isSyncAwaitRefusal, type IoProgram } from '../io/program.js';
-import type { WalIo } from '../io/types.js';
+import type { FrameChecksums } from '../io/types.js';
 import type { Codec, Recovery, ReplayHandler, TornTail, TxLsns } from '../types.js';
 import { resolveFence } from './fence.js';
 import { LogValidator, type ScannedSegment, type ValidatorStep } from './log-validator.js';
@@ -27,8 +26,7 @@ export interface ReplayedLog<Out> {
 
 export interface ReplayOptions<Out> {
   fence: number | 'marker';
-  crc32: Crc32;
-  checkFrameCrcs?: WalIo['checkFrameCrcs'];
+  checksums: FrameChecksums;
   codec: Codec<unknown, Out>;
   onReplay: ReplayHandler<Out> | null;
   /** Listens to transactions and segments (open's truncation bookkeeping). */
@@ -42,12 +40,12 @@ export interface ReplayOptions<Out> {
  */
 export function* replayLog<Out>(dir: string, options: ReplayOptions<Out>): IoProgram<ReplayedLog<Out>> {
   const refs = yield* listSegments(dir);
-  const fence = yield* resolveFence(refs, options.fence, options.crc32);
+  const fence = yield* resolveFence(refs, options.fence, options.checksums);
   const assembler = new TxAssembler(fence, options.observer);
   // With onReplay, events live only until their callback settles, so the
   // reader's window is reused (the events of open transactions copied first).
   const reuse = options.onReplay === null ? null : { beforeReuse: () => assembler.detachOpenEvents(), buffers: [] };
-  const validator = new LogValidator(dir, refs, { crc32: options.crc32, checkFrameCrcs: options.checkFrameCrcs, reuse, follow: false });
+  const validator = new LogValidator(dir, refs, { checksums: options.checksums, reuse, follow: false });
   const events: Out[] = [];
   const scanned: ScannedSegment[] = [];
   let last: ScannedSegment | null = null;

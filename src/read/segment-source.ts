@@ -1,9 +1,8 @@
 import { COMMIT_RECORD_SPAN, FRAME_OVERHEAD, MAX_FRAME_BYTES, MIN_COMMIT_FRAME_BYTES, firstLsnOf, isRecordKind } from '../format/constants.js';
-import type { Crc32 } from '../format/crc.js';
 import { lastNonZeroByte, readFrame, type DecodedFrame, type FrameReadResult } from '../format/frame.js';
 import { readU64 } from '../format/little-endian.js';
 import { begin, call, finish, type Begun, type IoProgram } from '../io/program.js';
-import type { Fd, WalIo } from '../io/types.js';
+import type { Fd, FrameChecksums } from '../io/types.js';
 import type { RecentWrites } from '../recent-writes.js';
 import { attempt } from '../segment-files.js';
 import type { SegmentRef } from './segments.js';
@@ -44,8 +43,6 @@ export interface SourceOptions {
    * thread pool's copy out of the page cache then overlap.
    */
   readAhead?: boolean;
-  /** Checks the CRCs of a run of frames in one call (WalIo `checkFrameCrcs`); without it, each frame's is computed on its own. */
-  checkFrameCrcs?: WalIo['checkFrameCrcs'];
 }
 
 /** A chunk being read ahead: `size` bytes at file offset `offset`, into `buffer` after CARRY_BYTES of room. */
@@ -91,7 +88,8 @@ export class SegmentSource {
 
   constructor(
     readonly ref: SegmentRef,
-    private readonly crc32: Crc32,
+    /** With `checkFrameCrcs`, a run of frames is checked in one call; without, each frame's CRC is computed on its own. */
+    private readonly checksums: FrameChecksums,
     private readonly options: SourceOptions = {},
   ) {}
 
@@ -163,7 +161,7 @@ export class SegmentSource {
       const length = bytes.readUInt32LE(0);
       if (length > bytes.length && length <= MAX_FRAME_BYTES) bytes = yield* this.bytesAt(offset, length);
     }
-    return { result: readFrame(bytes, 0, bytes.length, this.crc32), bytes };
+    return { result: readFrame(bytes, 0, bytes.length, this.checksums.crc32), bytes };
   }
 
   /**
@@ -179,7 +177,7 @@ export class SegmentSource {
     if (from < 0 || from + FRAME_OVERHEAD > window.length) return null;
     const length = window.readUInt32LE(from);
     if (length < FRAME_OVERHEAD || from + length > window.length) return null;
-    const result = readFrame(window, from, from + length, this.crcChecked(window, offset, length) ? null : this.crc32);
+    const result = readFrame(window, from, from + length, this.crcChecked(window, offset, length) ? null : this.checksums.crc32);
     return result.status === 'record' ? result.frame : null;
   }
 
@@ -192,12 +190,12 @@ export class SegmentSource {
    * starts a run of its own.
    */
   private crcChecked(window: Buffer, offset: number, length: number): boolean {
-    const check = this.options.checkFrameCrcs;
-    if (check === undefined) return false;
+    const { checksums } = this;
+    if (checksums.checkFrameCrcs === undefined) return false;
     if (this.checkedWindow !== window || offset !== this.checkedNext || offset >= this.checkedEnd) {
       this.checkedWindow = window;
       this.checkedNext = offset;
-      this.checkedEnd = offset + check(window.subarray(offset - this.start));
+      this.checkedEnd = offset + checksums.checkFrameCrcs(window.subarray(offset - this.start));
     }
     if (offset >= this.checkedEnd) return false;
     this.checkedNext = offset + length;

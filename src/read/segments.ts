@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { HEADER_BYTES } from '../format/constants.js';
-import type { Crc32 } from '../format/crc.js';
 import { decodeSegmentHeader, type SegmentHeader } from '../format/header.js';
 import { parseSegmentId } from '../format/segment-name.js';
 import { call, type IoProgram } from '../io/program.js';
+import type { FrameChecksums } from '../io/types.js';
 import { attempt } from '../segment-files.js';
 import { SegmentSource } from './segment-source.js';
 
@@ -25,13 +25,13 @@ export function* listSegments(dir: string): IoProgram<SegmentRef[]> {
 }
 
 /** A segment's decoded header (null when it does not decode) and its size, read on their own. */
-export function* segmentHeaderAndSize(ref: SegmentRef, crc32: Crc32): IoProgram<{ header: SegmentHeader | null; fileBytes: number }> {
-  const source = new SegmentSource(ref, crc32);
+export function* segmentHeaderAndSize(ref: SegmentRef, checksums: FrameChecksums): IoProgram<{ header: SegmentHeader | null; fileBytes: number }> {
+  const source = new SegmentSource(ref, checksums);
   yield* source.open();
   try {
     let header: SegmentHeader | null;
     try {
-      header = decodeSegmentHeader(yield* source.bytesAt(0, HEADER_BYTES), ref.path, crc32);
+      header = decodeSegmentHeader(yield* source.bytesAt(0, HEADER_BYTES), ref.path, checksums.crc32);
     } catch {
       header = null;
     }
