@@ -86,7 +86,8 @@ export async function* streamLog(config: StreamConfig): AsyncGenerator<Batch> {
     reader = await runAsync(io, openStream(config, () => detachViews(held)));
     while (!aborted()) {
       const { batch, state, failure } = await runAsync(io, reader.readBatch());
-      held.push(...batch.transactions);
+      // One by one: a window of small commits can hold more transactions than a call takes arguments.
+      for (const tx of batch.transactions) held.push(tx);
       const limit = config.limit();
       let ready = 0;
       while (ready < held.length && (held[ready] as StreamedTx).commitLsn <= limit) ready++;

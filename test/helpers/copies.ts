@@ -32,7 +32,8 @@ export class CommittedReader {
       added.push({ beginLsn: tx.beginLsn, commitLsn: tx.commitLsn, events: tx.events.map(String) });
       this.resume = tx.resume;
     }
-    this.transactions.push(...added);
+    // One by one: spreading a whole log's transactions overflows the call stack.
+    for (const tx of added) this.transactions.push(tx);
     return added;
   }
 }
