@@ -86,8 +86,9 @@ export async function* streamLog(config: StreamConfig): AsyncGenerator<Batch> {
     reader = await runAsync(io, openStream(config, () => detachViews(held)));
     while (!aborted()) {
       const { batch, state, failure } = await runAsync(io, reader.readBatch());
-      // One by one: push(...array) is bounded by the call stack (~120,000 elements here). A batch stays
-      // far below that (a window of the smallest commits holds ~56,000); the loop has no such bound.
+      // One by one: push(...array) passes every element on the call stack, which overflows at ~120,000
+      // here. A batch (one window, at most 2 MiB: ~64,000 of the smallest, 33-byte commits) stays below
+      // that; a loop has no bound at all.
       for (const tx of batch.transactions) held.push(tx);
       const limit = config.limit();
       let ready = 0;
