@@ -3,6 +3,7 @@ import type { Crc32 } from './crc.js';
 import {
   BATCH_COUNT_BYTES,
   BATCH_ENTRY_OVERHEAD,
+  COMMIT_RECORD_SPAN,
   FRAME_OVERHEAD,
   MAX_FRAME_BYTES,
   RECORD_KIND_NAMES,
@@ -10,7 +11,7 @@ import {
   RecordKind,
   isRecordKind,
 } from './constants.js';
-import { readU64, writeU32, writeU64 } from './little-endian.js';
+import { readU64, u64Equals, writeU32, writeU64 } from './little-endian.js';
 
 /*
  * Record frame (docs/FORMAT.md, "Frames"), little-endian:
@@ -18,10 +19,10 @@ import { readU64, writeU32, writeU64 } from './little-endian.js';
  * The CRC covers bytes 0..length-4.
  */
 const KIND_AT = 4;
-const LSN_AT = 5;
-const TX_BEGIN_AT = 13;
+export const LSN_AT = 5;
+export const TX_BEGIN_AT = 13;
 export const PAYLOAD_AT = 21;
-const CRC_BYTES = 4;
+export const CRC_BYTES = 4;
 
 export function batchPayloadBytes(events: readonly Uint8Array[]): number {
   let bytes = BATCH_COUNT_BYTES;
@@ -181,27 +182,48 @@ function describePayloadProblem(kind: RecordKind, payload: Buffer): string | nul
       return null;
     case RecordKind.MutationBatch:
     case RecordKind.Commit:
-      return describeBatchProblem(payload, RECORD_KIND_NAMES[kind], 1);
+      return describeBatchProblem(payload, 0, payload.length, RECORD_KIND_NAMES[kind], 1);
     case RecordKind.Replicated:
       if (payload.length < REPLICATED_SEQ_BYTES) return 'Replicated payload has no stream sequence';
-      return describeBatchProblem(payload.subarray(REPLICATED_SEQ_BYTES), 'Replicated', 0);
+      return describeBatchProblem(payload, REPLICATED_SEQ_BYTES, payload.length, 'Replicated', 0);
     default:
       return payload.length === 0 ? null : `a ${RecordKind[kind]} record carries ${payload.length} payload bytes`;
   }
 }
 
-/** The events of a batch (a MutationBatch or Commit, or a Replicated record's after its sequence), checked; `minCount` events at least. */
-function describeBatchProblem(payload: Buffer, name: string, minCount: number): string | null {
-  if (payload.length < BATCH_COUNT_BYTES) return `${name} payload has no count`;
-  const count = payload.readUInt32LE(0);
+/**
+ * The events of a batch at `[start, end)` of `source` (a MutationBatch's or
+ * Commit's payload, or a Replicated record's after its sequence), checked;
+ * `minCount` events at least.
+ */
+function describeBatchProblem(source: Buffer, start: number, end: number, name: string, minCount: number): string | null {
+  if (end - start < BATCH_COUNT_BYTES) return `${name} payload has no count`;
+  const count = source.readUInt32LE(start);
   if (count < minCount) return `${name} count is ${count}`;
-  let at = BATCH_COUNT_BYTES;
+  let at = start + BATCH_COUNT_BYTES;
   for (let i = 0; i < count; i++) {
-    if (at + BATCH_ENTRY_OVERHEAD > payload.length) return `${name} entry ${i} of ${count} is missing`;
-    at += BATCH_ENTRY_OVERHEAD + payload.readUInt32LE(at);
-    if (at > payload.length) return `${name} entry ${i} runs past the payload`;
+    if (at + BATCH_ENTRY_OVERHEAD > end) return `${name} entry ${i} of ${count} is missing`;
+    at += BATCH_ENTRY_OVERHEAD + source.readUInt32LE(at);
+    if (at > end) return `${name} entry ${i} runs past the payload`;
   }
-  return at === payload.length ? null : `${name} has ${payload.length - at} bytes after its ${count} entries`;
+  return at === end ? null : `${name} has ${end - at} bytes after its ${count} entries`;
+}
+
+/**
+ * The length of the frame at `offset` (before `end`) when it is a Commit
+ * record that begins at LSN `beginLsn`, spans its three LSNs and holds a
+ * payload `readFrame` accepts; 0 for anything else, which `readFrame` then
+ * reads and tells apart. The CRC is the caller's to check. For a walk over
+ * consecutive one-frame transactions with no object per frame (the
+ * shipper's reads).
+ */
+export function commitFrameLengthAt(source: Buffer, offset: number, end: number, beginLsn: number): number {
+  if (end - offset < FRAME_OVERHEAD) return 0;
+  const length = source.readUInt32LE(offset);
+  if (length < FRAME_OVERHEAD || length > MAX_FRAME_BYTES || length > end - offset) return 0;
+  if (source[offset + KIND_AT] !== RecordKind.Commit) return 0;
+  if (!u64Equals(source, offset + TX_BEGIN_AT, beginLsn) || !u64Equals(source, offset + LSN_AT, beginLsn + COMMIT_RECORD_SPAN)) return 0;
+  return describeBatchProblem(source, offset + PAYLOAD_AT, offset + length - CRC_BYTES, 'Commit', 1) === null ? length : 0;
 }
 
 /** A Replicated record's payload, already checked by `readFrame`: the stream sequence and the events, as views. */

@@ -37,3 +37,9 @@ export function readU64(source: Buffer, offset: number): number {
   const value = high * TWO_POW_32 + low;
   return high > 0x1f_ffff || value > MAX_LSN ? -1 : value;
 }
+
+/** Whether the little-endian u64 at `offset` is `value` (an integer below 2^53), without building the number read. */
+export function u64Equals(source: Buffer, offset: number, value: number): boolean {
+  const low = value >>> 0;
+  return source.readUInt32LE(offset) === low && source.readUInt32LE(offset + 4) === (value - low) / TWO_POW_32;
+}

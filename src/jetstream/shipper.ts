@@ -3,7 +3,7 @@ import { LOG_DAMAGE_CODES, WalError } from '../errors.js';
 import type { JetStreamConnection } from './connect.js';
 import { asReplicationError } from './errors.js';
 import { messageAt } from './get-message.js';
-import { MessageBuilder, type SourceTransaction } from './message-builder.js';
+import { MessageBuilder, type OnPiece, type SourceItem } from './message-builder.js';
 import { publishMessage, type PublishExpectation } from './publish.js';
 import { completeUpTo, holeSince, removalsAt, removedNow, streamPosition, type Removals, type StreamPosition } from './stream-position.js';
 import { Unacknowledged } from './unacknowledged.js';
@@ -23,7 +23,7 @@ import { HEADER, encodedSize, wireHeaders, type ResumePoint, type WireMessage } 
 /** Where the shipper reads from: a live Wal in this process, or a log directory. */
 export interface ShipperSource {
   /** Durable committed transactions from `resume` on, a batch as read at a time, until `signal` aborts. */
-  read(resume: ResumePoint, signal: AbortSignal): AsyncIterable<readonly SourceTransaction[]>;
+  read(resume: ResumePoint, signal: AbortSignal): AsyncIterable<readonly SourceItem[]>;
   /** Where to start on an empty stream: what a default `Wal.open` replays. */
   start(): Promise<ResumePoint>;
   /** The highest LSN the log holds now: a stream ahead of it is not this log's past. */
@@ -301,10 +301,17 @@ export class Shipper {
         const step = await next;
         if (step.done === true) break;
         const readAt = Date.now();
-        for (const tx of step.value) {
-          this.sourceCommitLsn = Math.max(this.sourceCommitLsn, tx.commitLsn);
-          this.unacked.add(tx.commitLsn, encodedSize(tx), readAt);
-          for (const message of builder.add(tx)) await publish(message);
+        const onPiece: OnPiece = (commitLsn, transactions, bytes) => this.unacked.add(commitLsn, bytes, readAt, transactions);
+        for (const item of step.value) {
+          this.sourceCommitLsn = Math.max(this.sourceCommitLsn, item.commitLsn);
+          let messages: readonly WireMessage[];
+          if ('frames' in item) {
+            messages = builder.addRun(item, onPiece);
+          } else {
+            this.unacked.add(item.commitLsn, encodedSize(item), readAt, 1);
+            messages = builder.add(item);
+          }
+          for (const message of messages) await publish(message);
         }
       }
     } finally {

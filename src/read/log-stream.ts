@@ -1,4 +1,5 @@
 import { WalError, describeLocation } from '../errors.js';
+import { COMMIT_RECORD_SPAN } from '../format/constants.js';
 import { runAsync, type IoProgram } from '../io/program.js';
 import type { FrameChecksums, WalIo } from '../io/types.js';
 import type { RecentWrites } from '../recent-writes.js';
@@ -27,6 +28,18 @@ export interface ResumePoint {
 
 /** A committed transaction as the stream hands it over (the assembler's, its LSNs flat), with the point to resume from after it. */
 export type StreamedTx = Omit<CommittedTx, 'lsns'> & TxLsns & { resume: ResumePoint };
+
+/**
+ * Consecutive one-frame transactions as the log holds them (`commitRuns`):
+ * their Commit records' frames, a view like a transaction's events, how
+ * many, and the last one's commit LSN. No transaction was open among them,
+ * so a reader resumes right after any of them.
+ */
+export interface CommitRun {
+  frames: Buffer;
+  count: number;
+  commitLsn: number;
+}
 
 export interface StreamConfig {
   /** Reads through it, and checks CRCs with it. */
@@ -68,20 +81,30 @@ export interface StreamConfig {
   reuseWindows?: boolean;
 }
 
+/**
+ * The shipper's reads: consecutive one-frame transactions come as a
+ * CommitRun while no other transaction is open, with no object per
+ * transaction. Transactions of several records, and a Commit record read
+ * while one is open, come as StreamedTx.
+ */
+export type RunsConfig = StreamConfig & { commitRuns: true };
+
 const BATCH_RECORDS = 4096;
 
-export interface Batch {
+export interface Batch<Tx = StreamedTx> {
   records: ScannedRecord[];
-  transactions: StreamedTx[];
+  transactions: Tx[];
 }
 
 /** Reads the log in batches until its end (or, followed, until `signal` aborts). */
-export async function* streamLog(config: StreamConfig): AsyncGenerator<Batch> {
+export function streamLog(config: RunsConfig): AsyncGenerator<Batch<StreamedTx | CommitRun>>;
+export function streamLog(config: StreamConfig): AsyncGenerator<Batch>;
+export async function* streamLog(config: StreamConfig & Partial<RunsConfig>): AsyncGenerator<Batch<StreamedTx | CommitRun>> {
   const { io, signal } = config;
   const aborted = () => signal?.aborted === true || config.ended();
   config.recent?.attach();
   let reader: Stream | null = null;
-  const held: StreamedTx[] = [];
+  const held: Array<StreamedTx | CommitRun> = [];
   try {
     reader = await runAsync(io, openStream(config, () => detachViews(held)));
     while (!aborted()) {
@@ -92,7 +115,7 @@ export async function* streamLog(config: StreamConfig): AsyncGenerator<Batch> {
       for (const tx of batch.transactions) held.push(tx);
       const limit = config.limit();
       let ready = 0;
-      while (ready < held.length && (held[ready] as StreamedTx).commitLsn <= limit) ready++;
+      while (ready < held.length && (held[ready] as StreamedTx | CommitRun).commitLsn <= limit) ready++;
       const transactions = held.splice(0, ready);
       if (batch.records.length > 0 || transactions.length > 0) yield { records: batch.records, transactions };
       // What was read before a refused record is handed over first, then the refusal.
@@ -108,7 +131,7 @@ export async function* streamLog(config: StreamConfig): AsyncGenerator<Batch> {
 }
 
 interface BatchRead {
-  batch: Batch;
+  batch: Batch<StreamedTx | CommitRun>;
   state: 'more' | 'caughtUp' | 'end';
   /** The validator or assembler refused what followed the batch. */
   failure?: unknown;
@@ -120,7 +143,7 @@ interface Stream {
 }
 
 /** `beforeReuse`: copies what the stream holds back, before a buffer its views may point into is reused. */
-function* openStream(config: StreamConfig, beforeReuse: () => void): IoProgram<Stream> {
+function* openStream(config: StreamConfig & Partial<RunsConfig>, beforeReuse: () => void): IoProgram<Stream> {
   const all = yield* listSegments(config.dir);
   const refs = config.scanFrom === null ? all : yield* fromSegmentHolding(all, config.scanFrom, config.io);
   const fence = config.recordsOnly
@@ -149,10 +172,19 @@ function* openStream(config: StreamConfig, beforeReuse: () => void): IoProgram<S
   });
   let ended = false;
   function* readBatch(): IoProgram<BatchRead> {
-    const batch: Batch = { records: [], transactions: [] };
+    const batch: Batch<StreamedTx | CommitRun> = { records: [], transactions: [] };
     if (ended) return { batch, state: 'end' };
     try {
       for (let read = 0; read < BATCH_RECORDS; read++) {
+        // A run needs nothing of the assembler: no transaction open, and the fence below the next commit.
+        if (config.commitRuns === true && assembler.openCount === 0 && validator.nextLsn + COMMIT_RECORD_SPAN > fence) {
+          const run = validator.commitRunInWindow(config.limit());
+          if (run !== null) {
+            batch.transactions.push({ frames: run.frames, count: run.count, commitLsn: run.lastCommitLsn });
+            read += run.count - 1;
+            continue;
+          }
+        }
         let record = validator.recordInWindow();
         if (record === null) {
           // The next record takes a read, which may reuse the memory this batch's views point into: hand them over first.
@@ -187,8 +219,12 @@ function* openStream(config: StreamConfig, beforeReuse: () => void): IoProgram<S
 }
 
 /** Gives transactions held back their own copies of their events, so the window they point into can be reused. */
-function detachViews(held: StreamedTx[]): void {
+function detachViews(held: Array<StreamedTx | CommitRun>): void {
   for (const tx of held) {
+    if ('frames' in tx) {
+      tx.frames = Buffer.from(tx.frames);
+      continue;
+    }
     tx.events = tx.events.map((event) => Buffer.from(event));
     if (tx.batch !== null) tx.batch = Buffer.from(tx.batch);
   }

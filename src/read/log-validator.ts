@@ -32,6 +32,13 @@ export type ScannedRecord = WalRecord & Pick<DecodedFrame, 'length'> & {
   file: string;
 };
 
+/** Consecutive Commit records as the log holds them: their frames (a view into the reader's window), how many, the last one's LSN. */
+export interface CommitFrames {
+  frames: Buffer;
+  count: number;
+  lastCommitLsn: number;
+}
+
 /** One segment read to its end. */
 export interface ScannedSegment {
   ref: SegmentRef;
@@ -143,6 +150,27 @@ export class LogValidator {
       if (error instanceof WalError) return null; // refused by `next`, the same way
       throw error;
     }
+  }
+
+  /**
+   * Consecutive Commit records from here, while the window holds them and up
+   * to commit LSN `maxCommitLsn`, each passing every check `recordInWindow`
+   * makes: one view of their frames and no object per record (the shipper's
+   * reads; docs/BENCHMARKS.md, "Commit frames as they lie"). It stops before
+   * anything else, which `recordInWindow` and `next` then read, and refuse, as
+   * always. Null when it took none.
+   */
+  commitRunInWindow(maxCommitLsn: number): CommitFrames | null {
+    const segment = this.current;
+    if (segment === null || segment.header.formatVersion < COMMIT_RECORD_VERSION) return null;
+    const begin = this.expectedLsn as number;
+    const run = segment.source.commitRunInWindow(segment.offset, begin, maxCommitLsn);
+    if (run === null) return null;
+    const frames = segment.source.windowView(segment.offset, run.end);
+    segment.offset = run.end;
+    segment.records += run.count;
+    this.expectedLsn = begin + run.count * (COMMIT_RECORD_SPAN + 1);
+    return { frames, count: run.count, lastCommitLsn: this.expectedLsn - 1 };
   }
 
   private *step(): IoProgram<ValidatorStep> {

@@ -1,5 +1,5 @@
 import { COMMIT_RECORD_SPAN, FRAME_OVERHEAD, MAX_FRAME_BYTES, MIN_COMMIT_FRAME_BYTES, firstLsnOf, isRecordKind } from '../format/constants.js';
-import { lastNonZeroByte, readFrame, type DecodedFrame, type FrameReadResult } from '../format/frame.js';
+import { CRC_BYTES, commitFrameLengthAt, lastNonZeroByte, readFrame, type DecodedFrame, type FrameReadResult } from '../format/frame.js';
 import { readU64 } from '../format/little-endian.js';
 import { begin, call, finish, type Begun, type IoProgram } from '../io/program.js';
 import type { Fd, FrameChecksums } from '../io/types.js';
@@ -179,6 +179,40 @@ export class SegmentSource {
     if (length < FRAME_OVERHEAD || from + length > window.length) return null;
     const result = readFrame(window, from, from + length, this.crcChecked(window, offset, length) ? null : this.checksums.crc32);
     return result.status === 'record' ? result.frame : null;
+  }
+
+  /**
+   * Consecutive Commit records from `offset` while the window holds them, the
+   * first beginning at LSN `beginLsn` and each where the one before ended, up
+   * to commit LSN `maxCommitLsn`, each as `recordInWindow` finds it (its CRC
+   * holds, its payload is well formed): where they end and how many, or null
+   * for none. With no object per frame: the shipper's reads.
+   */
+  commitRunInWindow(offset: number, beginLsn: number, maxCommitLsn: number): { end: number; count: number } | null {
+    const window = this.window;
+    let at = offset;
+    let begin = beginLsn;
+    let count = 0;
+    while (at >= this.start && begin + COMMIT_RECORD_SPAN <= maxCommitLsn) {
+      const length = commitFrameLengthAt(window, at - this.start, window.length, begin);
+      if (length === 0 || !this.crcHolds(window, at, length)) break;
+      at += length;
+      begin += COMMIT_RECORD_SPAN + 1;
+      count++;
+    }
+    return count === 0 ? null : { end: at, count };
+  }
+
+  /** The window's bytes from file offset `from` to `to`: a view. */
+  windowView(from: number, to: number): Buffer {
+    return this.window.subarray(from - this.start, to - this.start);
+  }
+
+  /** Whether the CRC of the whole frame at `offset` (in `window`) holds: checked in a run, or on its own. */
+  private crcHolds(window: Buffer, offset: number, length: number): boolean {
+    if (this.crcChecked(window, offset, length)) return true;
+    const crcAt = offset - this.start + length - CRC_BYTES;
+    return this.checksums.crc32(window.subarray(offset - this.start, crcAt)) === window.readUInt32LE(crcAt);
   }
 
   /**

@@ -1,7 +1,8 @@
 import { expect, it } from 'vitest';
 import { Wal, readTransactions } from '../../src/index.js';
 import { encodeTransaction, encodedSize, type WireTransaction } from '../../src/jetstream/wire.js';
-import { transactionBatches, type ShippableTransaction } from '../../src/readers.js';
+import { transactionBatches, type Shippable } from '../../src/readers.js';
+import { itemTransactions } from '../helpers/commit-runs.js';
 import { mulberry32 } from '../helpers/random.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -21,10 +22,10 @@ function taken(tx: WireTransaction): string {
   return target.toString('base64');
 }
 
-async function takeAll(batches: AsyncGenerator<ShippableTransaction[]>, until: (commitLsn: number) => boolean): Promise<string[]> {
+async function takeAll(batches: AsyncGenerator<Shippable[]>, until: (commitLsn: number) => boolean): Promise<string[]> {
   const all: string[] = [];
   for await (const batch of batches) {
-    for (const tx of batch) all.push(taken(tx));
+    for (const tx of itemTransactions(batch)) all.push(taken(tx));
     if (until(batch.at(-1)?.commitLsn ?? 0)) break;
   }
   return all;
