@@ -225,7 +225,8 @@ export function readTransactions<Out>(dir: string, options: ReadTransactionsOpti
 /**
  * What the transaction readers return: an async generator of transactions,
  * and the same transactions a batch at a time under TRANSACTION_BATCHES (one
- * promise per batch read, not per transaction, a one-frame transaction's
+ * promise per batch read, not per transaction; consecutive one-frame
+ * transactions as runs of their frames, another one-frame transaction's
  * events left in their batch), which segwal/jetstream's shipper reads
  * through `transactionBatches`. Not exported from the package: one public
  * way to read.
@@ -251,9 +252,9 @@ export type Shippable = ShippableTransaction | CommitRun;
 /**
  * The transactions of a reader from readTransactions or wal.readTransactions
  * (bytes codec), a batch at a time, as the shipper reads them; read it this
- * way or one by one, not both. A batch's events and batches are views into
- * memory the reader reuses: valid until the next batch is asked for (the
- * shipper copies each transaction into its message as it takes it).
+ * way or one by one, not both. A batch's events, batches and runs' frames
+ * are views into memory the reader reuses: valid until the next batch is
+ * asked for (the shipper copies each into its message as it takes it).
  */
 export function transactionBatches(reader: AsyncGenerator<CommittedTransaction<Buffer>>): AsyncGenerator<Shippable[]> {
   const batches = (reader as Partial<TransactionReader<Buffer>>)[TRANSACTION_BATCHES];
