@@ -44,6 +44,7 @@ for (const [c, { A, B }] of results) {
     if (runs[0].p50Us != null) line += ` p50 ${fixed(pick('p50Us'))} p99 ${fixed(pick('p99Us'))} loopP99 ${fixed(pick('loopDelayP99Ms'), 2)}`;
     if (runs[0].rssGrowthMb != null) line += ` rss ${fixed(pick('rssGrowthMb'), 1)}`;
     if (runs[0].peakRssMb != null) line += ` peakRss ${fixed(pick('peakRssMb'), 1)}`;
+    if (runs[0].cpuUsPerOp != null) line += ` cpu ${fixed(pick('cpuUsPerOp'), 2)} µs/op`;
     return line;
   };
   const ratios = A.map((a, i) => B[i][metric] / a[metric]);
