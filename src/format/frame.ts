@@ -158,18 +158,23 @@ export function readFrame(source: Buffer, offset: number, end: number, crc32: Cr
   if (length > available) {
     return damage('WAL_TRUNCATED', `frame of ${length} bytes but only ${available} bytes left`, length);
   }
-  const crcAt = offset + length - CRC_BYTES;
-  if (crc32 !== null && crc32(source.subarray(offset, crcAt)) !== source.readUInt32LE(crcAt)) {
+  if (crc32 !== null && !frameCrcMatches(source, offset, length, crc32)) {
     return damage('WAL_CRC_MISMATCH', 'frame CRC does not match its bytes', length);
   }
   const kind = source[offset + KIND_AT] as number;
   if (!isRecordKind(kind)) return damage('WAL_UNKNOWN_KIND', `unknown record kind ${kind}`, length);
   const lsn = readU64(source, offset + LSN_AT);
   const txBeginLsn = readU64(source, offset + TX_BEGIN_AT);
-  const payload = source.subarray(offset + PAYLOAD_AT, crcAt);
+  const payload = source.subarray(offset + PAYLOAD_AT, offset + length - CRC_BYTES);
   const payloadProblem = describePayloadProblem(kind, payload);
   if (payloadProblem !== null) return damage('WAL_MALFORMED', payloadProblem, length);
   return { status: 'record', frame: { kind, lsn, txBeginLsn, payload, length } };
+}
+
+/** Whether the CRC trailer of the whole frame of `length` bytes at `offset` matches the bytes before it. */
+export function frameCrcMatches(source: Buffer, offset: number, length: number, crc32: Crc32): boolean {
+  const crcAt = offset + length - CRC_BYTES;
+  return crc32(source.subarray(offset, crcAt)) === source.readUInt32LE(crcAt);
 }
 
 function damage(code: WalErrorCode, reason: string, declaredLength: number | null): FrameReadResult {

@@ -1,5 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { LOG_DAMAGE_CODES, WalError } from '../errors.js';
+import { isCommitRun } from '../read/log-stream.js';
 import type { JetStreamConnection } from './connect.js';
 import { asReplicationError } from './errors.js';
 import { messageAt } from './get-message.js';
@@ -305,7 +306,7 @@ export class Shipper {
         for (const item of step.value) {
           this.sourceCommitLsn = Math.max(this.sourceCommitLsn, item.commitLsn);
           let messages: readonly WireMessage[];
-          if ('frames' in item) {
+          if (isCommitRun(item)) {
             messages = builder.addRun(item, onPiece);
           } else {
             this.unacked.add(item.commitLsn, encodedSize(item), readAt, 1);

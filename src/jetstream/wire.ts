@@ -1,9 +1,9 @@
 import { WalError } from '../errors.js';
-import type { Crc32 } from '../format/crc.js';
-import { bestAvailableIo } from '../io/resolve.js';
 import { FRAME_OVERHEAD, MIN_COMMIT_FRAME_BYTES } from '../format/constants.js';
+import type { Crc32 } from '../format/crc.js';
 import { CRC_BYTES, LSN_AT, PAYLOAD_AT, TX_BEGIN_AT } from '../format/frame.js';
 import { readU64, writeU32, writeU64 } from '../format/little-endian.js';
+import { bestAvailableIo } from '../io/resolve.js';
 import type { ResumePoint } from '../read/log-stream.js';
 import type { MessageHeaders } from './message.js';
 

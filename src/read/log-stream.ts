@@ -41,6 +41,11 @@ export interface CommitRun {
   commitLsn: number;
 }
 
+/** Whether what a shipper's read handed over is a run of frames rather than one transaction. */
+export function isCommitRun<Tx extends object>(item: Tx | CommitRun): item is CommitRun {
+  return 'frames' in item;
+}
+
 export interface StreamConfig {
   /** Reads through it, and checks CRCs with it. */
   io: WalIo;
@@ -221,7 +226,7 @@ function* openStream(config: StreamConfig & Partial<RunsConfig>, beforeReuse: ()
 /** Gives transactions held back their own copies of their events, so the window they point into can be reused. */
 function detachViews(held: Array<StreamedTx | CommitRun>): void {
   for (const tx of held) {
-    if ('frames' in tx) {
+    if (isCommitRun(tx)) {
       tx.frames = Buffer.from(tx.frames);
       continue;
     }

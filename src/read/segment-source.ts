@@ -1,5 +1,5 @@
 import { COMMIT_RECORD_SPAN, FRAME_OVERHEAD, MAX_FRAME_BYTES, MIN_COMMIT_FRAME_BYTES, firstLsnOf, isRecordKind } from '../format/constants.js';
-import { CRC_BYTES, commitFrameLengthAt, lastNonZeroByte, readFrame, type DecodedFrame, type FrameReadResult } from '../format/frame.js';
+import { commitFrameLengthAt, frameCrcMatches, lastNonZeroByte, readFrame, type DecodedFrame, type FrameReadResult } from '../format/frame.js';
 import { readU64 } from '../format/little-endian.js';
 import { begin, call, finish, type Begun, type IoProgram } from '../io/program.js';
 import type { Fd, FrameChecksums } from '../io/types.js';
@@ -210,9 +210,7 @@ export class SegmentSource {
 
   /** Whether the CRC of the whole frame at `offset` (in `window`) holds: checked in a run, or on its own. */
   private crcHolds(window: Buffer, offset: number, length: number): boolean {
-    if (this.crcChecked(window, offset, length)) return true;
-    const crcAt = offset - this.start + length - CRC_BYTES;
-    return this.checksums.crc32(window.subarray(offset - this.start, crcAt)) === window.readUInt32LE(crcAt);
+    return this.crcChecked(window, offset, length) || frameCrcMatches(window, offset - this.start, length, this.checksums.crc32);
   }
 
   /**

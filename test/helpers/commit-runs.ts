@@ -1,4 +1,4 @@
-import type { CommitRun } from '../../src/read/log-stream.js';
+import { isCommitRun, type CommitRun } from '../../src/read/log-stream.js';
 import type { Shippable, ShippableTransaction } from '../../src/readers.js';
 
 /*
@@ -9,7 +9,7 @@ import type { Shippable, ShippableTransaction } from '../../src/readers.js';
  */
 
 export function isRun(item: Shippable): item is CommitRun {
-  return 'frames' in item;
+  return isCommitRun(item);
 }
 
 /** The transactions of a run, each with its own copy of its payload (the events in the batch format). */
