@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,8 @@ import { Latencies } from './measure.mjs';
 const STREAM = 'bench';
 /** The installed package's CLI, as `npx segwal` runs it. */
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+/** Writes S1's log in a process of its own. */
+const WRITE_LOG = fileURLToPath(new URL('./write-log.mjs', import.meta.url));
 /** ship()'s defaults, which the bare publisher copies. */
 const WINDOW = 32;
 const HEADER_ALLOWANCE_BYTES = 1024;
@@ -73,23 +75,23 @@ function rate(started, count, eventBytes) {
 }
 
 /**
- * S1, driver `ship`: a log of one-event transactions written beforehand,
- * shipped by ship(wal) until the stream acknowledged the last. The clock
- * starts once ship() has connected and found the stream, as the bare
- * publisher's starts once it has connected and made its stream.
+ * S1, driver `ship`: a log of one-event transactions written beforehand by a
+ * process of its own (bench/write-log.mjs), opened and shipped by ship(wal)
+ * until the stream acknowledged the last. The clock starts once ship() has
+ * connected and found the stream, as the bare publisher's starts once it has
+ * connected and made its stream.
  */
 export function shipThroughput(dir, { eventBytes, totalBytes }) {
   return withCluster(dir, async (cluster) => {
-    const { wal } = await Wal.open({ dir: path.join(dir, 'log'), sync: 'none' });
-    const event = Buffer.alloc(eventBytes, 0x5a);
+    const logDir = path.join(dir, 'log');
     const count = Math.floor(totalBytes / eventBytes);
-    let last;
-    for (let i = 0; i < count; i++) last = wal.commitSync([event]);
-    await wal.sync();
+    const lastCommitLsn = Number(execFileSync(process.execPath, [WRITE_LOG, logDir, String(count), String(eventBytes)]).toString().trim());
+    const { wal } = await Wal.open({ dir: logDir, sync: 'none' });
+    if (wal.durableLsn !== lastCommitLsn) throw new Error(`the log written for S1 ends at LSN ${wal.durableLsn}, its writer said ${lastCommitLsn}`);
     await createStream(cluster, `segwal.${wal.logId}`);
     const shipper = await ship(wal, { servers: cluster.servers, stream: STREAM, window: WINDOW });
     const started = startClock();
-    await shipper.acknowledged(last.commitLsn);
+    await shipper.acknowledged(lastCommitLsn);
     const measured = rate(started, count, eventBytes);
     await shipper.close();
     await wal.close();
