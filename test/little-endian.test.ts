@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_LSN } from '../src/format/constants.js';
-import { readU64, writeU32, writeU64 } from '../src/format/little-endian.js';
+import { readU64, u64Equals, writeU32, writeU64 } from '../src/format/little-endian.js';
 import { mulberry32 } from './helpers/random.js';
 
 /** Fixed seed: the same values on every run. */
@@ -16,6 +16,18 @@ describe('little-endian integers of the frame and header fields', () => {
       const expected = Buffer.alloc(9, 0xee);
       expected.writeUInt32LE(value, 3);
       expect(ours).toEqual(expected);
+    }
+  });
+
+  it('u64Equals tells the u64 at an offset from every other value', () => {
+    const values = [0, 1, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 2 ** 52 + 3, MAX_LSN];
+    for (const value of values) {
+      const bytes = Buffer.alloc(12, 0xee);
+      writeU64(bytes, value, 2);
+      expect(u64Equals(bytes, 2, value), String(value)).toBe(true);
+      for (const other of [value + 1, value - 1, value + 2 ** 32, value - 2 ** 32]) {
+        if (other >= 0 && other <= MAX_LSN) expect(u64Equals(bytes, 2, other), `${value} vs ${other}`).toBe(false);
+      }
     }
   });
 
