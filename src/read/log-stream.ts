@@ -68,7 +68,7 @@ export interface StreamConfig {
   stopWaiting?(): void;
   /** fdatasync what is read of a segment that is not sealed before handing it over (durable-only, out of process). */
   syncReads: boolean;
-  /** Transactions committed above it are held back until it moves (a live Wal's durableLsn); Infinity for none. */
+  /** No record above it is read until it moves (a live Wal's durableLsn); Infinity for none. */
   limit(): number;
   /** True once the source is gone for good (a closed Wal): the stream ends. May throw (a poisoned Wal). */
   ended(): boolean;
@@ -79,9 +79,9 @@ export interface StreamConfig {
   /**
    * The consumer is done with a batch's views once it asks for the next one
    * (the shipper, which copies each transaction into its message as it takes
-   * it): the window's buffers are reused, and the views of transactions held
-   * back or still open are copied first. Otherwise every refill reads into
-   * new memory, since the events handed over must outlive the read.
+   * it): the window's buffers are reused, and the events of transactions
+   * still open are copied first. Otherwise every refill reads into new
+   * memory, since the events handed over must outlive the read.
    */
   reuseWindows?: boolean;
 }
@@ -109,24 +109,15 @@ export async function* streamLog(config: StreamConfig & Partial<RunsConfig>): As
   const aborted = () => signal?.aborted === true || config.ended();
   config.recent?.attach();
   let reader: Stream | null = null;
-  const held: Array<StreamedTx | CommitRun> = [];
   try {
-    reader = await runAsync(io, openStream(config, () => detachViews(held)));
+    reader = await runAsync(io, openStream(config));
     while (!aborted()) {
       const { batch, state, failure } = await runAsync(io, reader.readBatch());
-      // One by one: push(...array) passes every element on the call stack, which overflows at ~120,000
-      // here. A batch (one window, at most 2 MiB: ~64,000 of the smallest, 33-byte commits) stays below
-      // that; a loop has no bound at all.
-      for (const tx of batch.transactions) held.push(tx);
-      const limit = config.limit();
-      let ready = 0;
-      while (ready < held.length && (held[ready] as StreamedTx | CommitRun).commitLsn <= limit) ready++;
-      const transactions = held.splice(0, ready);
-      if (batch.records.length > 0 || transactions.length > 0) yield { records: batch.records, transactions };
+      if (batch.records.length > 0 || batch.transactions.length > 0) yield batch;
       // What was read before a refused record is handed over first, then the refusal.
       if (failure !== undefined) throw failure;
       if (state === 'end') return;
-      if (state === 'caughtUp' || held.length > 0) await config.waitForMore(signal);
+      if (state === 'caughtUp') await config.waitForMore(signal);
     }
   } finally {
     config.recent?.detach();
@@ -147,8 +138,7 @@ interface Stream {
   readBatch(): IoProgram<BatchRead>;
 }
 
-/** `beforeReuse`: copies what the stream holds back, before a buffer its views may point into is reused. */
-function* openStream(config: StreamConfig & Partial<RunsConfig>, beforeReuse: () => void): IoProgram<Stream> {
+function* openStream(config: StreamConfig & Partial<RunsConfig>): IoProgram<Stream> {
   const all = yield* listSegments(config.dir);
   const refs = config.scanFrom === null ? all : yield* fromSegmentHolding(all, config.scanFrom, config.io);
   const fence = config.recordsOnly
@@ -157,16 +147,7 @@ function* openStream(config: StreamConfig & Partial<RunsConfig>, beforeReuse: ()
       ? yield* resolveFence(refs, 'marker', config.io)
       : config.fromLsn - 1;
   const assembler = new TxAssembler(fence, {}, config.keepBatches === true);
-  const reuse: Reuse | null =
-    config.reuseWindows === true
-      ? {
-          beforeReuse: () => {
-            assembler.detachOpenEvents();
-            beforeReuse();
-          },
-          buffers: [],
-        }
-      : null;
+  const reuse: Reuse | null = config.reuseWindows === true ? { beforeReuse: () => assembler.detachOpenEvents(), buffers: [] } : null;
   const validator = new LogValidator(config.dir, refs, {
     checksums: config.io,
     reuse,
@@ -181,6 +162,15 @@ function* openStream(config: StreamConfig & Partial<RunsConfig>, beforeReuse: ()
     if (ended) return { batch, state: 'end' };
     try {
       for (let read = 0; read < BATCH_RECORDS; read++) {
+        // Nothing above the limit is read: read, it would wait in memory for the limit to pass it, and its
+        // events be copied out before every reuse of the window (a group-mode writer runs up to an fsync
+        // ahead of it: S2's shipper spent ~40 % of its process's time so; docs/BENCHMARKS.md).
+        if (validator.nextLsn > config.limit()) {
+          // What lay past it when the window was filled (the end, or a live segment's zeros) may be written
+          // since: the next read reads it again rather than take that end for the end of the log.
+          validator.forgetUnread();
+          return { batch, state: 'caughtUp' };
+        }
         // A run needs nothing of the assembler: no transaction open, and the fence below the next commit.
         if (config.commitRuns === true && assembler.openCount === 0 && validator.nextLsn + COMMIT_RECORD_SPAN > fence) {
           const run = validator.commitRunInWindow(config.limit());
@@ -221,18 +211,6 @@ function* openStream(config: StreamConfig & Partial<RunsConfig>, beforeReuse: ()
     return { batch, state: 'more' };
   }
   return { validator, readBatch };
-}
-
-/** Gives transactions held back their own copies of their events, so the window they point into can be reused. */
-function detachViews(held: Array<StreamedTx | CommitRun>): void {
-  for (const tx of held) {
-    if (isCommitRun(tx)) {
-      tx.frames = Buffer.from(tx.frames);
-      continue;
-    }
-    tx.events = tx.events.map((event) => Buffer.from(event));
-    if (tx.batch !== null) tx.batch = Buffer.from(tx.batch);
-  }
 }
 
 /**

@@ -173,6 +173,11 @@ export class LogValidator {
     return { frames, count: run.count, lastCommitLsn: this.expectedLsn - 1 };
   }
 
+  /** Lets the next read see what was appended after the window was filled: for a reader that stopped short of its end. */
+  forgetUnread(): void {
+    this.current?.source.forget();
+  }
+
   private *step(): IoProgram<ValidatorStep> {
     for (;;) {
       if (this.current === null) {
