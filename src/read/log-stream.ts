@@ -165,7 +165,8 @@ function* openStream(config: StreamConfig & Partial<RunsConfig>): IoProgram<Stre
         // Nothing above the limit is read: read, it would wait in memory for the limit to pass it, and its
         // events be copied out before every reuse of the window (a group-mode writer runs up to an fsync
         // ahead of it: S2's shipper spent ~40 % of its process's time so; docs/BENCHMARKS.md).
-        if (validator.nextLsn > config.limit()) {
+        const limit = config.limit();
+        if (validator.nextLsn > limit) {
           // What lay past it when the window was filled (the end, or a live segment's zeros) may be written
           // since: the next read reads it again rather than take that end for the end of the log.
           validator.forgetUnread();
@@ -173,7 +174,7 @@ function* openStream(config: StreamConfig & Partial<RunsConfig>): IoProgram<Stre
         }
         // A run needs nothing of the assembler: no transaction open, and the fence below the next commit.
         if (config.commitRuns === true && assembler.openCount === 0 && validator.nextLsn + COMMIT_RECORD_SPAN > fence) {
-          const run = validator.commitRunInWindow(config.limit());
+          const run = validator.commitRunInWindow(limit);
           if (run !== null) {
             batch.transactions.push({ frames: run.frames, count: run.count, commitLsn: run.lastCommitLsn });
             read += run.count - 1;

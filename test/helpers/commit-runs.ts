@@ -8,10 +8,6 @@ import type { Shippable, ShippableTransaction } from '../../src/readers.js';
  * u64, tx_begin_lsn u64, payload, crc u32), copying each payload.
  */
 
-export function isRun(item: Shippable): item is CommitRun {
-  return isCommitRun(item);
-}
-
 /** The transactions of a run, each with its own copy of its payload (the events in the batch format). */
 export function runTransactions(run: CommitRun): ShippableTransaction[] {
   const transactions: ShippableTransaction[] = [];
@@ -30,6 +26,6 @@ export function runTransactions(run: CommitRun): ShippableTransaction[] {
 /** Every transaction of the items, in order, each copied as it is taken (a batch's views last until the next batch). */
 export function itemTransactions(items: readonly Shippable[]): ShippableTransaction[] {
   return items.flatMap((item) =>
-    isRun(item) ? runTransactions(item) : [{ ...item, events: item.events.map((event) => Buffer.from(event)), batch: item.batch === null ? null : Buffer.from(item.batch) }],
+    isCommitRun(item) ? runTransactions(item) : [{ ...item, events: item.events.map((event) => Buffer.from(event)), batch: item.batch === null ? null : Buffer.from(item.batch) }],
   );
 }

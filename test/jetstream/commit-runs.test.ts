@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { Wal, WalError, readTransactions } from '../../src/index.js';
 import { RecordKind } from '../../src/format/constants.js';
+import { isCommitRun } from '../../src/read/log-stream.js';
 import { transactionBatches } from '../../src/readers.js';
-import { isRun, itemTransactions } from '../helpers/commit-runs.js';
+import { itemTransactions } from '../helpers/commit-runs.js';
 import { commitRecord, craftFrame, craftSegment, writeSegment, type CraftedRecord } from '../helpers/craft.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -70,7 +71,7 @@ async function asShipped(dir: string, io: Io): Promise<Outcome & { runs: number 
   let runs = 0;
   try {
     for await (const batch of transactionBatches(readTransactions(dir, { io }))) {
-      runs += batch.filter(isRun).length;
+      runs += batch.filter(isCommitRun).length;
       commitLsns.push(...itemTransactions(batch).map((tx) => tx.commitLsn));
     }
   } catch (error) {
@@ -121,7 +122,7 @@ it('hands a live log over up to its durable LSN in runs while the transactions a
     for await (const batch of transactionBatches(wal.readTransactions({ fromLsn: 1 }))) {
       const durableNow = wal.durableLsn;
       for (const item of batch) expect(item.commitLsn).toBeLessThanOrEqual(durableNow);
-      runs += batch.filter(isRun).length;
+      runs += batch.filter(isCommitRun).length;
       seen.push(...itemTransactions(batch).map((tx) => tx.commitLsn));
       if ((seen.at(-1) ?? 0) >= (commitLsns.at(-1) as number)) return;
     }

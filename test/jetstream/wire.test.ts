@@ -11,8 +11,9 @@ import {
   type WireMessage,
   type WireTransaction,
 } from '../../src/jetstream/wire.js';
+import { isCommitRun } from '../../src/read/log-stream.js';
 import { transactionBatches, type Shippable, type ShippableTransaction } from '../../src/readers.js';
-import { isRun, itemTransactions } from '../helpers/commit-runs.js';
+import { itemTransactions } from '../helpers/commit-runs.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 /*
@@ -47,7 +48,7 @@ async function shippable(dir: string): Promise<Shippable[]> {
   const all: Shippable[] = [];
   for await (const batch of transactionBatches(readTransactions(dir))) {
     for (const item of batch) {
-      all.push(isRun(item) ? { ...item, frames: Buffer.from(item.frames) } : { ...item, events: item.events.map((event) => Buffer.from(event)), batch: item.batch === null ? null : Buffer.from(item.batch) });
+      all.push(isCommitRun(item) ? { ...item, frames: Buffer.from(item.frames) } : { ...item, events: item.events.map((event) => Buffer.from(event)), batch: item.batch === null ? null : Buffer.from(item.batch) });
     }
   }
   return all;
@@ -66,7 +67,7 @@ function encode(tx: WireTransaction): Buffer {
 }
 
 function form(item: Shippable): string {
-  if (isRun(item)) return `run of ${item.count}`;
+  if (isCommitRun(item)) return `run of ${item.count}`;
   return item.batch === null ? 'events' : 'batch';
 }
 
@@ -92,7 +93,7 @@ it('encodes a transaction from its batch, and from its Commit frame, to the same
   expect(itemTransactions(asRead).map((tx) => encode(tx))).toEqual(asEvents.map((tx) => encode(tx)));
   // A run's frames, laid down whole after bytes already in the target, which stay as they were.
   const byCommit = new Map(asEvents.map((tx) => [tx.commitLsn, encode(tx)]));
-  for (const run of asRead.filter(isRun)) {
+  for (const run of asRead.filter(isCommitRun)) {
     const expected = Buffer.concat(itemTransactions([run]).map((tx) => byCommit.get(tx.commitLsn) as Buffer));
     let encodedBytes = 0;
     for (let at = 0; at < run.frames.length; at += run.frames.readUInt32LE(at)) encodedBytes += commitFrameEncodedSize(run.frames.readUInt32LE(at));
@@ -112,7 +113,7 @@ function build(builder: MessageBuilder, items: readonly Shippable[]): { messages
   const messages: WireMessage[] = [];
   const pieces: Array<{ lastCommitLsn: number; transactions: number; bytes: number }> = [];
   for (const item of items) {
-    if (isRun(item)) messages.push(...builder.addRun(item, (lastCommitLsn, transactions, bytes) => pieces.push({ lastCommitLsn, transactions, bytes })));
+    if (isCommitRun(item)) messages.push(...builder.addRun(item, (lastCommitLsn, transactions, bytes) => pieces.push({ lastCommitLsn, transactions, bytes })));
     else messages.push(...builder.add(item));
   }
   const last = builder.flush();
@@ -128,7 +129,7 @@ it('messages built from runs and batches decode, chunks joined, to the transacti
   const read = await shippable(dir);
   const { messages, pieces: placed } = build(builder, read);
   // Every transaction of a run is counted once, in the message it went into.
-  const inRuns = itemTransactions(read.filter(isRun));
+  const inRuns = itemTransactions(read.filter(isCommitRun));
   expect(placed.reduce((sum, piece) => sum + piece.transactions, 0)).toBe(inRuns.length);
   expect(placed.reduce((sum, piece) => sum + piece.bytes, 0)).toBe(inRuns.reduce((sum, tx) => sum + encodedSize(tx), 0));
   // A stretch never spans two messages: the shipper counts it acknowledged with the message that holds its last transaction.
@@ -169,7 +170,7 @@ it('cuts a long run into messages at frame boundaries, each body within its boun
   for (let i = 0; i < 500; i++) await wal.commit(Array.from({ length: 1 + (i % 3) }, (_, j) => Buffer.alloc((i * 37 + j * 11) % 300, i % 251)));
   await wal.close();
   const read = await shippable(dir);
-  expect(Math.max(...read.filter(isRun).map((run) => run.count))).toBeGreaterThan(100);
+  expect(Math.max(...read.filter(isCommitRun).map((run) => run.count))).toBeGreaterThan(100);
   const maxBody = 4096;
   const builder = new MessageBuilder('log', maxBody, { previous: null, resume: { fromLsn: 1, scanFromLsn: 1 }, unfinishedChunk: null });
   const { messages, pieces: placed } = build(builder, read);
