@@ -24,6 +24,24 @@ export function withRatios(workloads, results) {
   });
 }
 
+/**
+ * Where the CPU went, for the workloads that measure it (S1, S2): per
+ * operation, this process, the servers and a ship process, and the cores
+ * all of them kept busy. Null for the others.
+ */
+function cpuLine(rows) {
+  const measured = rows.filter((row) => row.serversCpuUsPerOp != null);
+  if (measured.length === 0) return null;
+  const parts = measured.map((row) => {
+    const figures = [`this process ${fixed(row.cpuUsPerOp, 2)}`, `servers ${fixed(row.serversCpuUsPerOp, 2)}`];
+    if (row.shipProcessCpuUsPerOp != null) figures.push(`ship process ${fixed(row.shipProcessCpuUsPerOp, 2)}`);
+    if (row.coresBusy != null) figures.push(`cores busy ${fixed(row.coresBusy, 2)}`);
+    if (row.acknowledgedShare != null) figures.push(`acknowledged ${fixed(100 * row.acknowledgedShare)} %`);
+    return `${row.driver}: ${figures.join(', ')}`;
+  });
+  return `CPU µs per op: ${parts.join('; ')}`;
+}
+
 export function textTable(workloads, rows) {
   const lines = [];
   for (const workload of workloads) {
@@ -33,6 +51,8 @@ export function textTable(workloads, rows) {
     const cells = [COLUMNS.map(([name]) => name), ...own.map((row) => COLUMNS.map(([, cell]) => cell(row)))];
     const widths = COLUMNS.map((_, i) => Math.max(...cells.map((line) => line[i].length)));
     for (const line of cells) lines.push(line.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));
+    const cpu = cpuLine(own);
+    if (cpu !== null) lines.push(cpu);
   }
   return lines.join('\n');
 }
@@ -45,6 +65,8 @@ export function markdownTable(workloads, rows) {
     lines.push('', `**${workload.id}** — ${workload.title}`, '');
     lines.push(`| ${COLUMNS.map(([name]) => name).join(' | ')} |`, `|${COLUMNS.map(() => '---').join('|')}|`);
     for (const row of own) lines.push(`| ${COLUMNS.map(([, cell]) => cell(row)).join(' | ')} |`);
+    const cpu = cpuLine(own);
+    if (cpu !== null) lines.push('', cpu);
   }
   return lines.join('\n');
 }

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Wal } from 'segwal';
 import { connectJetStream, ensureStream, followStream, publishMessage, ship } from 'segwal/jetstream';
 import { findNatsServer, startLocalCluster } from '../examples/local-nats-cluster.mjs';
+import { startCpuMeter } from './cpu-time.mjs';
 import { Latencies } from './measure.mjs';
 
 /*
@@ -58,20 +59,27 @@ async function createStream(cluster, subject) {
   }
 }
 
-/** When S1's clock starts: the wall clock, and this process's CPU time so far. */
-function startClock() {
-  return { at: performance.now(), cpu: process.cpuUsage() };
+/** When S1's clock starts: the wall clock, and the CPU time of this process and of the cluster's servers so far. */
+function startClock(cluster) {
+  return { at: performance.now(), cpu: process.cpuUsage(), servers: startCpuMeter(cluster.pids) };
 }
 
 /**
- * S1's rate: `count` transactions of `eventBytes` each since `started`, and
- * the CPU time this process spent per transaction (all its threads): on 2
- * cores shared with the three servers, what the sender spends, they lack.
+ * S1's rate: `count` transactions of `eventBytes` each since `started`, the
+ * CPU time this process spent per transaction (all its threads), and the
+ * three servers': on 2 cores, what the sender spends, the servers lack, and
+ * what the servers spend per transaction bounds what the cores can ship.
  */
 function rate(started, count, eventBytes) {
   const seconds = (performance.now() - started.at) / 1000;
   const cpu = process.cpuUsage(started.cpu);
-  return { ops: count, opsPerSec: count / seconds, mbPerSec: (count * eventBytes) / seconds / 1e6, cpuUsPerOp: (cpu.user + cpu.system) / count };
+  return {
+    ops: count,
+    opsPerSec: count / seconds,
+    mbPerSec: (count * eventBytes) / seconds / 1e6,
+    cpuUsPerOp: (cpu.user + cpu.system) / count,
+    serversCpuUsPerOp: started.servers.stop() / count,
+  };
 }
 
 /**
@@ -90,7 +98,7 @@ export function shipThroughput(dir, { eventBytes, totalBytes }) {
     if (wal.durableLsn !== lastCommitLsn) throw new Error(`the log written for S1 ends at LSN ${wal.durableLsn}, its writer said ${lastCommitLsn}`);
     await createStream(cluster, `segwal.${wal.logId}`);
     const shipper = await ship(wal, { servers: cluster.servers, stream: STREAM, window: WINDOW });
-    const started = startClock();
+    const started = startClock(cluster);
     await shipper.acknowledged(lastCommitLsn);
     const measured = rate(started, count, eventBytes);
     await shipper.close();
@@ -113,7 +121,7 @@ export function barePublisherThroughput(dir, { eventBytes, totalBytes }) {
       const count = Math.floor(totalBytes / eventBytes);
       const txBytes = TX_OVERHEAD_BYTES + eventBytes;
       const perMessage = Math.max(1, Math.floor((connection.maxPayload - HEADER_ALLOWANCE_BYTES) / txBytes));
-      const started = startClock();
+      const started = startClock(cluster);
       const window = [];
       for (let sent = 0; sent < count; sent += perMessage) {
         const body = Buffer.alloc(Math.min(perMessage, count - sent) * txBytes, 0x5a);
@@ -133,7 +141,11 @@ export function barePublisherThroughput(dir, { eventBytes, totalBytes }) {
  * running beside it in every driver; `shipping` says who ships: nobody,
  * ship(wal) in the writer's process ('in-process'), or `segwal ship` in a
  * process of its own ('separate-process', stopped with SIGTERM afterwards).
- * The difference to nobody is what shipping costs the writer.
+ * The difference to nobody is what shipping costs the writer. Beside the
+ * rate, where the 2 cores went during it, per commit (this process, the
+ * servers, the ship process; `coresBusy` all of them per second), and the
+ * share of the commits the stream had acknowledged when the writers stopped
+ * (the ship process's from its last status line, up to 100 ms old).
  */
 export function writerUnderShipping(dir, { shipping, run }) {
   return withCluster(dir, async (cluster) => {
@@ -142,7 +154,25 @@ export function writerUnderShipping(dir, { shipping, run }) {
     const shipper = shipping === 'in-process' ? await ship(wal, { servers: cluster.servers, stream: STREAM }) : null;
     const shipProcess = shipping === 'separate-process' ? await startShipProcess(logDir, cluster.servers) : null;
     try {
-      return await run({ append: (event) => wal.commit([event]) });
+      const ownCpu = process.cpuUsage();
+      const serversCpu = startCpuMeter(cluster.pids);
+      const shipProcessCpu = shipProcess === null ? null : startCpuMeter([shipProcess.pid]);
+      const started = performance.now();
+      const result = await run({ append: (event) => wal.commit([event]) });
+      const elapsedUs = (performance.now() - started) * 1000;
+      const own = process.cpuUsage(ownCpu);
+      const ownUs = own.user + own.system;
+      const serversUs = serversCpu.stop();
+      const shipProcessUs = shipProcessCpu?.stop() ?? 0;
+      const acknowledged = shipper?.status().acknowledgedCommitLsn ?? shipProcess?.acknowledgedCommitLsn() ?? null;
+      return {
+        ...result,
+        cpuUsPerOp: ownUs / result.ops,
+        serversCpuUsPerOp: serversUs / result.ops,
+        shipProcessCpuUsPerOp: shipProcessCpu === null ? null : shipProcessUs / result.ops,
+        coresBusy: (ownUs + serversUs + shipProcessUs) / elapsedUs,
+        acknowledgedShare: acknowledged === null ? null : acknowledged / (wal.status().nextLsn - 1),
+      };
     } finally {
       await shipper?.close();
       await shipProcess?.stop();
@@ -151,21 +181,35 @@ export function writerUnderShipping(dir, { shipping, run }) {
   });
 }
 
-/** `segwal ship <dir>` as a user runs it beside a writer; resolves once it reports shipping. */
+/**
+ * `segwal ship <dir>` as a user runs it beside a writer; resolves at its
+ * first status line (JSON, every 100 ms), once it has connected and found the
+ * stream. The lines say what the stream has acknowledged.
+ */
 async function startShipProcess(dir, servers) {
-  const child = spawn(process.execPath, [CLI, 'ship', dir, '--servers', servers.join(','), '--stream', STREAM, '--status-ms', '100'], {
+  const child = spawn(process.execPath, [CLI, 'ship', dir, '--servers', servers.join(','), '--stream', STREAM, '--status-ms', '100', '--json'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   let stderr = '';
+  let acknowledgedCommitLsn = 0;
   await new Promise((resolve, reject) => {
     child.stderr.on('data', (chunk) => {
       stderr += chunk;
-      if (/shipping|acknowledged/.test(stderr)) resolve();
+      const lines = stderr.split('\n');
+      for (const line of lines.slice(0, -1).reverse()) {
+        const status = line.startsWith('{') ? JSON.parse(line) : null;
+        if (status === null) continue;
+        acknowledgedCommitLsn = status.acknowledgedCommitLsn;
+        resolve();
+        break;
+      }
     });
     exited.then(({ code }) => reject(new Error(`segwal ship exited (${code}) before shipping:\n${stderr}`)));
   });
   return {
+    pid: child.pid,
+    acknowledgedCommitLsn: () => acknowledgedCommitLsn,
     async stop() {
       child.kill('SIGTERM');
       const { code, signal } = await exited;

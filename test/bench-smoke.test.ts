@@ -21,7 +21,18 @@ describe('npm run bench -- --quick', () => {
     const report = JSON.parse(fs.readFileSync(out, 'utf8')) as {
       mode: string;
       machine: Record<string, unknown>;
-      results: Array<{ workload: string; driver: string; ops: number; opsPerSec: number; roundsOpsPerSec: number[]; cpuUsPerOp?: number }>;
+      results: Array<{
+        workload: string;
+        driver: string;
+        ops: number;
+        opsPerSec: number;
+        roundsOpsPerSec: number[];
+        cpuUsPerOp?: number;
+        serversCpuUsPerOp?: number;
+        shipProcessCpuUsPerOp?: number | null;
+        coresBusy?: number;
+        acknowledgedShare?: number | null;
+      }>;
       goals: Array<{ label: string; value: number; met: boolean }>;
     };
     expect(report.mode).toBe('quick');
@@ -34,8 +45,25 @@ describe('npm run bench -- --quick', () => {
         expect(Number.isFinite(result!.opsPerSec), `${workload.id} ${driver}`).toBe(true);
         // A quick run measures one round; the reported figures are that round's.
         expect(result!.roundsOpsPerSec, `${workload.id} ${driver}`).toEqual([result!.opsPerSec]);
-        // S1 also says what each sender spent in CPU per transaction, the servers beside it lacking it.
-        if (workload.id.startsWith('S1')) expect(result!.cpuUsPerOp, `${workload.id} ${driver}`).toBeGreaterThan(0);
+        // S1 also says what each sender spent in CPU per transaction, the servers beside it lacking it, and what the servers spent.
+        if (workload.id.startsWith('S1')) {
+          expect(result!.cpuUsPerOp, `${workload.id} ${driver}`).toBeGreaterThan(0);
+          expect(result!.serversCpuUsPerOp, `${workload.id} ${driver}`).toBeGreaterThan(0);
+        }
+        // S2 says where the cores went (in ticks of 10 ms: servers idle without a shipper can count 0) and how much the stream had acknowledged.
+        if (workload.id === 'S2') {
+          const shipping = driver !== 'segwal-group';
+          expect(result!.cpuUsPerOp, driver).toBeGreaterThan(0);
+          expect(result!.serversCpuUsPerOp, driver).toBeGreaterThanOrEqual(0);
+          expect(result!.coresBusy, driver).toBeGreaterThan(0);
+          expect(result!.shipProcessCpuUsPerOp === null, driver).toBe(driver !== 'segwal-group-ship-process');
+          // In ticks of 10 ms: a quick round's ship process can count 0.
+          if (driver === 'segwal-group-ship-process') expect(result!.shipProcessCpuUsPerOp, driver).toBeGreaterThanOrEqual(0);
+          if (shipping) {
+            expect(result!.acknowledgedShare, driver).toBeGreaterThanOrEqual(0);
+            expect(result!.acknowledgedShare, driver).toBeLessThanOrEqual(1);
+          } else expect(result!.acknowledgedShare, driver).toBeNull();
+        }
       }
       expect(stdout).toContain(`${workload.id} — `);
     }
