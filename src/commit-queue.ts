@@ -19,7 +19,7 @@ export class CommitQueue {
   private durableHead = 0;
   private firstFailure: WalError | null = null;
   private progressWaiter: { promise: Promise<void>; resolve: () => void } | null = null;
-  /** Writes, fsyncs, failures and closes so far: a reader compares it to see whether it missed one. */
+  /** Fsyncs, failures and closes so far: a reader compares it to see whether it missed one. */
   progressCount = 0;
   /** Highest LSN written to the OS. */
   writtenLsn: number;
@@ -58,13 +58,14 @@ export class CommitQueue {
   written(lsn: number): void {
     if (lsn > this.writtenLsn) this.writtenLsn = lsn;
     this.writtenHead = resolveUpTo(this.writtenWaiters, this.writtenHead, lsn);
-    this.notifyProgress();
   }
 
   /**
-   * Resolves at the next write, fsync, failure or close: an in-process reader
-   * waits for it instead of polling. Waiting asks for no fsync (a durable
-   * waiter would).
+   * Resolves at the next fsync, failure or close: an in-process reader, which
+   * reads only up to `durableLsn`, waits for it instead of polling. A write
+   * alone wakes no one: it does not move `durableLsn`, and woken by each of a
+   * group-mode writer's writes, a shipper's reader found nothing to read
+   * ~5,000 times a second. Waiting asks for no fsync (a durable waiter would).
    */
   progress(): Promise<void> {
     if (this.progressWaiter === null) {
@@ -88,6 +89,7 @@ export class CommitQueue {
     if (lsn > this.durableLsn) this.durableLsn = lsn;
     this.written(lsn);
     this.durableHead = resolveUpTo(this.durableWaiters, this.durableHead, lsn);
+    this.notifyProgress();
   }
 
   get failure(): WalError | null {

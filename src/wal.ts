@@ -436,9 +436,9 @@ export class Wal<In = Uint8Array, Out = Buffer> {
   readTransactions(options: WalReadOptions & { codec?: CodecOption } = {}): AsyncGenerator<CommittedTransaction<unknown>> {
     const given = parseOptions(walReadOptions, options, 'wal.readTransactions');
     this.assertNotClosed();
-    // A write or an fsync while the reader reads, or while its consumer holds what it handed over, wakes
-    // no one; a wait begun after it would miss it, and the last commit for a while would sit unread. So
-    // a wait returns at once when the log progressed since the last one ended, and the reader reads again.
+    // An fsync while the reader reads, or while its consumer holds what it handed over, wakes no one; a
+    // wait begun after it would miss it, and the last commit for a while would sit unread. So a wait
+    // returns at once when the log progressed since the last one ended, and the reader reads again.
     let seen = this.queue.progressCount;
     const waitForMore = async (signal: AbortSignal | undefined) => {
       if (this.queue.progressCount === seen) await this.progress(signal);
@@ -461,7 +461,7 @@ export class Wal<In = Uint8Array, Out = Buffer> {
     return transactionsOf(config, given.codec === undefined ? this.options.codec : resolveCodec(given.codec));
   }
 
-  /** Resolves at the log's next write, fsync or close (or when `signal` aborts); throws once it is poisoned. */
+  /** Resolves at the log's next fsync or close (or when `signal` aborts): what moves `durableLsn`; throws once it is poisoned. */
   private progress(signal: AbortSignal | undefined): Promise<void> {
     if (this.queue.failure !== null) return Promise.reject(this.queue.poisonedError());
     if (this.lifecycle === 'closed' || signal?.aborted === true) return Promise.resolve();
