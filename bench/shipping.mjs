@@ -59,7 +59,7 @@ async function createStream(cluster, subject) {
   }
 }
 
-/** When S1's clock starts: the wall clock, and the CPU time of this process and of the cluster's servers so far. */
+/** When S1's or S2's clock starts: the wall clock, and the CPU time of this process and of the cluster's servers so far. */
 function startClock(cluster) {
   return { at: performance.now(), cpu: process.cpuUsage(), servers: startCpuMeter(cluster.pids) };
 }
@@ -154,15 +154,13 @@ export function writerUnderShipping(dir, { shipping, run }) {
     const shipper = shipping === 'in-process' ? await ship(wal, { servers: cluster.servers, stream: STREAM }) : null;
     const shipProcess = shipping === 'separate-process' ? await startShipProcess(logDir, cluster.servers) : null;
     try {
-      const ownCpu = process.cpuUsage();
-      const serversCpu = startCpuMeter(cluster.pids);
       const shipProcessCpu = shipProcess === null ? null : startCpuMeter([shipProcess.pid]);
-      const started = performance.now();
+      const started = startClock(cluster);
       const result = await run({ append: (event) => wal.commit([event]) });
-      const elapsedUs = (performance.now() - started) * 1000;
-      const own = process.cpuUsage(ownCpu);
+      const elapsedUs = (performance.now() - started.at) * 1000;
+      const own = process.cpuUsage(started.cpu);
       const ownUs = own.user + own.system;
-      const serversUs = serversCpu.stop();
+      const serversUs = started.servers.stop();
       const shipProcessUs = shipProcessCpu?.stop() ?? 0;
       const acknowledged = shipper?.status().acknowledgedCommitLsn ?? shipProcess?.acknowledgedCommitLsn() ?? null;
       return {
