@@ -139,8 +139,11 @@ export function barePublisherThroughput(dir, { eventBytes, totalBytes }) {
 /**
  * S2: the W3 load (`run`, 64 writers, group mode) on a Wal with a cluster
  * running beside it in every driver; `shipping` says who ships: nobody,
- * ship(wal) in the writer's process ('in-process'), or `segwal ship` in a
- * process of its own ('separate-process', stopped with SIGTERM afterwards).
+ * ship(wal) in the writer's process ('in-process'), `segwal ship` in a
+ * process of its own ('separate-process', stopped with SIGTERM afterwards),
+ * or that process with the three servers in Linux's idle scheduling class
+ * ('separate-process-idle'): they run only on CPU the writer leaves, as a
+ * user keeps a shipper from competing with the service it ships.
  * The difference to nobody is what shipping costs the writer. Beside the
  * rate, where the 2 cores went during it, per commit (this process, the
  * servers, the ship process; `coresBusy` all of them per second), and the
@@ -152,7 +155,8 @@ export function writerUnderShipping(dir, { shipping, run }) {
     const logDir = path.join(dir, 'log');
     const { wal } = await Wal.open({ dir: logDir, sync: 'group' });
     const shipper = shipping === 'in-process' ? await ship(wal, { servers: cluster.servers, stream: STREAM }) : null;
-    const shipProcess = shipping === 'separate-process' ? await startShipProcess(logDir, cluster.servers) : null;
+    const shipProcess = shipping?.startsWith('separate-process') ? await startShipProcess(logDir, cluster.servers) : null;
+    if (shipping === 'separate-process-idle') for (const pid of [...cluster.pids, shipProcess.pid]) runWhenIdle(pid);
     try {
       const shipProcessCpu = shipProcess === null ? null : startCpuMeter([shipProcess.pid]);
       const started = startClock(cluster);
@@ -177,6 +181,19 @@ export function writerUnderShipping(dir, { shipping, run }) {
       await wal.close();
     }
   });
+}
+
+/**
+ * Puts every thread of process `pid` in SCHED_IDLE (`chrt -a -i -p 0`, from
+ * util-linux; no privilege needed for one's own processes): it then runs
+ * only when no other thread wants the CPU. Threads it starts later inherit it.
+ */
+function runWhenIdle(pid) {
+  try {
+    execFileSync('chrt', ['-a', '-i', '-p', '0', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (error) {
+    throw new Error(`chrt could not put process ${pid} in the idle scheduling class (chrt is in Debian's util-linux): ${error.message}`);
+  }
 }
 
 /**

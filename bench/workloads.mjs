@@ -193,12 +193,17 @@ export const WORKLOADS = [
   })),
   {
     id: 'S2',
-    title: `W3 (${WRITERS} writers, group mode) beside a 3-node JetStream: ship() in process, segwal ship in its own, no shipper`,
-    drivers: ['segwal-group-shipping', 'segwal-group-ship-process', 'segwal-group'],
+    title: `W3 (${WRITERS} writers, group mode) beside a 3-node JetStream: ship() in process, segwal ship in its own (and with it and the servers at idle priority), no shipper`,
+    drivers: ['segwal-group-shipping', 'segwal-group-ship-process', 'segwal-group-ship-process-idle', 'segwal-group'],
     rounds: true,
     scenario: ({ dir, quick, driver }) =>
       writerUnderShipping(dir, {
-        shipping: { 'segwal-group-shipping': 'in-process', 'segwal-group-ship-process': 'separate-process', 'segwal-group': null }[driver],
+        shipping: {
+          'segwal-group-shipping': 'in-process',
+          'segwal-group-ship-process': 'separate-process',
+          'segwal-group-ship-process-idle': 'separate-process-idle',
+          'segwal-group': null,
+        }[driver],
         run: (handle) => concurrent(handle, SMALL_EVENT, quick ? ROUND_MS.quick : ROUND_MS.full),
       }),
   },
