@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Wal } from 'segwal';
 import { connectJetStream, ensureStream, followStream, publishMessage, ship } from 'segwal/jetstream';
 import { findNatsServer, startLocalCluster } from '../examples/local-nats-cluster.mjs';
-import { startCpuMeter } from './cpu-time.mjs';
+import { allThreadsIdle, startCpuMeter } from './cpu-time.mjs';
 import { Latencies } from './measure.mjs';
 
 /*
@@ -148,7 +148,9 @@ export function barePublisherThroughput(dir, { eventBytes, totalBytes }) {
  * rate, where the 2 cores went during it, per commit (this process, the
  * servers, the ship process; `coresBusy` all of them per second), and the
  * share of the commits the stream had acknowledged when the writers stopped
- * (the ship process's from its last status line, up to 100 ms old).
+ * (the ship process's from its last status line, up to 100 ms old), and
+ * whether every thread of the servers and the ship process was at idle
+ * priority when the writers stopped.
  */
 export function writerUnderShipping(dir, { shipping, run }) {
   return withCluster(dir, async (cluster) => {
@@ -167,6 +169,7 @@ export function writerUnderShipping(dir, { shipping, run }) {
       const serversUs = started.servers.stop();
       const shipProcessUs = shipProcessCpu?.stop() ?? 0;
       const acknowledged = shipper?.status().acknowledgedCommitLsn ?? shipProcess?.acknowledgedCommitLsn() ?? null;
+      const shippingPids = shipProcess === null ? cluster.pids : [...cluster.pids, shipProcess.pid];
       return {
         ...result,
         cpuUsPerOp: ownUs / result.ops,
@@ -174,6 +177,7 @@ export function writerUnderShipping(dir, { shipping, run }) {
         shipProcessCpuUsPerOp: shipProcessCpu === null ? null : shipProcessUs / result.ops,
         coresBusy: (ownUs + serversUs + shipProcessUs) / elapsedUs,
         acknowledgedShare: acknowledged === null ? null : acknowledged / (wal.status().nextLsn - 1),
+        shippingAtIdlePriority: allThreadsIdle(shippingPids),
       };
     } finally {
       await shipper?.close();

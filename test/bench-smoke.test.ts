@@ -32,6 +32,7 @@ describe('npm run bench -- --quick', () => {
         shipProcessCpuUsPerOp?: number | null;
         coresBusy?: number;
         acknowledgedShare?: number | null;
+        shippingAtIdlePriority?: boolean;
       }>;
       goals: Array<{ label: string; value: number; met: boolean }>;
     };
@@ -60,6 +61,8 @@ describe('npm run bench -- --quick', () => {
           expect(result!.shipProcessCpuUsPerOp === null, driver).toBe(!shipProcess);
           // In ticks of 10 ms: a quick round's ship process can count 0.
           if (shipProcess) expect(result!.shipProcessCpuUsPerOp, driver).toBeGreaterThanOrEqual(0);
+          // Only the idle driver's servers and ship process run in SCHED_IDLE, every thread of them.
+          expect(result!.shippingAtIdlePriority, driver).toBe(driver === 'segwal-group-ship-process-idle');
           if (shipping) {
             expect(result!.acknowledgedShare, driver).toBeGreaterThanOrEqual(0);
             expect(result!.acknowledgedShare, driver).toBeLessThanOrEqual(1);
