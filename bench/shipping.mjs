@@ -158,7 +158,8 @@ export function writerUnderShipping(dir, { shipping, run }) {
     const { wal } = await Wal.open({ dir: logDir, sync: 'group' });
     const shipper = shipping === 'in-process' ? await ship(wal, { servers: cluster.servers, stream: STREAM }) : null;
     const shipProcess = shipping?.startsWith('separate-process') ? await startShipProcess(logDir, cluster.servers) : null;
-    if (shipping === 'separate-process-idle') for (const pid of [...cluster.pids, shipProcess.pid]) runWhenIdle(pid);
+    const shippingPids = shipProcess === null ? cluster.pids : [...cluster.pids, shipProcess.pid];
+    if (shipping === 'separate-process-idle') for (const pid of shippingPids) runWhenIdle(pid);
     try {
       const shipProcessCpu = shipProcess === null ? null : startCpuMeter([shipProcess.pid]);
       const started = startClock(cluster);
@@ -169,7 +170,6 @@ export function writerUnderShipping(dir, { shipping, run }) {
       const serversUs = started.servers.stop();
       const shipProcessUs = shipProcessCpu?.stop() ?? 0;
       const acknowledged = shipper?.status().acknowledgedCommitLsn ?? shipProcess?.acknowledgedCommitLsn() ?? null;
-      const shippingPids = shipProcess === null ? cluster.pids : [...cluster.pids, shipProcess.pid];
       return {
         ...result,
         cpuUsPerOp: ownUs / result.ops,
