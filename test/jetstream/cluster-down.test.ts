@@ -20,8 +20,8 @@ import { segmentNames, tempDir } from '../helpers/temp-dir.js';
  * a clean shutdown flushes each store, and nothing is published while the
  * cluster is down, so no node is behind another when they come back. The
  * 2.9.10 catch-up bug (nats-server issues 4174 and 8319) needs a kill -9 and a
- * node that missed writes the others took; the leader kill tests bring such a
- * node back with an empty store.
+ * node that missed writes the others took; the failover tests bring such a
+ * node back without its replicas, and the leader-kill test keeps it down.
  */
 
 const cluster = useCluster({ nodes: 3 });

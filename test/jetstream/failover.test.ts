@@ -19,11 +19,12 @@ import { pollUntil, useCluster } from '../helpers/nats-cluster.js';
  * timeout, then "no responders" while the two other replicas elect a
  * leader), then go on at the next sequence.
  *
- * Each killed node comes back with an empty store, as an operator would
- * bring it back: 2.9.10 can leave a node restarted on its old store after a
- * kill -9 behind the others while it reports itself current (nats-server
- * issues 4174 and 8319), so its store is not trusted. The streams copy
- * themselves to it again.
+ * Each killed node comes back without its stream and consumer replicas, as
+ * an operator would bring it back: 2.9.10 can leave a node restarted on its
+ * old store after a kill -9 behind the others while it reports itself
+ * current (nats-server issues 4174 and 8319), so its replicas are not
+ * trusted. The streams copy themselves to it again. It keeps its meta log
+ * (the helper's dropReplicas says why).
  */
 
 const cluster = useCluster({ nodes: 3 });
@@ -92,8 +93,8 @@ function follow(stream: string): { seqs: number[]; failures: WalError[]; stop: (
   };
 }
 
-async function restartWithCleanStore(index: number, stream: string, messages: number): Promise<void> {
-  await cluster().start(index, { cleanStore: true });
+async function restartWithoutReplicas(index: number, stream: string, messages: number): Promise<void> {
+  await cluster().start(index, { dropReplicas: true });
   await cluster().waitForReplicas(stream);
   expect(await cluster().storedOn(index, stream)).toMatchObject({ messages, last_seq: messages });
   const report = await describeStream(connection(), stream);
@@ -132,7 +133,7 @@ it('killing the stream leader loses nothing acknowledged: a new leader takes ove
   await follower.stop();
   expect(follower.seqs).toEqual(upTo(40));
 
-  await restartWithCleanStore(leader as number, 'failover', 40);
+  await restartWithoutReplicas(leader as number, 'failover', 40);
 });
 
 it('a reader whose consumer\'s server is killed fails with a stall naming the next sequence, and reading on from there loses nothing', async () => {
@@ -160,5 +161,5 @@ it('a reader whose consumer\'s server is killed fails with a stall naming the ne
   );
   expect(follower.failures.every((failure) => failure.code === 'WAL_REPLICATION')).toBe(true);
 
-  await restartWithCleanStore(holder, 'stall', 20);
+  await restartWithoutReplicas(holder, 'stall', 20);
 });
