@@ -116,7 +116,7 @@ export async function startCluster(options: { nodes: number }): Promise<NatsClus
     async start(index, { dropReplicas: drop = false, formTimeoutMs = WAIT_TIMEOUT_MS } = {}) {
       const node = nodeAt(index);
       if (node.process !== null) throw new Error(`${node.name} is already running`);
-      if (drop) dropReplicas(node);
+      if (drop) dropReplicas(node.storeDir);
       launch(binary, node);
       await waitUntilFormed(nodes, formTimeoutMs);
     },
@@ -293,27 +293,28 @@ async function signalAndWait(node: Node, signal: 'SIGTERM' | 'SIGKILL'): Promise
 }
 
 /**
- * Deletes the stream and consumer replicas `node` held, their messages and
- * their Raft logs, as an operator does with a node whose stores 2.9.10 may
- * have left behind after a kill -9 (nats-server issues 4174 and 8319): each
- * stream and consumer then copies itself to the node again from its leader.
- * The meta group's log stays. 2.9.10 cannot always catch up an empty meta
- * follower: when the meta leader is a node that was itself rebuilt from a
- * snapshot, the follower asks for an entry the leader's log no longer holds
- * ("Request from follower for index [7] possibly beyond our last index
- * [10]"), and the leader never reports it current. Killing the meta leader
- * and bringing it back with an empty store did that in 3 rounds of 15 here;
- * keeping the meta log, in none of 42 (docs/REPLICATION.md).
+ * Deletes the stream and consumer replicas a node held in `storeDir`, their
+ * messages and their Raft logs, as an operator does with a node whose stores
+ * 2.9.10 may have left behind after a kill -9 (nats-server issues 4174 and
+ * 8319): each stream and consumer then copies itself to the node again from
+ * its leader. The meta group's log (`jetstream/$SYS/_js_/_meta_`) stays.
+ * 2.9.10 cannot always catch up an empty meta follower: when the meta leader
+ * is a node that was itself rebuilt from a snapshot, the follower asks for an
+ * entry the leader's log no longer holds ("Request from follower for index
+ * [7] possibly beyond our last index [10]"), and the leader never reports it
+ * current. Killing the meta leader and bringing it back with an empty store
+ * did that in 3 rounds of 15 here; keeping the meta log, in none of 42
+ * (docs/REPLICATION.md).
  */
-function dropReplicas(node: Node): void {
-  const metaLog = path.join(node.storeDir, 'jetstream', '$SYS', '_js_', '_meta_');
-  const kept = path.join(node.dir, 'meta-log');
-  const hasMetaLog = fs.existsSync(metaLog);
-  if (hasMetaLog) fs.renameSync(metaLog, kept);
-  fs.rmSync(node.storeDir, { recursive: true, force: true });
-  if (!hasMetaLog) return;
-  fs.mkdirSync(path.dirname(metaLog), { recursive: true });
-  fs.renameSync(kept, metaLog);
+export function dropReplicas(storeDir: string): void {
+  let dir = storeDir;
+  for (const kept of ['jetstream', '$SYS', '_js_', '_meta_']) {
+    if (!fs.existsSync(dir)) return;
+    for (const entry of fs.readdirSync(dir)) {
+      if (entry !== kept) fs.rmSync(path.join(dir, entry), { recursive: true, force: true });
+    }
+    dir = path.join(dir, kept);
+  }
 }
 
 interface StreamDetail {

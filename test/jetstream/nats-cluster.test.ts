@@ -1,8 +1,11 @@
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectJetStream, ensureStream, publishMessage } from '../../src/jetstream/index.js';
 import { streamSpec } from '../helpers/jetstream.js';
-import { pollUntil, startCluster } from '../helpers/nats-cluster.js';
+import { dropReplicas, pollUntil, startCluster } from '../helpers/nats-cluster.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /** Whether something accepts TCP connections at a nats:// URL. */
 function listening(url: string): Promise<boolean> {
@@ -18,9 +21,9 @@ function listening(url: string): Promise<boolean> {
 }
 
 describe('the test cluster helper', () => {
-  const path = process.env.PATH;
+  const searchPath = process.env.PATH;
   afterEach(() => {
-    process.env.PATH = path;
+    process.env.PATH = searchPath;
   });
 
   it('says plainly what to install when nats-server is not on PATH', async () => {
@@ -37,6 +40,28 @@ describe('the test cluster helper', () => {
     expect(await Promise.all(cluster.servers.map(listening))).toEqual([true, true, true]);
     await cluster.close();
     expect(await Promise.all(cluster.servers.map(listening))).toEqual([false, false, false]);
+  });
+
+  it('dropReplicas deletes every stream and consumer replica of a store and keeps the meta log whole', () => {
+    const store = tempDir();
+    const files = [
+      'jetstream/$G/streams/s0/msgs/1.blk',
+      'jetstream/$G/streams/s0/obs/c0/o.dat',
+      'jetstream/$SYS/_js_/S-R3F-abc/msgs/1.blk',
+      'jetstream/$SYS/_js_/C-R3F-def/peers.idx',
+      'jetstream/$SYS/_js_/_meta_/msgs/1.blk',
+      'jetstream/$SYS/_js_/_meta_/snapshots/snap.1.1',
+      'jetstream/$SYS/_js_/_meta_/peers.idx',
+    ];
+    for (const file of files) {
+      fs.mkdirSync(path.dirname(path.join(store, file)), { recursive: true });
+      fs.writeFileSync(path.join(store, file), file);
+    }
+    dropReplicas(store);
+    const left = (fs.readdirSync(store, { recursive: true }) as string[]).filter((entry) => fs.statSync(path.join(store, entry)).isFile());
+    expect(left.sort()).toEqual(files.filter((file) => file.includes('/_meta_/')).sort());
+    for (const file of left) expect(fs.readFileSync(path.join(store, file), 'utf8')).toBe(file);
+    dropReplicas(path.join(store, 'never-started')); // a node that never ran has no store: nothing to drop
   });
 
   it('brings a killed meta leader back without its replicas, three times running: the cluster forms and the node holds the stream again', { timeout: 120_000 }, async () => {
