@@ -75,7 +75,13 @@ describe('the test cluster helper', () => {
         const victim = await cluster.metaLeader();
         expect(victim).toBeDefined();
         await cluster.stop(victim as number, 'SIGKILL');
-        await pollUntil(async () => ![undefined, victim].includes(await cluster.metaLeader()), 'a new meta leader');
+        // Both groups elect a leader among the other two before the node comes back: an empty replica back
+        // in the middle of the stream's election drew it out to 15 s under CI's load.
+        await pollUntil(
+          async () => ![undefined, victim].includes(await cluster.metaLeader()) && (await cluster.leaderOf('rejoin')) !== undefined,
+          'a new meta leader and a leader of the stream',
+          { timeoutMs: 30_000 },
+        );
         await cluster.start(victim as number, { dropReplicas: true });
         await cluster.waitForReplicas('rejoin');
         expect(await cluster.storedOn(victim as number, 'rejoin')).toMatchObject({ messages: round, last_seq: round });
